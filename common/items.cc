@@ -1,0 +1,81 @@
+// Implements items.h.
+#include "common/items.h"
+
+#include <algorithm>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace drover {
+
+absl::StatusOr<v1::IntRange> ParseRange(absl::string_view text) {
+  size_t colon = text.find(':');
+  int64_t start = 0;
+  int64_t end = 0;
+  if (colon == absl::string_view::npos || !absl::SimpleAtoi(text.substr(0, colon), &start) ||
+      !absl::SimpleAtoi(text.substr(colon + 1), &end)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bad range '", text, "': want START:END with integers, e.g. 0:1000 for 0..999"));
+  }
+  if (start > end) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad range '", text, "': START must not be greater than END"));
+  }
+  v1::IntRange range;
+  range.set_start(start);
+  range.set_end(end);
+  return range;
+}
+
+uint64_t ItemCount(const v1::ItemSource& source) {
+  switch (source.source_case()) {
+    case v1::ItemSource::kRange:
+      if (source.range().end() <= source.range().start()) return 0;
+      return static_cast<uint64_t>(source.range().end()) -
+             static_cast<uint64_t>(source.range().start());
+    case v1::ItemSource::kInline:
+      return static_cast<uint64_t>(source.inline_().items_size());
+    case v1::ItemSource::SOURCE_NOT_SET:
+      return 0;
+  }
+  return 0;
+}
+
+uint64_t ChunkCount(uint64_t item_count, uint32_t chunk_size) {
+  chunk_size = std::max<uint32_t>(chunk_size, 1);
+  return item_count / chunk_size + (item_count % chunk_size != 0 ? 1 : 0);
+}
+
+ChunkBounds BoundsOfChunk(uint64_t item_count, uint32_t chunk_size, uint64_t chunk_index) {
+  chunk_size = std::max<uint32_t>(chunk_size, 1);
+  ChunkBounds bounds;
+  bounds.first_index = chunk_index * chunk_size;
+  if (bounds.first_index >= item_count) return bounds;
+  bounds.count = static_cast<uint32_t>(std::min<uint64_t>(chunk_size, item_count - bounds.first_index));
+  return bounds;
+}
+
+void FillChunkItems(const v1::ItemSource& source, ChunkBounds bounds, v1::Chunk* chunk) {
+  chunk->set_first_index(bounds.first_index);
+  switch (source.source_case()) {
+    case v1::ItemSource::kRange: {
+      int64_t start = source.range().start() + static_cast<int64_t>(bounds.first_index);
+      chunk->mutable_range()->set_start(start);
+      chunk->mutable_range()->set_end(start + bounds.count);
+      break;
+    }
+    case v1::ItemSource::kInline: {
+      auto* items = chunk->mutable_inline_()->mutable_items();
+      items->Reserve(static_cast<int>(bounds.count));
+      for (uint32_t i = 0; i < bounds.count; ++i) {
+        *items->Add() = source.inline_().items(static_cast<int>(bounds.first_index + i));
+      }
+      break;
+    }
+    case v1::ItemSource::SOURCE_NOT_SET:
+      break;
+  }
+}
+
+}  // namespace drover

@@ -1,0 +1,98 @@
+// drover-worker: parses flags, loads plugins and runs a Worker until told to stop.
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "common/endpoint.h"
+#include "common/log.h"
+#include "worker/kernel_registry.h"
+#include "worker/worker.h"
+
+namespace {
+
+drover::Worker* g_worker = nullptr;
+
+void OnSignal(int) {
+  if (g_worker != nullptr) g_worker->Stop();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "drover-worker: runs chunks of drover jobs for a coordinator.\n"
+      "It connects to the coordinator's worker port, registers its slots and kernels, and runs\n"
+      "what it is given until the coordinator tells it to exit or it gets SIGTERM/SIGINT.\n"
+      "If the coordinator is not up yet, it waits and keeps trying."};
+  std::string coordinator = absl::StrCat("127.0.0.1:", drover::kDefaultWorkerPort);
+  drover::WorkerOptions options;
+  std::vector<std::string> plugins;
+  bool list_kernels = false;
+  bool verbose = false;
+  app.add_option("-c,--coordinator", coordinator,
+                 "coordinator's worker address: HOST[:PORT] (default port 7341) or a ZeroMQ "
+                 "endpoint such as tcp://HOST:PORT or ipc://PATH")
+      ->capture_default_str();
+  app.add_option("-s,--slots", options.slots, "CPU slots (threads running chunks); 0 = one per core")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--name", options.name, "name shown in `drover workers` (default HOST-PID)");
+  app.add_option("--plugin", plugins, "shared library with more kernels (repeatable); see "
+                                      "worker/include/drover/kernel.h")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--list-kernels", list_kernels, "print the kernels this worker offers and exit");
+  app.add_flag("-v,--verbose", verbose, "log debug messages");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  drover::InitLogging("worker", verbose ? drover::LogLevel::kDebug : drover::LogLevel::kInfo);
+
+  drover::KernelRegistry registry = drover::KernelRegistry::WithBuiltins();
+  for (const std::string& plugin : plugins) {
+    absl::Status loaded = registry.LoadPlugin(plugin);
+    if (!loaded.ok()) {
+      drover::LogError(std::string(loaded.message()));
+      return 1;
+    }
+  }
+  if (list_kernels) {
+    for (const std::string& name : registry.Names()) {
+      std::printf("%-14s %s\n", name.c_str(), registry.Find(name)->help.c_str());
+    }
+    return 0;
+  }
+  absl::StatusOr<std::string> endpoint =
+      drover::ToZmqEndpoint(coordinator, drover::kDefaultWorkerPort);
+  if (!endpoint.ok()) {
+    std::fprintf(stderr, "drover-worker: --coordinator: %s\n",
+                 std::string(endpoint.status().message()).c_str());
+    return 2;
+  }
+  options.coordinator = *endpoint;
+
+  drover::Worker worker(options, &registry);
+  g_worker = &worker;
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGINT, OnSignal);
+  absl::Status status = worker.Run();
+  g_worker = nullptr;
+  if (status.code() == absl::StatusCode::kInternal) {
+    drover::LogError(std::string(status.message()));
+    std::fflush(nullptr);
+    _exit(1);  // kernels still running on detached threads
+  }
+  if (!status.ok()) {
+    drover::LogError(std::string(status.message()));
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,124 @@
+// Implements slot_pool.h.
+#include "worker/slot_pool.h"
+
+#include <utility>
+
+#include "worker/chunk_runner.h"
+
+namespace drover {
+
+SlotPool::SlotPool(int slots, const KernelRegistry* registry, Wakeup* on_finished)
+    : registry_(registry), on_finished_(on_finished), total_slots_(slots) {
+  threads_.reserve(slots);
+  for (int i = 0; i < slots; ++i) threads_.emplace_back([this] { SlotLoop(); });
+}
+
+SlotPool::~SlotPool() {
+  if (!shut_down_) Shutdown(absl::InfiniteDuration());
+}
+
+std::shared_ptr<std::atomic<bool>> SlotPool::FlagFor(uint64_t job_id) {
+  auto& flag = flags_[job_id];
+  if (flag == nullptr) flag = std::make_shared<std::atomic<bool>>(false);
+  return flag;
+}
+
+void SlotPool::Push(std::vector<v1::Chunk> chunks) {
+  absl::MutexLock lock(&mu_);
+  for (v1::Chunk& chunk : chunks) {
+    auto flag = FlagFor(chunk.job_id());
+    queue_.push_back(Queued{std::move(chunk), std::move(flag)});
+  }
+}
+
+void SlotPool::CancelJob(uint64_t job_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = flags_.find(job_id);
+  if (it != flags_.end()) {
+    it->second->store(true);
+    flags_.erase(it);  // later chunks of this id (a new coordinator) get a fresh flag
+  }
+  size_t before = queue_.size();
+  std::erase_if(queue_, [job_id](const Queued& q) { return q.chunk.job_id() == job_id; });
+  finished_count_ += before - queue_.size();
+  std::erase_if(finished_, [job_id](const v1::ChunkResult& r) { return r.job_id() == job_id; });
+  if (before != queue_.size()) on_finished_->Notify();
+}
+
+void SlotPool::DropAll() {
+  absl::MutexLock lock(&mu_);
+  for (auto& [job_id, flag] : flags_) flag->store(true);
+  flags_.clear();
+  finished_count_ += queue_.size();
+  queue_.clear();
+  finished_.clear();
+  on_finished_->Notify();
+}
+
+std::vector<v1::ChunkResult> SlotPool::TakeFinished(uint64_t* finished) {
+  absl::MutexLock lock(&mu_);
+  *finished = std::exchange(finished_count_, 0);
+  return std::exchange(finished_, {});
+}
+
+absl::Duration SlotPool::AverageChunkTime() const {
+  return absl::Nanoseconds(average_chunk_ns_.load(std::memory_order_relaxed));
+}
+
+void SlotPool::SlotLoop() {
+  while (true) {
+    Queued work;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(this, &SlotPool::HasWorkOrClosing));
+      if (closing_) break;
+      work = std::move(queue_.front());
+      queue_.pop_front();
+      ++running_;
+    }
+    absl::Time start = absl::Now();
+    v1::ChunkResult result = RunChunk(*registry_, work.chunk, *work.cancelled);
+    int64_t took = absl::ToInt64Nanoseconds(absl::Now() - start);
+    int64_t average = average_chunk_ns_.load(std::memory_order_relaxed);
+    average_chunk_ns_.store(average == 0 ? took : average + (took - average) / 8,
+                            std::memory_order_relaxed);
+    bool notify = false;
+    {
+      absl::MutexLock lock(&mu_);
+      --running_;
+      ++finished_count_;
+      if (!work.cancelled->load()) {
+        notify = finished_.empty();
+        finished_.push_back(std::move(result));
+      } else {
+        notify = true;  // credit to give back even without a result
+      }
+    }
+    if (notify) on_finished_->Notify();
+  }
+  absl::MutexLock lock(&mu_);
+  ++exited_;
+}
+
+bool SlotPool::Shutdown(absl::Duration grace) {
+  shut_down_ = true;
+  bool all_exited;
+  {
+    absl::MutexLock lock(&mu_);
+    closing_ = true;
+    for (auto& [job_id, flag] : flags_) flag->store(true);
+    queue_.clear();
+    all_exited = mu_.AwaitWithTimeout(absl::Condition(this, &SlotPool::AllExited), grace);
+  }
+  for (std::thread& thread : threads_) {
+    if (all_exited) {
+      thread.join();
+    } else {
+      thread.detach();
+    }
+  }
+  threads_.clear();
+  return all_exited;
+}
+
+}  // namespace drover

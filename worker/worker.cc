@@ -1,0 +1,285 @@
+// Implements worker.h: the I/O loop (registration, credit, heartbeats, results).
+#include "worker/worker.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "common/wire.h"
+#include "worker/slot_pool.h"
+
+namespace drover {
+namespace {
+
+// A worker asks for enough chunks to keep each slot busy for about this long
+// beyond the chunk it is running, so tiny chunks travel in large batches while
+// slow chunks are never hoarded (prefetch is at least 1 chunk per slot).
+constexpr absl::Duration kPrefetchTime = absl::Milliseconds(20);
+constexpr int kMaxPrefetchPerSlot = 1024;
+constexpr absl::Duration kHelloInterval = absl::Seconds(1);
+
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "unknown-host";
+  return name;
+}
+
+// The I/O thread's state for one Run(). Owns the DEALER socket.
+class Session {
+ public:
+  Session(const WorkerOptions& options, const KernelRegistry* registry, Wakeup* wakeup,
+          const std::atomic<bool>* stop_requested, int slots)
+      : options_(options),
+        registry_(registry),
+        wakeup_(wakeup),
+        stop_requested_(stop_requested),
+        socket_(context_, zmq::socket_type::dealer),
+        pool_(slots, registry, wakeup),
+        slots_(slots) {
+    host_ = HostName();
+    name_ = options.name.empty() ? absl::StrCat(host_, "-", getpid()) : options.name;
+    // A fixed routing id lets the coordinator recognise this worker after a reconnect.
+    socket_.set(zmq::sockopt::routing_id,
+                absl::StrCat(name_, "/", absl::Uniform<uint64_t>(absl::BitGen())));
+    socket_.set(zmq::sockopt::linger, 1000);
+    socket_.set(zmq::sockopt::sndhwm, 0);  // credit bounds what is in flight
+    socket_.set(zmq::sockopt::rcvhwm, 0);
+  }
+
+  absl::Status Run() {
+    try {
+      socket_.connect(options_.coordinator);
+    } catch (const zmq::error_t& e) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot connect to ", options_.coordinator, ": ", e.what()));
+    }
+    LogInfo(absl::StrCat("worker ", name_, " with ", slots_, " slots; kernels: ",
+                         absl::StrJoin(registry_->Names(), ", ")));
+    SendHello();
+    absl::Status status = Loop();
+    if (!stop_requested_->load() && status.ok()) {
+      // Shut down by the coordinator: nothing to say back.
+    } else if (registered_) {
+      v1::WorkerMessage bye;
+      bye.mutable_goodbye()->set_reason(status.ok() ? "worker stopping" : status.ToString());
+      Send(bye);
+    }
+    bool stopped = pool_.Shutdown(options_.stop_grace);
+    socket_.close();
+    if (!stopped && status.ok()) {
+      return absl::InternalError("running kernels did not stop in time");
+    }
+    return status;
+  }
+
+ private:
+  absl::Status Loop() {
+    while (!stop_requested_->load()) {
+      zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
+                                 {nullptr, wakeup_->fd(), ZMQ_POLLIN, 0}};
+      zmq::poll(items, 2, std::chrono::milliseconds(PollTimeoutMs()));
+      if (items[1].revents & ZMQ_POLLIN) wakeup_->Clear();
+      while (true) {
+        zmq::message_t frame;
+        if (!socket_.recv(frame, zmq::recv_flags::dontwait)) break;
+        last_heard_ = absl::Now();
+        absl::Status status = Handle(frame);
+        if (!status.ok()) return status;
+        if (shutdown_) return absl::OkStatus();
+      }
+      Flush();
+      Housekeeping();
+    }
+    return absl::OkStatus();
+  }
+
+  int PollTimeoutMs() const {
+    return static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(heartbeat_interval_) / 2, 10, 1000));
+  }
+
+  // Returns non-OK only for conditions that end the worker.
+  absl::Status Handle(const zmq::message_t& frame) {
+    v1::CoordinatorMessage message;
+    absl::Status decoded = DecodeFrame(frame, &message);
+    if (!decoded.ok()) {
+      if (decoded.code() == absl::StatusCode::kFailedPrecondition) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("coordinator at ", options_.coordinator, ": ", decoded.message()));
+      }
+      LogWarning(absl::StrCat("dropped a message from the coordinator: ", decoded.message()));
+      return absl::OkStatus();
+    }
+    switch (message.body_case()) {
+      case v1::CoordinatorMessage::kWelcome:
+        if (!registered_) {
+          registered_ = true;
+          if (message.welcome().heartbeat_interval_ms() > 0) {
+            heartbeat_interval_ = absl::Milliseconds(message.welcome().heartbeat_interval_ms());
+          }
+          LogInfo(absl::StrCat("registered with ", options_.coordinator, " as ",
+                               message.welcome().worker_id()));
+        }
+        break;
+      case v1::CoordinatorMessage::kRefusal:
+        return absl::FailedPreconditionError(absl::StrCat(
+            "coordinator at ", options_.coordinator, " refused this worker: ",
+            message.refusal().reason()));
+      case v1::CoordinatorMessage::kAssign: {
+        const auto& chunks = message.assign().chunks();
+        received_ += chunks.size();
+        outstanding_credit_ -= std::min<uint64_t>(outstanding_credit_, chunks.size());
+        std::vector<v1::Chunk> batch(chunks.begin(), chunks.end());
+        pool_.Push(std::move(batch));
+        break;
+      }
+      case v1::CoordinatorMessage::kCancel:
+        pool_.CancelJob(message.cancel().job_id());
+        break;
+      case v1::CoordinatorMessage::kHeartbeat:
+        break;
+      case v1::CoordinatorMessage::kShutdown:
+        LogInfo(absl::StrCat("coordinator asked this worker to exit: ", message.shutdown().reason()));
+        shutdown_ = true;
+        break;
+      case v1::CoordinatorMessage::BODY_NOT_SET:
+        LogWarning("dropped a message from the coordinator with no body");
+        break;
+    }
+    return absl::OkStatus();
+  }
+
+  // Sends finished results and any credit the worker can give.
+  void Flush() {
+    uint64_t finished = 0;
+    std::vector<v1::ChunkResult> results = pool_.TakeFinished(&finished);
+    finished_ += finished;
+    if (!registered_) return;  // results of a lost registration are dropped
+    uint64_t credit = CreditToGrant();
+    if (results.empty() && credit == 0) return;
+    v1::WorkerMessage message;
+    v1::Ready* ready = message.mutable_ready();
+    ready->set_credit(static_cast<uint32_t>(credit));
+    ready->mutable_results()->Reserve(static_cast<int>(results.size()));
+    for (v1::ChunkResult& result : results) *ready->add_results() = std::move(result);
+    outstanding_credit_ += credit;
+    Send(message);
+  }
+
+  uint64_t CreditToGrant() const {
+    absl::Duration average = pool_.AverageChunkTime();
+    int64_t prefetch = 1;
+    if (average > absl::ZeroDuration()) {
+      prefetch = std::clamp<int64_t>(kPrefetchTime / average, 1, kMaxPrefetchPerSlot);
+    }
+    uint64_t target = static_cast<uint64_t>(slots_) * static_cast<uint64_t>(1 + prefetch);
+    uint64_t held = received_ - finished_;
+    uint64_t committed = held + outstanding_credit_;
+    if (committed >= target) return 0;
+    // Grant in steps of at least a slot's worth to keep messages few.
+    uint64_t gap = target - committed;
+    return gap >= static_cast<uint64_t>(slots_) ? gap : 0;
+  }
+
+  void Housekeeping() {
+    absl::Time now = absl::Now();
+    if (!registered_) {
+      if (now - last_hello_ >= kHelloInterval) {
+        if (!said_waiting_) {
+          LogInfo(absl::StrCat("waiting for the coordinator at ", options_.coordinator));
+          said_waiting_ = true;
+        }
+        SendHello();
+      }
+      return;
+    }
+    if (now - last_heard_ > options_.coordinator_timeout) {
+      LogWarning(absl::StrCat("coordinator at ", options_.coordinator, " silent for ",
+                              absl::FormatDuration(now - last_heard_),
+                              "; dropping held work and registering again"));
+      pool_.DropAll();
+      registered_ = false;
+      outstanding_credit_ = 0;
+      said_waiting_ = false;
+      SendHello();
+      return;
+    }
+    if (now - last_sent_ >= heartbeat_interval_) {
+      v1::WorkerMessage beat;
+      beat.mutable_heartbeat();
+      Send(beat);
+    }
+  }
+
+  void SendHello() {
+    v1::WorkerMessage message;
+    v1::Hello* hello = message.mutable_hello();
+    hello->set_name(name_);
+    hello->set_host(host_);
+    hello->set_pid(static_cast<uint32_t>(getpid()));
+    hello->set_slots(static_cast<uint32_t>(slots_));
+    for (const std::string& name : registry_->Names()) hello->add_kernels(name);
+    last_hello_ = absl::Now();
+    last_heard_ = last_hello_;
+    Send(message);
+  }
+
+  void Send(v1::WorkerMessage& message) {
+    try {
+      socket_.send(EncodeFrame(message), zmq::send_flags::dontwait);
+      last_sent_ = absl::Now();
+    } catch (const zmq::error_t& e) {
+      LogWarning(absl::StrCat("send to coordinator failed: ", e.what()));
+    }
+  }
+
+  const WorkerOptions& options_;
+  const KernelRegistry* registry_;
+  Wakeup* wakeup_;
+  const std::atomic<bool>* stop_requested_;
+  zmq::context_t context_{1};
+  zmq::socket_t socket_;
+  SlotPool pool_;
+  const int slots_;
+  std::string host_;
+  std::string name_;
+
+  bool registered_ = false;
+  bool shutdown_ = false;
+  bool said_waiting_ = false;
+  absl::Duration heartbeat_interval_ = absl::Seconds(1);
+  absl::Time last_hello_ = absl::InfinitePast();
+  absl::Time last_heard_ = absl::Now();
+  absl::Time last_sent_ = absl::InfinitePast();
+  uint64_t received_ = 0;            // chunks received
+  uint64_t finished_ = 0;            // chunks finished or dropped
+  uint64_t outstanding_credit_ = 0;  // granted and not yet filled
+};
+
+}  // namespace
+
+Worker::Worker(WorkerOptions options, const KernelRegistry* registry)
+    : options_(std::move(options)), registry_(registry) {}
+
+absl::Status Worker::Run() {
+  int slots = options_.slots > 0 ? options_.slots
+                                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  Session session(options_, registry_, &wakeup_, &stop_requested_, slots);
+  return session.Run();
+}
+
+void Worker::Stop() {
+  stop_requested_.store(true);
+  wakeup_.Notify();
+}
+
+}  // namespace drover

@@ -1,0 +1,55 @@
+// drover-worker's engine: registers with a coordinator over a ZeroMQ DEALER,
+// takes chunks with credit-based flow control, runs them on CPU slots and
+// sends back results. See docs/PROTOCOL.md for the messages.
+#ifndef DROVER_WORKER_WORKER_H_
+#define DROVER_WORKER_WORKER_H_
+
+#include <atomic>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/wakeup.h"
+#include "worker/kernel_registry.h"
+
+namespace drover {
+
+struct WorkerOptions {
+  std::string coordinator;  // ZeroMQ endpoint, e.g. tcp://127.0.0.1:7341
+  int slots = 0;            // CPU slots; 0 means the number of cores
+  std::string name;         // shown in `drover workers`; empty means HOST-PID
+  // How long the coordinator may stay silent before the worker drops its work
+  // and registers again.
+  absl::Duration coordinator_timeout = absl::Seconds(10);
+  // How long Stop() waits for running kernels before giving up on them.
+  absl::Duration stop_grace = absl::Seconds(5);
+};
+
+// Run() is called on one thread, which becomes the worker's I/O thread (it
+// alone owns the ZeroMQ socket). Stop() may be called from any thread or from
+// a signal handler.
+class Worker {
+ public:
+  // `registry` must outlive the worker and not change while it runs.
+  Worker(WorkerOptions options, const KernelRegistry* registry);
+
+  // Runs until the coordinator says Shutdown, Stop() is called, or the
+  // coordinator refuses the worker. Waits (re-sending its Hello) while the
+  // coordinator is not up yet.
+  // Returns OK on a requested stop or shutdown; kFailedPrecondition when
+  // refused (message says why); kInternal if running kernels did not stop
+  // within stop_grace (the caller should exit the process at once).
+  absl::Status Run();
+
+  void Stop();
+
+ private:
+  WorkerOptions options_;
+  const KernelRegistry* registry_;
+  Wakeup wakeup_;
+  std::atomic<bool> stop_requested_{false};
+};
+
+}  // namespace drover
+
+#endif  // DROVER_WORKER_WORKER_H_
