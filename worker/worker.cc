@@ -147,6 +147,11 @@ class Session {
         break;
       case v1::CoordinatorMessage::kHeartbeat:
         break;
+      case v1::CoordinatorMessage::kReregister:
+        LogWarning(absl::StrCat("coordinator asks this worker to register again: ",
+                                message.reregister().reason()));
+        StartOver();
+        break;
       case v1::CoordinatorMessage::kShutdown:
         LogInfo(absl::StrCat("coordinator asked this worker to exit: ", message.shutdown().reason()));
         shutdown_ = true;
@@ -206,11 +211,7 @@ class Session {
       LogWarning(absl::StrCat("coordinator at ", options_.coordinator, " silent for ",
                               absl::FormatDuration(now - last_heard_),
                               "; dropping held work and registering again"));
-      pool_.DropAll();
-      registered_ = false;
-      outstanding_credit_ = 0;
-      said_waiting_ = false;
-      SendHello();
+      StartOver();
       return;
     }
     if (now - last_sent_ >= heartbeat_interval_) {
@@ -218,6 +219,15 @@ class Session {
       beat.mutable_heartbeat();
       Send(beat);
     }
+  }
+
+  // Forgets the registration and everything held, and says Hello again.
+  void StartOver() {
+    pool_.DropAll();
+    registered_ = false;
+    outstanding_credit_ = 0;
+    said_waiting_ = false;
+    SendHello();
   }
 
   void SendHello() {

@@ -1,0 +1,151 @@
+// Implements client_service.h.
+#include "coordinator/client_service.h"
+
+#include <atomic>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+
+namespace drover {
+namespace {
+
+constexpr uint64_t kMaxItemsPerBatch = 65536;
+constexpr absl::Duration kWatchMinInterval = absl::Milliseconds(100);
+
+// The one place absl::Status becomes grpc::Status.
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+const grpc::Status kStopping(grpc::StatusCode::UNAVAILABLE, "the coordinator is stopping");
+
+}  // namespace
+
+ClientService::ClientService(CoordinatorLoop* loop, std::function<void()> on_shutdown)
+    : loop_(loop), on_shutdown_(std::move(on_shutdown)) {}
+
+grpc::Status ClientService::Submit(grpc::ServerContext*, const v1::SubmitRequest* request,
+                                   v1::SubmitReply* reply) {
+  auto id = loop_->Call<absl::StatusOr<uint64_t>>(
+      [&](Scheduler& s) { return s.Submit(request->spec(), absl::Now()); });
+  if (!id) return kStopping;
+  if (!id->ok()) return ToGrpc(id->status());
+  reply->set_job_id(**id);
+  return grpc::Status::OK;
+}
+
+grpc::Status ClientService::GetJob(grpc::ServerContext*, const v1::JobRef* request,
+                                   v1::JobStatus* reply) {
+  auto status = loop_->Call<absl::StatusOr<v1::JobStatus>>(
+      [&](Scheduler& s) { return s.GetJob(request->job_id()); });
+  if (!status) return kStopping;
+  if (!status->ok()) return ToGrpc(status->status());
+  *reply = **status;
+  return grpc::Status::OK;
+}
+
+grpc::Status ClientService::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*,
+                                     v1::ListJobsReply* reply) {
+  auto jobs = loop_->Call<std::vector<v1::JobStatus>>([](Scheduler& s) { return s.ListJobs(); });
+  if (!jobs) return kStopping;
+  for (v1::JobStatus& job : *jobs) *reply->add_jobs() = std::move(job);
+  return grpc::Status::OK;
+}
+
+grpc::Status ClientService::WatchJob(grpc::ServerContext* context, const v1::JobRef* request,
+                                     grpc::ServerWriter<v1::JobStatus>* writer) {
+  std::string last_sent;
+  while (!context->IsCancelled()) {
+    uint64_t seen = loop_->change_count();
+    auto status = loop_->Call<absl::StatusOr<v1::JobStatus>>(
+        [&](Scheduler& s) { return s.GetJob(request->job_id()); });
+    if (!status) return kStopping;
+    if (!status->ok()) return ToGrpc(status->status());
+    const v1::JobStatus& job = **status;
+    std::string encoded = job.SerializeAsString();
+    bool finished = job.state() == v1::JOB_STATE_SUCCEEDED || job.state() == v1::JOB_STATE_FAILED ||
+                    job.state() == v1::JOB_STATE_CANCELLED;
+    if (encoded != last_sent) {
+      if (!writer->Write(job)) return grpc::Status::CANCELLED;
+      last_sent = std::move(encoded);
+      if (!finished) absl::SleepFor(kWatchMinInterval);  // rate limit, not synchronisation
+    }
+    if (finished) return grpc::Status::OK;
+    loop_->WaitForChange(seen, absl::Seconds(1));
+  }
+  return grpc::Status::CANCELLED;
+}
+
+grpc::Status ClientService::StreamResults(grpc::ServerContext* context,
+                                          const v1::ResultsRequest* request,
+                                          grpc::ServerWriter<v1::ResultBatch>* writer) {
+  const uint64_t job_id = request->job_id();
+  auto attached = loop_->Call<absl::Status>([&](Scheduler& s) { return s.AttachReader(job_id); });
+  if (!attached) return kStopping;
+  if (!attached->ok()) return ToGrpc(*attached);
+  auto give_up = [&] {
+    loop_->Post([job_id](Scheduler& s) { s.ReaderGone(job_id, absl::Now()); });
+  };
+  ResultCursor cursor;
+  cursor.ordered = request->ordered();
+  while (true) {
+    if (context->IsCancelled()) {
+      give_up();
+      return grpc::Status::CANCELLED;
+    }
+    uint64_t seen = loop_->change_count();
+    v1::ResultBatch batch;
+    bool end = false;
+    auto pulled = loop_->Call<absl::Status>([&](Scheduler& s) {
+      return s.PullResults(job_id, &cursor, kMaxItemsPerBatch, &batch, &end);
+    });
+    if (!pulled) {
+      give_up();
+      return kStopping;
+    }
+    if (!pulled->ok()) return ToGrpc(*pulled);
+    if (batch.chunks_size() > 0 && !writer->Write(batch)) {
+      give_up();
+      return grpc::Status::CANCELLED;
+    }
+    if (end) return grpc::Status::OK;
+    if (batch.chunks_size() == 0) loop_->WaitForChange(seen, absl::Milliseconds(500));
+  }
+}
+
+grpc::Status ClientService::Cancel(grpc::ServerContext*, const v1::JobRef* request,
+                                   v1::JobStatus* reply) {
+  auto status = loop_->Call<absl::StatusOr<v1::JobStatus>>(
+      [&](Scheduler& s) { return s.Cancel(request->job_id(), absl::Now()); });
+  if (!status) return kStopping;
+  if (!status->ok()) return ToGrpc(status->status());
+  *reply = **status;
+  return grpc::Status::OK;
+}
+
+grpc::Status ClientService::ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
+                                        v1::ListWorkersReply* reply) {
+  auto workers =
+      loop_->Call<std::vector<v1::WorkerInfo>>([](Scheduler& s) { return s.ListWorkers(); });
+  if (!workers) return kStopping;
+  for (v1::WorkerInfo& worker : *workers) *reply->add_workers() = std::move(worker);
+  return grpc::Status::OK;
+}
+
+grpc::Status ClientService::Shutdown(grpc::ServerContext*, const v1::ShutdownRequest* request,
+                                     v1::ShutdownReply*) {
+  std::string reason = request->reason().empty() ? "the coordinator is shutting down"
+                                                  : request->reason();
+  LogInfo(absl::StrCat("shutdown requested by a client: ", reason));
+  auto done = loop_->Call<bool>([&](Scheduler& s) {
+    s.ShutdownWorkers(reason);
+    return true;
+  });
+  if (!done) return kStopping;
+  on_shutdown_();
+  return grpc::Status::OK;
+}
+
+}  // namespace drover

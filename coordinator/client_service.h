@@ -1,0 +1,44 @@
+// The gRPC client API (drover.v1.Drover) of the coordinator. Each handler runs
+// on a gRPC thread and reaches the scheduler only through the CoordinatorLoop.
+#ifndef DROVER_COORDINATOR_CLIENT_SERVICE_H_
+#define DROVER_COORDINATOR_CLIENT_SERVICE_H_
+
+#include <functional>
+
+#include "coordinator/coordinator_loop.h"
+#include "drover/v1/service.grpc.pb.h"
+
+namespace drover {
+
+// Thread-safe (gRPC calls handlers concurrently).
+class ClientService final : public v1::Drover::Service {
+ public:
+  // `loop` must outlive the service. `on_shutdown` is called (once, from a
+  // handler thread) when a client asks the coordinator to stop.
+  ClientService(CoordinatorLoop* loop, std::function<void()> on_shutdown);
+
+  grpc::Status Submit(grpc::ServerContext* context, const v1::SubmitRequest* request,
+                      v1::SubmitReply* reply) override;
+  grpc::Status GetJob(grpc::ServerContext* context, const v1::JobRef* request,
+                      v1::JobStatus* reply) override;
+  grpc::Status ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest* request,
+                        v1::ListJobsReply* reply) override;
+  grpc::Status WatchJob(grpc::ServerContext* context, const v1::JobRef* request,
+                        grpc::ServerWriter<v1::JobStatus>* writer) override;
+  grpc::Status StreamResults(grpc::ServerContext* context, const v1::ResultsRequest* request,
+                             grpc::ServerWriter<v1::ResultBatch>* writer) override;
+  grpc::Status Cancel(grpc::ServerContext* context, const v1::JobRef* request,
+                      v1::JobStatus* reply) override;
+  grpc::Status ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest* request,
+                           v1::ListWorkersReply* reply) override;
+  grpc::Status Shutdown(grpc::ServerContext* context, const v1::ShutdownRequest* request,
+                        v1::ShutdownReply* reply) override;
+
+ private:
+  CoordinatorLoop* const loop_;
+  std::function<void()> on_shutdown_;
+};
+
+}  // namespace drover
+
+#endif  // DROVER_COORDINATOR_CLIENT_SERVICE_H_

@@ -1,0 +1,174 @@
+// Implements coordinator_loop.h.
+#include "coordinator/coordinator_loop.h"
+
+#include <chrono>
+#include <utility>
+#include <vector>
+
+#include <zmq_addon.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "common/log.h"
+#include "common/wire.h"
+
+namespace drover {
+
+// Sends scheduler messages on the ROUTER. Loop thread only.
+class CoordinatorLoop::ZmqOutbox : public WorkerOutbox {
+ public:
+  explicit ZmqOutbox(zmq::socket_t* router) : router_(router) {}
+
+  void Send(const std::string& peer, v1::CoordinatorMessage& message) override {
+    try {
+      router_->send(zmq::buffer(peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      router_->send(EncodeFrame(message), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t& e) {
+      // EHOSTUNREACH: the peer has gone; its silence will get it declared lost.
+      LogDebug(absl::StrCat("send to a worker failed: ", e.what()));
+    }
+  }
+
+ private:
+  zmq::socket_t* router_;
+};
+
+CoordinatorLoop::CoordinatorLoop(SchedulerOptions options)
+    : router_(context_, zmq::socket_type::router),
+      outbox_(std::make_unique<ZmqOutbox>(&router_)),
+      scheduler_(options, outbox_.get()) {
+  router_.set(zmq::sockopt::router_mandatory, 1);  // unroutable sends fail instead of vanishing
+  router_.set(zmq::sockopt::sndhwm, 0);            // credit bounds what is queued per worker
+  router_.set(zmq::sockopt::rcvhwm, 0);
+  router_.set(zmq::sockopt::linger, 500);
+}
+
+CoordinatorLoop::~CoordinatorLoop() = default;
+
+absl::StatusOr<std::string> CoordinatorLoop::Bind(const std::string& endpoint) {
+  // ZeroMQ spells "any free port" as '*'.
+  std::string spec = endpoint;
+  if (absl::StartsWith(spec, "tcp://") && absl::EndsWith(spec, ":0")) {
+    spec = absl::StrCat(spec.substr(0, spec.size() - 1), "*");
+  }
+  try {
+    router_.bind(spec);
+  } catch (const zmq::error_t& e) {
+    return absl::UnavailableError(absl::StrCat("cannot listen for workers on ", endpoint, ": ", e.what()));
+  }
+  return router_.get(zmq::sockopt::last_endpoint);
+}
+
+bool CoordinatorLoop::Post(std::function<void(Scheduler&)> fn) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (exited_) return false;
+    posted_.push_back(std::move(fn));
+  }
+  wakeup_.Notify();
+  return true;
+}
+
+void CoordinatorLoop::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  wakeup_.Notify();
+}
+
+uint64_t CoordinatorLoop::change_count() {
+  absl::MutexLock lock(&changes_mu_);
+  return change_count_;
+}
+
+uint64_t CoordinatorLoop::WaitForChange(uint64_t seen, absl::Duration timeout) {
+  absl::MutexLock lock(&changes_mu_);
+  struct Waiter {
+    const uint64_t* count;
+    uint64_t seen;
+  } waiter{&change_count_, seen};
+  auto changed = [](Waiter* w) { return *w->count != w->seen; };
+  changes_mu_.AwaitWithTimeout(absl::Condition(+changed, &waiter), timeout);
+  return change_count_;
+}
+
+void CoordinatorLoop::Publish(uint64_t change_count) {
+  absl::MutexLock lock(&changes_mu_);
+  change_count_ = change_count;
+}
+
+void CoordinatorLoop::RunPosted() {
+  std::deque<std::function<void(Scheduler&)>> batch;
+  {
+    absl::MutexLock lock(&mu_);
+    batch.swap(posted_);
+  }
+  for (auto& fn : batch) fn(scheduler_);
+}
+
+void CoordinatorLoop::ReceiveFromWorkers(absl::Time now) {
+  // Bounded so that posted client requests are not starved by a busy socket.
+  for (int i = 0; i < 4096; ++i) {
+    std::vector<zmq::message_t> frames;
+    zmq::recv_result_t got;
+    try {
+      got = zmq::recv_multipart(router_, std::back_inserter(frames), zmq::recv_flags::dontwait);
+    } catch (const zmq::error_t& e) {
+      LogWarning(absl::StrCat("receive from workers failed: ", e.what()));
+      return;
+    }
+    if (!got) return;
+    if (frames.size() != 2) {
+      LogWarning(absl::StrCat("dropped a worker message of ", frames.size(), " frames (want 1)"));
+      continue;
+    }
+    std::string peer = frames[0].to_string();
+    v1::WorkerMessage message;
+    absl::Status decoded = DecodeFrame(frames[1], &message);
+    if (decoded.code() == absl::StatusCode::kFailedPrecondition) {
+      scheduler_.OnWrongVersion(peer, decoded.message());
+    } else if (!decoded.ok()) {
+      LogWarning(absl::StrCat("dropped a worker message: ", decoded.message()));
+    } else {
+      scheduler_.OnWorkerMessage(peer, message, now);
+    }
+  }
+}
+
+void CoordinatorLoop::Run() {
+  absl::Time next_tick = absl::Now();
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stop_) break;
+    }
+    zmq::pollitem_t items[] = {{router_.handle(), 0, ZMQ_POLLIN, 0},
+                               {nullptr, wakeup_.fd(), ZMQ_POLLIN, 0}};
+    try {
+      zmq::poll(items, 2, std::chrono::milliseconds(100));
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) LogWarning(absl::StrCat("poll failed: ", e.what()));
+    }
+    absl::Time now = absl::Now();
+    if (items[1].revents & ZMQ_POLLIN) wakeup_.Clear();
+    RunPosted();
+    if (items[0].revents & ZMQ_POLLIN) ReceiveFromWorkers(now);
+    if (now >= next_tick) {
+      scheduler_.OnTick(now);
+      next_tick = now + absl::Milliseconds(100);
+    }
+    scheduler_.Dispatch(now);
+    Publish(scheduler_.change_count());
+  }
+  // Nothing posted from now on is lost: it is either run here or refused.
+  {
+    absl::MutexLock lock(&mu_);
+    exited_ = true;
+  }
+  RunPosted();
+  Publish(scheduler_.change_count() + 1);  // wakes every waiter
+}
+
+}  // namespace drover

@@ -1,0 +1,88 @@
+// The coordinator's loop thread: owns the ZeroMQ ROUTER that workers connect
+// to and the Scheduler. Other threads (gRPC handlers) reach the scheduler only
+// by posting closures that the loop runs between messages.
+#ifndef DROVER_COORDINATOR_COORDINATOR_LOOP_H_
+#define DROVER_COORDINATOR_COORDINATOR_LOOP_H_
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "common/wakeup.h"
+#include "coordinator/scheduler.h"
+
+namespace drover {
+
+// Bind() and Run() are called by one thread (Run() blocks it until Stop()).
+// Post(), Call(), Stop(), WaitForChange() are thread-safe.
+class CoordinatorLoop {
+ public:
+  explicit CoordinatorLoop(SchedulerOptions options);
+  ~CoordinatorLoop();
+
+  // Binds the worker socket. A port of 0 picks a free one. Returns the bound
+  // endpoint. Errors: kInvalidArgument (bad endpoint), kUnavailable (in use).
+  absl::StatusOr<std::string> Bind(const std::string& endpoint);
+
+  // Serves workers and posted closures until Stop().
+  void Run();
+  void Stop();
+
+  // Runs `fn` on the loop thread. Returns false (and drops `fn`) once the loop
+  // has exited. Never call Call() from the loop thread itself.
+  bool Post(std::function<void(Scheduler&)> fn);
+
+  // Runs `fn` on the loop thread and returns its value; nullopt if the loop
+  // has exited.
+  template <typename T>
+  std::optional<T> Call(std::function<T(Scheduler&)> fn) {
+    auto result = std::make_shared<std::optional<T>>();
+    auto done = std::make_shared<absl::Notification>();
+    bool posted = Post([result, done, fn = std::move(fn)](Scheduler& s) {
+      result->emplace(fn(s));
+      done->Notify();
+    });
+    if (!posted) return std::nullopt;
+    done->WaitForNotification();
+    return std::move(*result);
+  }
+
+  // Blocks until the scheduler's change count differs from `seen`, or for at
+  // most `timeout`. Returns the current count.
+  uint64_t WaitForChange(uint64_t seen, absl::Duration timeout);
+  uint64_t change_count();
+
+ private:
+  class ZmqOutbox;
+
+  void RunPosted();
+  void ReceiveFromWorkers(absl::Time now);
+  void Publish(uint64_t change_count);
+
+  zmq::context_t context_{1};
+  zmq::socket_t router_;
+  std::unique_ptr<ZmqOutbox> outbox_;
+  Scheduler scheduler_;  // loop thread only
+  Wakeup wakeup_;
+
+  absl::Mutex mu_;
+  std::deque<std::function<void(Scheduler&)>> posted_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool exited_ ABSL_GUARDED_BY(mu_) = false;
+
+  absl::Mutex changes_mu_;
+  uint64_t change_count_ ABSL_GUARDED_BY(changes_mu_) = 0;
+};
+
+}  // namespace drover
+
+#endif  // DROVER_COORDINATOR_COORDINATOR_LOOP_H_

@@ -1,0 +1,152 @@
+// drover-coordinator: parses flags, binds the worker (ZeroMQ) and client
+// (gRPC) ports, and runs the loop until SIGTERM/SIGINT or a Shutdown call.
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "common/endpoint.h"
+#include "common/log.h"
+#include "coordinator/client_service.h"
+#include "coordinator/coordinator_loop.h"
+
+namespace {
+
+// The first Notify() wins; later requests (a second signal) are ignored.
+void RequestStop(absl::Notification* stop) {
+  if (!stop->HasBeenNotified()) stop->Notify();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "drover-coordinator: keeps drover's jobs, splits them into chunks and hands them to workers.\n"
+      "Workers connect to the worker address (ZeroMQ); the `drover` CLI talks to the client\n"
+      "address (gRPC). Both listen on loopback unless told otherwise. State is kept in memory."};
+  std::string worker_address = absl::StrCat("127.0.0.1:", drover::kDefaultWorkerPort);
+  std::string client_address = absl::StrCat("127.0.0.1:", drover::kDefaultClientPort);
+  double heartbeat_seconds = 1.0;
+  double worker_timeout_seconds = 5.0;
+  int ready_fd = -1;
+  int max_message_mib = 64;
+  bool verbose = false;
+  app.add_option("--listen-workers", worker_address,
+                 "where workers connect: HOST:PORT or a ZeroMQ endpoint (port 0 picks a free one)")
+      ->capture_default_str();
+  app.add_option("--listen-clients", client_address,
+                 "where clients connect (gRPC): HOST:PORT or unix:PATH (port 0 picks a free one)")
+      ->capture_default_str();
+  app.add_option("--heartbeat", heartbeat_seconds, "seconds between heartbeats to and from workers")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 60.0));
+  app.add_option("--worker-timeout", worker_timeout_seconds,
+                 "seconds of silence after which a worker is lost and its chunks move to others")
+      ->capture_default_str()
+      ->check(CLI::Range(0.05, 3600.0));
+  app.add_option("--max-message-mib", max_message_mib, "largest client request accepted, in MiB")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 2000));
+  app.add_option("--ready-fd", ready_fd,
+                 "once listening, write 'workers=ENDPOINT clients=ADDRESS' and a newline to this "
+                 "file descriptor and close it (used by `drover run --local`)");
+  app.add_flag("-v,--verbose", verbose, "log debug messages");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  drover::InitLogging("coordinator", verbose ? drover::LogLevel::kDebug : drover::LogLevel::kInfo);
+
+  absl::StatusOr<std::string> zmq_endpoint =
+      drover::ToZmqEndpoint(worker_address, drover::kDefaultWorkerPort);
+  absl::StatusOr<std::string> grpc_address =
+      drover::ToGrpcTarget(client_address, drover::kDefaultClientPort);
+  if (!zmq_endpoint.ok() || !grpc_address.ok()) {
+    std::fprintf(stderr, "drover-coordinator: %s\n",
+                 std::string((zmq_endpoint.ok() ? grpc_address.status() : zmq_endpoint.status()).message()).c_str());
+    return 2;
+  }
+  for (const std::string& address : {*zmq_endpoint, *grpc_address}) {
+    if (!drover::IsLoopbackAddress(address)) {
+      drover::LogWarning(absl::StrCat("listening on ", address,
+                                      " beyond loopback with no authentication: anyone who can "
+                                      "reach it can run work here"));
+    }
+  }
+
+  // Signals are taken by one thread with sigwait, so no handler runs inside gRPC or ZeroMQ.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  drover::SchedulerOptions options;
+  options.heartbeat_interval = absl::Seconds(heartbeat_seconds);
+  options.worker_timeout = absl::Seconds(worker_timeout_seconds);
+  drover::CoordinatorLoop loop(options);
+  absl::StatusOr<std::string> bound = loop.Bind(*zmq_endpoint);
+  if (!bound.ok()) {
+    drover::LogError(std::string(bound.status().message()));
+    return 1;
+  }
+
+  absl::Notification stop;
+  drover::ClientService service(&loop, [&stop] { RequestStop(&stop); });
+  grpc::ServerBuilder builder;
+  int grpc_port = 0;
+  builder.AddListeningPort(*grpc_address, grpc::InsecureServerCredentials(), &grpc_port);
+  builder.SetMaxReceiveMessageSize(max_message_mib << 20);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || (grpc_port == 0 && !absl::StartsWith(*grpc_address, "unix:"))) {
+    drover::LogError(absl::StrCat("cannot listen for clients on ", *grpc_address,
+                                  " (address in use or not valid)"));
+    return 1;
+  }
+  std::string client_listen = *grpc_address;
+  if (!absl::StartsWith(client_listen, "unix:")) {
+    client_listen = absl::StrCat(client_listen.substr(0, client_listen.rfind(':')), ":", grpc_port);
+  }
+  drover::LogInfo(absl::StrCat("listening for workers on ", *bound, " and clients on ",
+                               client_listen, "; state is kept in memory only"));
+  if (ready_fd >= 0) {
+    std::string line = absl::StrCat("workers=", *bound, " clients=", client_listen, "\n");
+    ssize_t ignored = write(ready_fd, line.data(), line.size());
+    (void)ignored;
+    close(ready_fd);
+  }
+
+  std::thread signal_thread([&] {
+    int signal_number = 0;
+    sigwait(&signals, &signal_number);
+    if (!stop.HasBeenNotified()) {
+      drover::LogInfo(absl::StrCat("got signal ", signal_number, "; stopping"));
+    }
+    RequestStop(&stop);
+  });
+  std::thread loop_thread([&] { loop.Run(); });
+
+  stop.WaitForNotification();
+  loop.Stop();
+  loop_thread.join();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  // Wake the signal thread if it is still waiting.
+  pthread_kill(signal_thread.native_handle(), SIGTERM);
+  signal_thread.join();
+  drover::LogInfo("stopped");
+  return 0;
+}

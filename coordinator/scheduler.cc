@@ -1,0 +1,284 @@
+// Implements scheduler.h.
+#include "coordinator/scheduler.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/log.h"
+
+namespace drover {
+
+Scheduler::Scheduler(SchedulerOptions options, WorkerOutbox* outbox)
+    : options_(options), outbox_(outbox) {}
+
+Job* Scheduler::FindJob(uint64_t job_id) const {
+  auto it = jobs_.find(job_id);
+  return it == jobs_.end() ? nullptr : it->second.get();
+}
+
+void Scheduler::Send(WorkerRecord& worker, v1::CoordinatorMessage& message, absl::Time now) {
+  outbox_->Send(worker.peer, message);
+  worker.last_sent = now;
+}
+
+void Scheduler::OnWorkerMessage(const std::string& peer, const v1::WorkerMessage& message,
+                                absl::Time now) {
+  if (message.has_hello()) {
+    OnHello(peer, message.hello(), now);
+    return;
+  }
+  auto it = workers_.find(peer);
+  if (it == workers_.end()) {
+    // Declared lost earlier, or registered with a previous coordinator. Its
+    // results are still good (the first result of a chunk wins); then it must
+    // register again before it gets work.
+    if (message.has_ready()) {
+      WorkerRecord stranger;
+      OnResults(&stranger, message.ready(), now);
+    }
+    if (!message.has_goodbye()) {
+      v1::CoordinatorMessage reregister;
+      reregister.mutable_reregister()->set_reason("this coordinator does not know the worker");
+      outbox_->Send(peer, reregister);
+    }
+    return;
+  }
+  WorkerRecord& worker = it->second;
+  worker.last_heard = now;
+  switch (message.body_case()) {
+    case v1::WorkerMessage::kReady: {
+      uint64_t credit = std::min<uint64_t>(message.ready().credit(), options_.max_credit_per_worker);
+      worker.credit = std::min<uint64_t>(worker.credit + credit, options_.max_credit_per_worker);
+      if (credit > 0) dispatch_needed_ = true;
+      OnResults(&worker, message.ready(), now);
+      break;
+    }
+    case v1::WorkerMessage::kGoodbye:
+      LoseWorker(peer, absl::StrCat("said goodbye (", message.goodbye().reason(), ")"));
+      break;
+    case v1::WorkerMessage::kHeartbeat:
+      break;
+    default:
+      LogWarning(absl::StrCat("dropped a message with no known body from worker ", worker.id));
+      break;
+  }
+}
+
+void Scheduler::OnHello(const std::string& peer, const v1::Hello& hello, absl::Time now) {
+  if (workers_.contains(peer)) LoseWorker(peer, "registered again");
+  if (hello.slots() == 0) {
+    v1::CoordinatorMessage refusal;
+    refusal.mutable_refusal()->set_reason("a worker needs at least one slot");
+    outbox_->Send(peer, refusal);
+    return;
+  }
+  WorkerRecord& worker = workers_[peer];
+  worker.peer = peer;
+  worker.id = absl::StrCat("w", next_worker_number_++);
+  worker.hello = hello;
+  worker.kernels.insert(hello.kernels().begin(), hello.kernels().end());
+  worker.last_heard = now;
+  LogInfo(absl::StrCat("worker ", worker.id, " joined: ", hello.name(), " on ", hello.host(),
+                       ", ", hello.slots(), " slots"));
+  v1::CoordinatorMessage welcome;
+  welcome.mutable_welcome()->set_worker_id(worker.id);
+  welcome.mutable_welcome()->set_heartbeat_interval_ms(
+      static_cast<uint32_t>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
+  Send(worker, welcome, now);
+  ++change_count_;
+}
+
+void Scheduler::OnResults(WorkerRecord* worker, const v1::Ready& ready, absl::Time now) {
+  for (const v1::ChunkResult& result : ready.results()) {
+    worker->held.erase(ChunkKey{result.job_id(), result.chunk_index()});
+    Job* job = FindJob(result.job_id());
+    if (job == nullptr || !job->OnResult(result, now)) continue;  // duplicate, late or unknown
+    ++worker->chunks_done;
+    ++change_count_;
+    if (job->finished()) {
+      runnable_.erase(job->id());
+      LogInfo(absl::StrCat("job ", job->id(), " finished: ", v1::JobState_Name(job->Status().state())));
+    }
+  }
+}
+
+void Scheduler::LoseWorker(const std::string& peer, absl::string_view why) {
+  auto it = workers_.find(peer);
+  if (it == workers_.end()) return;
+  WorkerRecord& worker = it->second;
+  LogWarning(absl::StrCat("worker ", worker.id, " (", worker.hello.name(), ") lost: ", why, "; ",
+                          worker.held.size(), " chunk(s) go back to the queue"));
+  for (const auto& [key, attempt] : worker.held) {
+    if (Job* job = FindJob(key.first)) job->Requeue(key.second, attempt);
+  }
+  if (!worker.held.empty()) dispatch_needed_ = true;
+  workers_.erase(it);
+  ++change_count_;
+}
+
+void Scheduler::OnWrongVersion(const std::string& peer, absl::string_view why) {
+  LogWarning(absl::StrCat("refused a peer: ", why));
+  v1::CoordinatorMessage refusal;
+  refusal.mutable_refusal()->set_reason(std::string(why));
+  outbox_->Send(peer, refusal);
+}
+
+void Scheduler::OnTick(absl::Time now) {
+  std::vector<std::string> silent;
+  for (auto& [peer, worker] : workers_) {
+    if (now - worker.last_heard > options_.worker_timeout) {
+      silent.push_back(peer);
+    } else if (now - worker.last_sent >= options_.heartbeat_interval) {
+      v1::CoordinatorMessage beat;
+      beat.mutable_heartbeat();
+      Send(worker, beat, now);
+    }
+  }
+  for (const std::string& peer : silent) {
+    LoseWorker(peer, absl::StrCat("silent for more than ",
+                                  absl::FormatDuration(options_.worker_timeout)));
+  }
+}
+
+void Scheduler::Dispatch(absl::Time now) {
+  if (!dispatch_needed_) return;
+  dispatch_needed_ = false;
+  for (auto& [peer, worker] : workers_) {
+    if (worker.credit == 0) continue;
+    v1::CoordinatorMessage message;
+    v1::Assign* assign = message.mutable_assign();
+    for (uint64_t job_id : runnable_) {
+      Job* job = FindJob(job_id);
+      if (!worker.kernels.contains(job->spec().kernel())) continue;
+      while (worker.credit > 0 && job->HasChunkToDispatch()) {
+        v1::Chunk* chunk = assign->add_chunks();
+        *chunk = job->NextChunk(now);
+        worker.held[ChunkKey{job_id, chunk->chunk_index()}] = chunk->attempt();
+        --worker.credit;
+      }
+      if (worker.credit == 0) break;
+    }
+    if (assign->chunks_size() > 0) {
+      Send(worker, message, now);
+      ++change_count_;
+    }
+  }
+}
+
+absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now) {
+  if (absl::Status valid = ValidateJobSpec(spec); !valid.ok()) return valid;
+  if (!workers_.empty()) {
+    std::set<std::string> offered;
+    for (const auto& [peer, worker] : workers_) offered.insert(worker.kernels.begin(), worker.kernels.end());
+    if (!offered.contains(spec.kernel())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown kernel '", spec.kernel(), "': no connected worker offers it (they offer: ",
+                       absl::StrJoin(offered, ", "), ")"));
+    }
+  }
+  uint64_t id = next_job_id_++;
+  auto job = std::make_unique<Job>(id, std::move(spec), now);
+  if (!job->finished()) runnable_.insert(id);
+  LogInfo(absl::StrCat("job ", id, " submitted: kernel ", job->spec().kernel(), ", ",
+                       job->Status().total_items(), " items in ", job->Status().total_chunks(),
+                       " chunks"));
+  jobs_.emplace(id, std::move(job));
+  dispatch_needed_ = true;
+  ++change_count_;
+  return id;
+}
+
+absl::StatusOr<v1::JobStatus> Scheduler::GetJob(uint64_t job_id) const {
+  Job* job = FindJob(job_id);
+  if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", job_id));
+  return job->Status();
+}
+
+std::vector<v1::JobStatus> Scheduler::ListJobs() const {
+  std::vector<v1::JobStatus> list;
+  list.reserve(jobs_.size());
+  for (const auto& [id, job] : jobs_) list.push_back(job->Status());
+  return list;
+}
+
+void Scheduler::CancelOnWorkers(uint64_t job_id) {
+  for (auto& [peer, worker] : workers_) {
+    bool held = false;
+    absl::erase_if(worker.held, [&](const auto& entry) {
+      bool match = entry.first.first == job_id;
+      held |= match;
+      return match;
+    });
+    if (!held) continue;
+    v1::CoordinatorMessage cancel;
+    cancel.mutable_cancel()->set_job_id(job_id);
+    outbox_->Send(peer, cancel);
+  }
+}
+
+absl::StatusOr<v1::JobStatus> Scheduler::Cancel(uint64_t job_id, absl::Time now) {
+  Job* job = FindJob(job_id);
+  if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", job_id));
+  if (absl::Status cancelled = job->Cancel(now); !cancelled.ok()) return cancelled;
+  runnable_.erase(job_id);
+  CancelOnWorkers(job_id);
+  LogInfo(absl::StrCat("job ", job_id, " cancelled"));
+  ++change_count_;
+  return job->Status();
+}
+
+std::vector<v1::WorkerInfo> Scheduler::ListWorkers() const {
+  std::vector<v1::WorkerInfo> list;
+  for (const auto& [peer, worker] : workers_) {
+    v1::WorkerInfo info;
+    info.set_worker_id(worker.id);
+    info.set_name(worker.hello.name());
+    info.set_host(worker.hello.host());
+    info.set_pid(worker.hello.pid());
+    info.set_slots(worker.hello.slots());
+    for (const std::string& kernel : worker.hello.kernels()) info.add_kernels(kernel);
+    info.set_chunks_held(static_cast<uint32_t>(worker.held.size()));
+    info.set_chunks_done(worker.chunks_done);
+    info.set_last_seen_unix_ms(absl::ToUnixMillis(worker.last_heard));
+    list.push_back(std::move(info));
+  }
+  std::sort(list.begin(), list.end(), [](const v1::WorkerInfo& a, const v1::WorkerInfo& b) {
+    return a.worker_id().size() != b.worker_id().size() ? a.worker_id().size() < b.worker_id().size()
+                                                        : a.worker_id() < b.worker_id();
+  });
+  return list;
+}
+
+absl::Status Scheduler::AttachReader(uint64_t job_id) {
+  Job* job = FindJob(job_id);
+  if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", job_id));
+  return job->AttachReader();
+}
+
+absl::Status Scheduler::PullResults(uint64_t job_id, ResultCursor* cursor, uint64_t max_items,
+                                    v1::ResultBatch* batch, bool* end) {
+  Job* job = FindJob(job_id);
+  if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", job_id));
+  job->PullResults(cursor, max_items, batch, end);
+  // Draining a stream-mode job's results opens its dispatch window.
+  if (job->stream_results() && batch->chunks_size() > 0) dispatch_needed_ = true;
+  return absl::OkStatus();
+}
+
+void Scheduler::ReaderGone(uint64_t job_id, absl::Time now) {
+  Job* job = FindJob(job_id);
+  if (job == nullptr || !job->stream_results() || job->finished()) return;
+  LogInfo(absl::StrCat("job ", job_id, ": its results reader went away"));
+  (void)Cancel(job_id, now);
+}
+
+void Scheduler::ShutdownWorkers(const std::string& reason) {
+  for (auto& [peer, worker] : workers_) {
+    v1::CoordinatorMessage shutdown;
+    shutdown.mutable_shutdown()->set_reason(reason);
+    outbox_->Send(peer, shutdown);
+  }
+}
+
+}  // namespace drover

@@ -1,0 +1,108 @@
+// The coordinator's core: jobs, the worker registry and dispatch, as plain
+// state plus event functions. It never touches a socket: everything it sends
+// goes through a WorkerOutbox, so it is tested without ZeroMQ or gRPC, with
+// time passed in by the caller.
+#ifndef DROVER_COORDINATOR_SCHEDULER_H_
+#define DROVER_COORDINATOR_SCHEDULER_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "coordinator/job.h"
+#include "coordinator/worker_outbox.h"
+#include "drover/v1/control.pb.h"
+#include "drover/v1/service.pb.h"
+
+namespace drover {
+
+struct SchedulerOptions {
+  absl::Duration heartbeat_interval = absl::Seconds(1);  // we send, and ask workers to send
+  absl::Duration worker_timeout = absl::Seconds(5);      // silence after which a worker is lost
+  uint32_t max_credit_per_worker = 1u << 16;             // a worker may not ask for more
+};
+
+// Not thread-safe: owned by the coordinator's loop thread.
+class Scheduler {
+ public:
+  // `outbox` must outlive the scheduler.
+  Scheduler(SchedulerOptions options, WorkerOutbox* outbox);
+
+  // ---- events from workers ----
+  void OnWorkerMessage(const std::string& peer, const v1::WorkerMessage& message, absl::Time now);
+  // A peer spoke another protocol version: it is refused.
+  void OnWrongVersion(const std::string& peer, absl::string_view why);
+  // Declares silent workers lost and sends heartbeats; call about every 100 ms.
+  void OnTick(absl::Time now);
+  // Hands out chunks to workers with credit. Cheap when nothing changed.
+  void Dispatch(absl::Time now);
+
+  // ---- requests from clients ----
+  // Errors: kInvalidArgument for a bad spec or a kernel no connected worker offers.
+  absl::StatusOr<uint64_t> Submit(v1::JobSpec spec, absl::Time now);
+  // Errors: kNotFound.
+  absl::StatusOr<v1::JobStatus> GetJob(uint64_t job_id) const;
+  std::vector<v1::JobStatus> ListJobs() const;
+  // Errors: kNotFound, kFailedPrecondition (already finished).
+  absl::StatusOr<v1::JobStatus> Cancel(uint64_t job_id, absl::Time now);
+  std::vector<v1::WorkerInfo> ListWorkers() const;
+  // Errors: kNotFound, kFailedPrecondition (a stream-mode job already has its reader).
+  absl::Status AttachReader(uint64_t job_id);
+  // See Job::PullResults. Errors: kNotFound.
+  absl::Status PullResults(uint64_t job_id, ResultCursor* cursor, uint64_t max_items,
+                           v1::ResultBatch* batch, bool* end);
+  // The reader of a stream-mode job went away before the end: nobody can
+  // receive its results any more, so the job is cancelled.
+  void ReaderGone(uint64_t job_id, absl::Time now);
+  // Tells every worker to exit.
+  void ShutdownWorkers(const std::string& reason);
+
+  // Grows whenever any job's status or results change.
+  uint64_t change_count() const { return change_count_; }
+
+ private:
+  using ChunkKey = std::pair<uint64_t, uint64_t>;  // (job id, chunk index)
+
+  struct WorkerRecord {
+    std::string peer;
+    std::string id;
+    v1::Hello hello;
+    absl::flat_hash_set<std::string> kernels;
+    uint64_t credit = 0;
+    absl::flat_hash_map<ChunkKey, uint32_t> held;  // -> attempt
+    uint64_t chunks_done = 0;
+    absl::Time last_heard;
+    absl::Time last_sent;
+  };
+
+  void OnHello(const std::string& peer, const v1::Hello& hello, absl::Time now);
+  void OnResults(WorkerRecord* worker, const v1::Ready& ready, absl::Time now);
+  void LoseWorker(const std::string& peer, absl::string_view why);
+  void CancelOnWorkers(uint64_t job_id);
+  void Send(WorkerRecord& worker, v1::CoordinatorMessage& message, absl::Time now);
+  Job* FindJob(uint64_t job_id) const;
+
+  // Constant after construction.
+  const SchedulerOptions options_;
+  WorkerOutbox* const outbox_;
+
+  std::map<std::string, WorkerRecord> workers_;  // by routing id
+  uint64_t next_worker_number_ = 1;
+  std::map<uint64_t, std::unique_ptr<Job>> jobs_;
+  std::set<uint64_t> runnable_;  // unfinished jobs, in submission order
+  uint64_t next_job_id_ = 1;
+  bool dispatch_needed_ = false;
+  uint64_t change_count_ = 0;
+};
+
+}  // namespace drover
+
+#endif  // DROVER_COORDINATOR_SCHEDULER_H_
