@@ -143,7 +143,9 @@ int main(int argc, char** argv) {
   stop.WaitForNotification();
   loop.Stop();
   loop_thread.join();
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  drover::LogDebug("loop stopped; stopping the gRPC server");
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(250));
+  drover::LogDebug("gRPC server stopped");
   // Wake the signal thread if it is still waiting.
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();

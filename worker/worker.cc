@@ -87,11 +87,23 @@ class Session {
     while (!stop_requested_->load()) {
       zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
                                  {nullptr, wakeup_->fd(), ZMQ_POLLIN, 0}};
-      zmq::poll(items, 2, std::chrono::milliseconds(PollTimeoutMs()));
+      try {
+        zmq::poll(items, 2, std::chrono::milliseconds(PollTimeoutMs()));
+      } catch (const zmq::error_t& e) {
+        if (e.num() != EINTR) return ZmqErrorToStatus(e, "poll");
+        continue;  // a signal: Stop() has set the flag
+      }
       if (items[1].revents & ZMQ_POLLIN) wakeup_->Clear();
       while (true) {
         zmq::message_t frame;
-        if (!socket_.recv(frame, zmq::recv_flags::dontwait)) break;
+        zmq::recv_result_t got;
+        try {
+          got = socket_.recv(frame, zmq::recv_flags::dontwait);
+        } catch (const zmq::error_t& e) {
+          if (e.num() != EINTR) return ZmqErrorToStatus(e, "receive");
+          break;
+        }
+        if (!got) break;
         last_heard_ = absl::Now();
         absl::Status status = Handle(frame);
         if (!status.ok()) return status;

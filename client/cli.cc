@@ -1,0 +1,120 @@
+// Implements cli.h with CLI11: one subcommand per verb, shared job options.
+#include "client/cli.h"
+
+#include <cstdlib>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "client/commands.h"
+#include "common/endpoint.h"
+
+namespace drover {
+namespace {
+
+void AddJobOptions(CLI::App* command, JobOptions* job) {
+  command->add_option("-k,--kernel", job->kernel, "kernel to run on each item (e.g. sum_squares, echo)")
+      ->required();
+  command->add_option("items", job->items, "the items, one task each");
+  command->add_option("--range", job->range, "the integers A, A+1, ..., B-1 as items (lazily, any size)");
+  command->add_option("--each-line", job->each_line, "each line of FILE is an item ('-' reads stdin)");
+  command->add_option("--chunk", job->chunk, "items per chunk (a chunk goes to one worker at a time)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1u << 24));
+  command->add_option("--reduce", job->reduce, "combine integer outputs: sum, min, max or count (exact)")
+      ->check(CLI::IsMember({"sum", "min", "max", "count"}));
+  command->add_option("--name", job->name, "a name for the job, shown by `drover jobs`");
+}
+
+CLI::Option* AddJobId(CLI::App* command, uint64_t* job_id) {
+  return command->add_option("job", *job_id, "the job's id (printed by `drover submit`)")->required();
+}
+
+}  // namespace
+
+int RunCli(int argc, char** argv) {
+  CLI::App app{
+      "drover: run many small tasks in parallel on one machine or many.\n"
+      "Like Python's multiprocessing.Pool.map, beyond one host: a coordinator splits jobs into\n"
+      "chunks and workers run them. Try:\n"
+      "  drover run --local -j 4 --kernel sum_squares 10000000 10000000 10000000 10000000\n"
+      "Exit codes: 0 all tasks succeeded, 1 some task failed (or the job was cancelled),\n"
+      "2 usage error, 3 the coordinator could not be reached (or another error), 130 Ctrl-C."};
+  app.require_subcommand(1);
+  app.fallthrough();
+  CommonOptions common;
+  const char* env = std::getenv("DROVER_COORDINATOR");
+  common.coordinator = env != nullptr && *env != '\0' ? env : absl::StrCat("127.0.0.1:", kDefaultClientPort);
+  app.add_option("-c,--coordinator", common.coordinator,
+                 "the coordinator's client address HOST[:PORT] (default: $DROVER_COORDINATOR or "
+                 "127.0.0.1:7340)");
+  app.add_flag("--json", common.json, "print JSON (one object per line)");
+
+  JobOptions submit_job;
+  CLI::App* submit = app.add_subcommand("submit", "submit a job and print its id; results are kept");
+  AddJobOptions(submit, &submit_job);
+
+  uint64_t job_id = 0;
+  CLI::App* status = app.add_subcommand("status", "show a job's state and progress");
+  AddJobId(status, &job_id);
+
+  bool quiet = false;
+  CLI::App* wait = app.add_subcommand(
+      "wait", "wait for a job to finish, with a progress bar on a terminal (plain lines otherwise); "
+              "exit code as for run");
+  AddJobId(wait, &job_id);
+  wait->add_flag("-q,--quiet", quiet, "no progress output");
+
+  bool unordered = false;
+  CLI::App* results = app.add_subcommand(
+      "results", "print a job's results in input order as they become ready (waits for the job)");
+  AddJobId(results, &job_id);
+  results->add_flag("--unordered", unordered, "print in completion order instead");
+
+  CLI::App* cancel = app.add_subcommand("cancel", "cancel a job; workers drop its chunks");
+  AddJobId(cancel, &job_id);
+
+  CLI::App* jobs = app.add_subcommand("jobs", "list jobs");
+  CLI::App* workers = app.add_subcommand("workers", "list connected workers and their load");
+
+  RunOptions run_options;
+  CLI::App* run = app.add_subcommand(
+      "run", "submit a job, print its results in input order as they arrive, exit 0 if all succeeded");
+  AddJobOptions(run, &run_options.job);
+  run->add_flag("--local", run_options.local,
+                "start a private coordinator and workers on this machine for this job, and stop them after");
+  run->add_option("-j,--workers", run_options.local_workers,
+                  "with --local: worker processes (default: one per core)")
+      ->check(CLI::Range(1, 1024));
+  run->add_option("--plugin", run_options.plugins, "with --local: a kernel plugin for the workers (repeatable)")
+      ->check(CLI::ExistingFile);
+  run->add_flag("--unordered", run_options.unordered, "print results in completion order");
+  run->add_flag("!--no-progress", run_options.progress, "no progress bar");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  absl::StatusOr<std::string> target = ToGrpcTarget(common.coordinator, kDefaultClientPort);
+  if (!target.ok()) {
+    std::fprintf(stderr, "drover: --coordinator: %s\n", std::string(target.status().message()).c_str());
+    return kExitUsage;
+  }
+  common.coordinator = *target;
+  InstallInterruptHandler();
+
+  if (submit->parsed()) return SubmitCommand(common, submit_job);
+  if (status->parsed()) return StatusCommand(common, job_id);
+  if (wait->parsed()) return WaitCommand(common, job_id, quiet);
+  if (results->parsed()) return ResultsCommand(common, job_id, unordered);
+  if (cancel->parsed()) return CancelCommand(common, job_id);
+  if (jobs->parsed()) return JobsCommand(common);
+  if (workers->parsed()) return WorkersCommand(common);
+  if (run->parsed()) return RunCommand(common, run_options);
+  return kExitUsage;
+}
+
+}  // namespace drover

@@ -1,0 +1,210 @@
+// Implements client.h over the generated gRPC stub.
+#include "client/client.h"
+
+#include <chrono>
+#include <set>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "drover/v1/service.grpc.pb.h"
+
+namespace drover {
+namespace {
+
+// The one place grpc::Status becomes absl::Status.
+absl::Status FromGrpc(const grpc::Status& status, absl::string_view target) {
+  if (status.ok()) return absl::OkStatus();
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    return absl::UnavailableError(absl::StrCat("coordinator at ", target,
+                                               " is not reachable: ", status.error_message()));
+  }
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+}  // namespace
+
+class Client::Impl {
+ public:
+  Impl(std::string target, std::shared_ptr<grpc::Channel> channel)
+      : target_(std::move(target)), channel_(std::move(channel)), stub_(v1::Drover::NewStub(channel_)) {}
+
+  // Registers a context so CancelAll() can reach it; unregisters on destruction.
+  class Call {
+   public:
+    explicit Call(Impl* impl, absl::Duration deadline = absl::Seconds(30)) : impl_(impl) {
+      if (deadline != absl::InfiniteDuration()) {
+        context_.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+      }
+      absl::MutexLock lock(&impl_->mu_);
+      if (impl_->cancelled_) context_.TryCancel();
+      impl_->calls_.insert(&context_);
+    }
+    ~Call() {
+      absl::MutexLock lock(&impl_->mu_);
+      impl_->calls_.erase(&context_);
+    }
+    grpc::ClientContext* context() { return &context_; }
+
+   private:
+    Impl* impl_;
+    grpc::ClientContext context_;
+  };
+
+  absl::Status Check(const grpc::Status& status) { return FromGrpc(status, target_); }
+
+  void CancelAll() {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+    for (grpc::ClientContext* context : calls_) context->TryCancel();
+  }
+
+  const std::string target_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Drover::Stub> stub_;
+
+ private:
+  absl::Mutex mu_;
+  std::set<grpc::ClientContext*> calls_ ABSL_GUARDED_BY(mu_);
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::~Client() = default;
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);  // result batches may carry large outputs
+  args.SetMaxSendMessageSize(-1);
+  auto channel = grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args);
+  if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + options.connect_timeout))) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot reach the coordinator at ", options.target, " within ",
+        absl::FormatDuration(options.connect_timeout),
+        " (is drover-coordinator running there? set --coordinator or DROVER_COORDINATOR)"));
+  }
+  return std::unique_ptr<Client>(new Client(std::make_unique<Impl>(options.target, channel)));
+}
+
+absl::StatusOr<uint64_t> Client::Submit(const v1::JobSpec& spec) {
+  Impl::Call call(impl_.get());
+  v1::SubmitRequest request;
+  *request.mutable_spec() = spec;
+  v1::SubmitReply reply;
+  absl::Status status = impl_->Check(impl_->stub_->Submit(call.context(), request, &reply));
+  if (!status.ok()) return status;
+  return reply.job_id();
+}
+
+absl::StatusOr<v1::JobStatus> Client::GetJob(uint64_t job_id) {
+  Impl::Call call(impl_.get());
+  v1::JobRef request;
+  request.set_job_id(job_id);
+  v1::JobStatus reply;
+  absl::Status status = impl_->Check(impl_->stub_->GetJob(call.context(), request, &reply));
+  if (!status.ok()) return status;
+  return reply;
+}
+
+absl::StatusOr<std::vector<v1::JobStatus>> Client::ListJobs() {
+  Impl::Call call(impl_.get());
+  v1::ListJobsReply reply;
+  absl::Status status =
+      impl_->Check(impl_->stub_->ListJobs(call.context(), v1::ListJobsRequest(), &reply));
+  if (!status.ok()) return status;
+  return std::vector<v1::JobStatus>(reply.jobs().begin(), reply.jobs().end());
+}
+
+absl::StatusOr<v1::JobStatus> Client::Cancel(uint64_t job_id) {
+  Impl::Call call(impl_.get());
+  v1::JobRef request;
+  request.set_job_id(job_id);
+  v1::JobStatus reply;
+  absl::Status status = impl_->Check(impl_->stub_->Cancel(call.context(), request, &reply));
+  if (!status.ok()) return status;
+  return reply;
+}
+
+absl::StatusOr<std::vector<v1::WorkerInfo>> Client::ListWorkers() {
+  Impl::Call call(impl_.get());
+  v1::ListWorkersReply reply;
+  absl::Status status =
+      impl_->Check(impl_->stub_->ListWorkers(call.context(), v1::ListWorkersRequest(), &reply));
+  if (!status.ok()) return status;
+  return std::vector<v1::WorkerInfo>(reply.workers().begin(), reply.workers().end());
+}
+
+absl::Status Client::Shutdown(const std::string& reason) {
+  Impl::Call call(impl_.get(), absl::Seconds(10));
+  v1::ShutdownRequest request;
+  request.set_reason(reason);
+  v1::ShutdownReply reply;
+  return impl_->Check(impl_->stub_->Shutdown(call.context(), request, &reply));
+}
+
+absl::StatusOr<v1::JobStatus> Client::Watch(
+    uint64_t job_id, const std::function<void(const v1::JobStatus&)>& on_update) {
+  Impl::Call call(impl_.get(), absl::InfiniteDuration());
+  v1::JobRef request;
+  request.set_job_id(job_id);
+  auto reader = impl_->stub_->WatchJob(call.context(), request);
+  v1::JobStatus status;
+  v1::JobStatus last;
+  bool any = false;
+  while (reader->Read(&status)) {
+    on_update(status);
+    last = status;
+    any = true;
+  }
+  absl::Status finished = impl_->Check(reader->Finish());
+  if (!finished.ok()) return finished;
+  if (!any) return absl::InternalError("the coordinator ended the watch without a status");
+  return last;
+}
+
+absl::Status Client::StreamResults(uint64_t job_id, bool ordered,
+                                   const std::function<bool(const v1::ChunkOutputs&)>& on_chunk) {
+  Impl::Call call(impl_.get(), absl::InfiniteDuration());
+  v1::ResultsRequest request;
+  request.set_job_id(job_id);
+  request.set_ordered(ordered);
+  auto reader = impl_->stub_->StreamResults(call.context(), request);
+  v1::ResultBatch batch;
+  bool stopped = false;
+  while (!stopped && reader->Read(&batch)) {
+    for (const v1::ChunkOutputs& chunk : batch.chunks()) {
+      if (!on_chunk(chunk)) {
+        stopped = true;
+        break;
+      }
+    }
+  }
+  if (stopped) {
+    call.context()->TryCancel();
+    (void)reader->Finish();
+    return absl::CancelledError("stopped reading results");
+  }
+  return impl_->Check(reader->Finish());
+}
+
+absl::Status Client::WaitForWorkers(int count, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    absl::StatusOr<std::vector<v1::WorkerInfo>> workers = ListWorkers();
+    if (!workers.ok()) return workers.status();
+    if (static_cast<int>(workers->size()) >= count) return absl::OkStatus();
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "only ", workers->size(), " of ", count, " workers registered within ",
+          absl::FormatDuration(timeout)));
+    }
+    absl::SleepFor(absl::Milliseconds(10));  // polling a status, not synchronising a test
+  }
+}
+
+void Client::CancelAll() { impl_->CancelAll(); }
+
+}  // namespace drover

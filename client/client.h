@@ -1,0 +1,75 @@
+// The C++ client library for drover's gRPC API. The `drover` CLI and the
+// integration tests use it. gRPC types stay behind this header.
+//
+//   auto client = drover::Client::Connect({.target = "127.0.0.1:7340"});
+//   if (!client.ok()) ...
+//   absl::StatusOr<uint64_t> job = (*client)->Submit(spec);
+//   (*client)->StreamResults(*job, /*ordered=*/true, [](const v1::ChunkOutputs& c) { ...; return true; });
+#ifndef DROVER_CLIENT_CLIENT_H_
+#define DROVER_CLIENT_CLIENT_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "drover/v1/service.pb.h"
+
+namespace drover {
+
+struct ClientOptions {
+  std::string target;  // HOST:PORT or unix:PATH of the coordinator's client port
+  // How long Connect() waits for the coordinator to answer.
+  absl::Duration connect_timeout = absl::Seconds(5);
+};
+
+// Thread-safe: calls may run concurrently, and CancelAll() may be called from
+// any thread (for example on Ctrl-C) to end every call in progress.
+// Errors are the coordinator's gRPC status as an absl::Status (same codes):
+// kUnavailable when it cannot be reached, kNotFound for an unknown job,
+// kInvalidArgument for a bad job spec, kCancelled after CancelAll().
+class Client {
+ public:
+  // Errors: kUnavailable with a message naming the target if the coordinator
+  // does not answer within connect_timeout.
+  static absl::StatusOr<std::unique_ptr<Client>> Connect(const ClientOptions& options);
+  ~Client();
+
+  absl::StatusOr<uint64_t> Submit(const v1::JobSpec& spec);
+  absl::StatusOr<v1::JobStatus> GetJob(uint64_t job_id);
+  absl::StatusOr<std::vector<v1::JobStatus>> ListJobs();
+  absl::StatusOr<v1::JobStatus> Cancel(uint64_t job_id);
+  absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers();
+  // Asks the coordinator to stop and its workers to exit.
+  absl::Status Shutdown(const std::string& reason);
+
+  // Calls `on_update` with each status change until the job finishes, then
+  // returns the final status.
+  absl::StatusOr<v1::JobStatus> Watch(uint64_t job_id,
+                                      const std::function<void(const v1::JobStatus&)>& on_update);
+
+  // Calls `on_chunk` for each chunk of results (input order if `ordered`,
+  // else completion order) until all are delivered. `on_chunk` returning
+  // false stops early (the call then returns kCancelled).
+  absl::Status StreamResults(uint64_t job_id, bool ordered,
+                             const std::function<bool(const v1::ChunkOutputs&)>& on_chunk);
+
+  // Waits until at least `count` workers are registered.
+  // Errors: kDeadlineExceeded after `timeout`, or a call's error.
+  absl::Status WaitForWorkers(int count, absl::Duration timeout);
+
+  // Ends every call in progress (they return kCancelled) and makes later calls fail the same way.
+  void CancelAll();
+
+ private:
+  class Impl;
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace drover
+
+#endif  // DROVER_CLIENT_CLIENT_H_

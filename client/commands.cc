@@ -1,0 +1,220 @@
+// The simple subcommands (submit, status, wait, results, cancel, jobs,
+// workers) and what the commands share. `run` is in run_command.cc.
+#include "client/commands.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "client/progress.h"
+#include "client/results_printer.h"
+
+namespace drover {
+namespace {
+
+absl::Mutex interrupt_mu;
+Client* interruptible ABSL_GUARDED_BY(interrupt_mu) = nullptr;
+std::atomic<bool> interrupted{false};
+
+std::string Json(const google::protobuf::Message& message) {
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(message, &json);
+  return json;
+}
+
+std::string StatusLine(const v1::JobStatus& status) {
+  std::string line = absl::StrCat("job ", status.job_id(), " ", StateName(status.state()), ": ",
+                                  status.done_items(), "/", status.total_items(), " done, ",
+                                  status.failed_items(), " failed");
+  if (!status.name().empty()) line = absl::StrCat(line, " (", status.name(), ")");
+  return line;
+}
+
+int ExitForState(const v1::JobStatus& status) {
+  return status.state() == v1::JOB_STATE_SUCCEEDED ? kExitOk : kExitTaskFailed;
+}
+
+// Prints a finished reduction's value, or its error. Returns false on error.
+bool PrintReduction(const v1::JobStatus& status) {
+  if (status.reduce() == v1::REDUCE_NONE) return true;
+  if (!status.reduction().error().empty()) {
+    std::fprintf(stderr, "drover: the reduction failed: %s\n", status.reduction().error().c_str());
+    return false;
+  }
+  std::printf("%s\n", status.reduction().value().empty() ? "(no values)" : status.reduction().value().c_str());
+  return true;
+}
+
+}  // namespace
+
+int Fail(const absl::Status& status) {
+  if (Interrupted()) {
+    std::fprintf(stderr, "drover: interrupted\n");
+    return kExitInterrupted;
+  }
+  std::fprintf(stderr, "drover: %s\n", std::string(status.message()).c_str());
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kFailedPrecondition:
+      return kExitUsage;
+    default:
+      return kExitError;
+  }
+}
+
+void InstallInterruptHandler() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::thread([signals] {
+    int number = 0;
+    while (sigwait(&signals, &number) == 0) {
+      interrupted.store(true);
+      absl::MutexLock lock(&interrupt_mu);
+      if (interruptible != nullptr) interruptible->CancelAll();
+    }
+  }).detach();
+}
+
+void SetInterruptibleClient(Client* client) {
+  absl::MutexLock lock(&interrupt_mu);
+  interruptible = client;
+  if (client != nullptr && interrupted.load()) client->CancelAll();
+}
+
+bool Interrupted() { return interrupted.load(); }
+
+absl::StatusOr<std::unique_ptr<Client>> ConnectTo(const std::string& target) {
+  ClientOptions options;
+  options.target = target;
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(options);
+  if (client.ok()) SetInterruptibleClient(client->get());
+  return client;
+}
+
+int SubmitCommand(const CommonOptions& common, const JobOptions& job) {
+  absl::StatusOr<v1::JobSpec> spec = BuildJobSpec(job, std::cin);
+  if (!spec.ok()) return Fail(spec.status());
+  auto client = ConnectTo(common.coordinator);
+  if (!client.ok()) return Fail(client.status());
+  absl::StatusOr<uint64_t> id = (*client)->Submit(*spec);
+  if (!id.ok()) return Fail(id.status());
+  if (common.json) {
+    v1::SubmitReply reply;
+    reply.set_job_id(*id);
+    std::printf("%s\n", Json(reply).c_str());
+  } else {
+    std::printf("%llu\n", static_cast<unsigned long long>(*id));
+  }
+  return kExitOk;
+}
+
+int StatusCommand(const CommonOptions& common, uint64_t job_id) {
+  auto client = ConnectTo(common.coordinator);
+  if (!client.ok()) return Fail(client.status());
+  absl::StatusOr<v1::JobStatus> status = (*client)->GetJob(job_id);
+  if (!status.ok()) return Fail(status.status());
+  std::printf("%s\n", common.json ? Json(*status).c_str() : StatusLine(*status).c_str());
+  return kExitOk;
+}
+
+int WaitCommand(const CommonOptions& common, uint64_t job_id, bool quiet) {
+  auto client = ConnectTo(common.coordinator);
+  if (!client.ok()) return Fail(client.status());
+  ProgressReporter progress(stderr, isatty(STDERR_FILENO) != 0);
+  absl::StatusOr<v1::JobStatus> final_status = (*client)->Watch(job_id, [&](const v1::JobStatus& s) {
+    if (!quiet) progress.Update(s);
+  });
+  if (!final_status.ok()) return Fail(final_status.status());
+  if (!quiet) progress.Finish(*final_status);
+  if (common.json) std::printf("%s\n", Json(*final_status).c_str());
+  if (!PrintReduction(*final_status)) return kExitTaskFailed;
+  return ExitForState(*final_status);
+}
+
+int ResultsCommand(const CommonOptions& common, uint64_t job_id, bool unordered) {
+  auto client = ConnectTo(common.coordinator);
+  if (!client.ok()) return Fail(client.status());
+  absl::StatusOr<v1::JobStatus> before = (*client)->GetJob(job_id);
+  if (!before.ok()) return Fail(before.status());
+  bool reduces = before->reduce() != v1::REDUCE_NONE;
+  ResultsPrinter printer(common.json ? ResultsPrinter::Format::kJson : ResultsPrinter::Format::kText,
+                         stdout, stderr, /*print_outputs=*/!reduces);
+  absl::Status streamed = (*client)->StreamResults(job_id, !unordered, [&](const v1::ChunkOutputs& c) {
+    printer.Print(c);
+    return true;
+  });
+  printer.Finish();
+  if (!streamed.ok()) return Fail(streamed);
+  absl::StatusOr<v1::JobStatus> after = (*client)->GetJob(job_id);
+  if (!after.ok()) return Fail(after.status());
+  if (!PrintReduction(*after)) return kExitTaskFailed;
+  return ExitForState(*after);
+}
+
+int CancelCommand(const CommonOptions& common, uint64_t job_id) {
+  auto client = ConnectTo(common.coordinator);
+  if (!client.ok()) return Fail(client.status());
+  absl::StatusOr<v1::JobStatus> status = (*client)->Cancel(job_id);
+  if (!status.ok()) return Fail(status.status());
+  std::printf("%s\n", common.json ? Json(*status).c_str() : StatusLine(*status).c_str());
+  return kExitOk;
+}
+
+int JobsCommand(const CommonOptions& common) {
+  auto client = ConnectTo(common.coordinator);
+  if (!client.ok()) return Fail(client.status());
+  absl::StatusOr<std::vector<v1::JobStatus>> jobs = (*client)->ListJobs();
+  if (!jobs.ok()) return Fail(jobs.status());
+  if (!common.json) {
+    std::printf("%-6s %-10s %21s %10s  %-14s %s\n", "ID", "STATE", "DONE/TOTAL", "FAILED", "KERNEL", "NAME");
+  }
+  for (const v1::JobStatus& job : *jobs) {
+    if (common.json) {
+      std::printf("%s\n", Json(job).c_str());
+      continue;
+    }
+    std::string progress = absl::StrCat(job.done_items(), "/", job.total_items());
+    std::printf("%-6llu %-10s %21s %10llu  %-14s %s\n", static_cast<unsigned long long>(job.job_id()),
+                StateName(job.state()), progress.c_str(),
+                static_cast<unsigned long long>(job.failed_items()), job.kernel().c_str(),
+                job.name().c_str());
+  }
+  return kExitOk;
+}
+
+int WorkersCommand(const CommonOptions& common) {
+  auto client = ConnectTo(common.coordinator);
+  if (!client.ok()) return Fail(client.status());
+  absl::StatusOr<std::vector<v1::WorkerInfo>> workers = (*client)->ListWorkers();
+  if (!workers.ok()) return Fail(workers.status());
+  if (!common.json) {
+    std::printf("%-6s %-24s %-16s %8s %5s %6s %10s\n", "ID", "NAME", "HOST", "PID", "SLOTS", "HELD", "DONE");
+  }
+  for (const v1::WorkerInfo& w : *workers) {
+    if (common.json) {
+      std::printf("%s\n", Json(w).c_str());
+      continue;
+    }
+    std::printf("%-6s %-24s %-16s %8u %5u %6u %10llu\n", w.worker_id().c_str(), w.name().c_str(),
+                w.host().c_str(), w.pid(), w.slots(), w.chunks_held(),
+                static_cast<unsigned long long>(w.chunks_done()));
+  }
+  return kExitOk;
+}
+
+}  // namespace drover

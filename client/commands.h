@@ -1,0 +1,65 @@
+// The `drover` CLI's subcommands, each a function from parsed options to an
+// exit code. cli.cc parses the command line and calls these.
+#ifndef DROVER_CLIENT_COMMANDS_H_
+#define DROVER_CLIENT_COMMANDS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "client/client.h"
+#include "client/job_options.h"
+
+namespace drover {
+
+// Exit codes of `drover`.
+enum ExitCode : int {
+  kExitOk = 0,           // every task succeeded
+  kExitTaskFailed = 1,   // some task failed, or the job was cancelled
+  kExitUsage = 2,        // the command line (or the job it describes) is wrong
+  kExitError = 3,        // the coordinator could not be reached, or another error
+  kExitInterrupted = 130 // Ctrl-C
+};
+
+struct CommonOptions {
+  std::string coordinator;  // client address of the coordinator
+  bool json = false;
+};
+
+struct RunOptions {
+  JobOptions job;
+  bool local = false;
+  int local_workers = 0;               // 0: one per core
+  std::vector<std::string> plugins;    // local mode: --plugin for every worker
+  bool unordered = false;
+  bool progress = true;                // a bar on stderr when it is a terminal and stdout is not
+};
+
+int SubmitCommand(const CommonOptions& common, const JobOptions& job);
+int StatusCommand(const CommonOptions& common, uint64_t job_id);
+int WaitCommand(const CommonOptions& common, uint64_t job_id, bool quiet);
+int ResultsCommand(const CommonOptions& common, uint64_t job_id, bool unordered);
+int CancelCommand(const CommonOptions& common, uint64_t job_id);
+int JobsCommand(const CommonOptions& common);
+int WorkersCommand(const CommonOptions& common);
+int RunCommand(const CommonOptions& common, const RunOptions& run);
+
+// Shared by the commands.
+// Prints "drover: MESSAGE" to stderr and returns the exit code for `status`
+// (kExitUsage for kInvalidArgument/kNotFound/kFailedPrecondition, kExitInterrupted
+// after Ctrl-C, else kExitError).
+int Fail(const absl::Status& status);
+absl::StatusOr<std::unique_ptr<Client>> ConnectTo(const std::string& target);
+
+// Ctrl-C handling: a thread takes SIGINT/SIGTERM and cancels the calls of the
+// registered client. Call InstallInterruptHandler() once at start-up, before
+// other threads exist.
+void InstallInterruptHandler();
+void SetInterruptibleClient(Client* client);  // nullptr to clear
+bool Interrupted();
+
+}  // namespace drover
+
+#endif  // DROVER_CLIENT_COMMANDS_H_

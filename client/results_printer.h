@@ -1,0 +1,49 @@
+// Prints a job's results as they stream in: text (one output per line) or
+// JSON lines (one TaskRecord per task).
+#ifndef DROVER_CLIENT_RESULTS_PRINTER_H_
+#define DROVER_CLIENT_RESULTS_PRINTER_H_
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "drover/v1/common.pb.h"
+
+namespace drover {
+
+// Not thread-safe; one owner. Output is buffered: call Finish() at the end.
+class ResultsPrinter {
+ public:
+  enum class Format { kText, kJson };
+
+  // Text format: each successful output and a newline to `out`, in the order
+  // chunks arrive; failures go to `err` (the first few in full, then a count).
+  // `print_outputs` false prints only failures (used for reductions).
+  ResultsPrinter(Format format, FILE* out, FILE* err, bool print_outputs = true);
+
+  void Print(const v1::ChunkOutputs& chunk);
+  void Flush();
+  // Flushes and reports how many failures were not shown.
+  void Finish();
+
+  uint64_t failed() const { return failed_; }
+  uint64_t printed() const { return printed_; }
+
+ private:
+  void Failure(uint64_t index, const std::string& message);
+
+  const Format format_;
+  FILE* const out_;
+  FILE* const err_;
+  const bool print_outputs_;
+  std::string buffer_;
+  uint64_t failed_ = 0;
+  uint64_t printed_ = 0;
+};
+
+// True when `text` is valid UTF-8.
+bool IsValidUtf8(const std::string& text);
+
+}  // namespace drover
+
+#endif  // DROVER_CLIENT_RESULTS_PRINTER_H_

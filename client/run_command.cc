@@ -1,0 +1,138 @@
+// `drover run`: submit a job whose results stream back, print them as they
+// arrive, and (with --local) bring up and tear down a private cluster.
+#include <limits.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "client/commands.h"
+#include "client/local_cluster.h"
+#include "client/progress.h"
+#include "client/results_printer.h"
+
+namespace drover {
+namespace {
+
+// The folder holding this program, where drover-coordinator and drover-worker are.
+std::string ProgramDir() {
+  if (const char* dir = getenv("DROVER_BIN_DIR"); dir != nullptr && *dir != '\0') return dir;
+  char path[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+  if (n <= 0) return ".";
+  std::string exe(path, static_cast<size_t>(n));
+  return exe.substr(0, exe.rfind('/'));
+}
+
+// Streams the job's results to stdout and returns the exit code.
+int StreamAndReport(Client& client, uint64_t job_id, const CommonOptions& common,
+                    const RunOptions& run, bool reduces) {
+  std::unique_ptr<std::thread> watcher;
+  std::atomic<bool> watching{false};
+  if (run.progress && isatty(STDERR_FILENO) && !isatty(STDOUT_FILENO)) {
+    watching = true;
+    watcher = std::make_unique<std::thread>([&] {
+      ProgressReporter progress(stderr, /*terminal=*/true);
+      absl::StatusOr<v1::JobStatus> last =
+          client.Watch(job_id, [&](const v1::JobStatus& s) { progress.Update(s); });
+      if (last.ok()) progress.Finish(*last);
+    });
+  }
+  ResultsPrinter printer(common.json ? ResultsPrinter::Format::kJson : ResultsPrinter::Format::kText,
+                         stdout, stderr, /*print_outputs=*/!reduces);
+  absl::Status streamed = client.StreamResults(job_id, !run.unordered, [&](const v1::ChunkOutputs& c) {
+    printer.Print(c);
+    return true;
+  });
+  printer.Finish();
+  if (watcher) watcher->join();
+  if (!streamed.ok()) return Fail(streamed);
+  absl::StatusOr<v1::JobStatus> status = client.GetJob(job_id);
+  if (!status.ok()) return Fail(status.status());
+  if (reduces) {
+    if (!status->reduction().error().empty()) {
+      std::fprintf(stderr, "drover: the reduction failed: %s\n", status->reduction().error().c_str());
+      return kExitTaskFailed;
+    }
+    std::printf("%s\n", status->reduction().value().empty() ? "(no values)"
+                                                            : status->reduction().value().c_str());
+  }
+  if (status->state() == v1::JOB_STATE_SUCCEEDED) return kExitOk;
+  if (status->state() == v1::JOB_STATE_FAILED) {
+    std::fprintf(stderr, "drover: %llu of %llu tasks failed\n",
+                 static_cast<unsigned long long>(status->failed_items()),
+                 static_cast<unsigned long long>(status->total_items()));
+  } else {
+    std::fprintf(stderr, "drover: job %llu was %s\n", static_cast<unsigned long long>(job_id),
+                 StateName(status->state()));
+  }
+  return kExitTaskFailed;
+}
+
+int SubmitAndStream(Client& client, v1::JobSpec spec, const CommonOptions& common,
+                    const RunOptions& run) {
+  bool reduces = spec.reduce() != v1::REDUCE_NONE;
+  absl::StatusOr<uint64_t> job_id = client.Submit(spec);
+  if (!job_id.ok()) return Fail(job_id.status());
+  return StreamAndReport(client, *job_id, common, run, reduces);
+}
+
+int RunLocal(v1::JobSpec spec, const CommonOptions& common, const RunOptions& run) {
+  int workers = run.local_workers > 0
+                    ? run.local_workers
+                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::atomic<int> workers_lost{0};
+  std::atomic<bool> coordinator_lost{false};
+  std::atomic<Client*> client_for_monitor{nullptr};
+  LocalClusterOptions options;
+  options.workers = workers;
+  options.bin_dir = ProgramDir();
+  options.plugins = run.plugins;
+  options.on_child_exit = [&](const std::string& what) {
+    std::fprintf(stderr, "drover: %s\n", what.c_str());
+    bool fatal = what.find("coordinator") != std::string::npos;
+    if (fatal) coordinator_lost = true;
+    if (!fatal && ++workers_lost < workers) return;  // the others take over its chunks
+    if (Client* c = client_for_monitor.load()) c->CancelAll();
+  };
+  absl::StatusOr<std::unique_ptr<LocalCluster>> cluster = LocalCluster::Start(options);
+  if (!cluster.ok()) return Fail(cluster.status());
+
+  int code;
+  auto client = ConnectTo((*cluster)->client_target());
+  if (!client.ok()) {
+    code = Fail(client.status());
+  } else {
+    client_for_monitor = client->get();
+    absl::Status ready = (*client)->WaitForWorkers(workers, absl::Seconds(30));
+    code = ready.ok() ? SubmitAndStream(**client, std::move(spec), common, run) : Fail(ready);
+    client_for_monitor = nullptr;
+    SetInterruptibleClient(nullptr);
+  }
+  bool trouble = coordinator_lost || workers_lost > 0 || code == kExitError;
+  if (trouble) std::fprintf(stderr, "drover: logs of the local cluster are kept in %s\n", (*cluster)->log_dir().c_str());
+  (*cluster)->Stop(/*keep_logs=*/trouble);
+  return code;
+}
+
+}  // namespace
+
+int RunCommand(const CommonOptions& common, const RunOptions& run) {
+  absl::StatusOr<v1::JobSpec> spec = BuildJobSpec(run.job, std::cin);
+  if (!spec.ok()) return Fail(spec.status());
+  spec->set_stream_results(true);
+  if (run.local) return RunLocal(*std::move(spec), common, run);
+  if (!run.plugins.empty()) {
+    return Fail(absl::InvalidArgumentError("--plugin goes with --local; remote workers load plugins themselves"));
+  }
+  auto client = ConnectTo(common.coordinator);
+  if (!client.ok()) return Fail(client.status());
+  int code = SubmitAndStream(**client, *std::move(spec), common, run);
+  SetInterruptibleClient(nullptr);
+  return code;
+}
+
+}  // namespace drover
