@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "drover/v1/service.pb.h"
 
 namespace drover {
@@ -13,6 +14,7 @@ namespace {
 
 constexpr uint64_t kFailuresShown = 10;
 constexpr size_t kFlushBytes = 1 << 20;
+constexpr absl::Duration kFlushInterval = absl::Milliseconds(50);
 
 }  // namespace
 
@@ -83,13 +85,20 @@ void ResultsPrinter::Print(const v1::ChunkOutputs& chunk) {
       }
       if (errors[i] != nullptr) record.set_error(errors[i]->message());
       std::string json;
-      (void)google::protobuf::util::MessageToJsonString(record, &json);
+      google::protobuf::util::JsonPrintOptions options;
+      options.always_print_primitive_fields = true;  // every record has every field
+      (void)google::protobuf::util::MessageToJsonString(record, &json, options);
       buffer_.append(json);
       buffer_.push_back('\n');
     }
     ++printed_;
   }
-  if (buffer_.size() >= kFlushBytes) Flush();
+  // Results appear promptly (like `parallel`), in few large writes.
+  absl::Time now = absl::Now();
+  if (buffer_.size() >= kFlushBytes || now - last_flush_ >= kFlushInterval) {
+    Flush();
+    last_flush_ = now;
+  }
 }
 
 void ResultsPrinter::Flush() {

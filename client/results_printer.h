@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <string>
 
+#include "absl/time/time.h"
 #include "drover/v1/common.pb.h"
 
 namespace drover {
@@ -37,6 +38,7 @@ class ResultsPrinter {
   FILE* const err_;
   const bool print_outputs_;
   std::string buffer_;
+  absl::Time last_flush_ = absl::InfinitePast();
   uint64_t failed_ = 0;
   uint64_t printed_ = 0;
 };

@@ -21,6 +21,9 @@ absl::Status Decode(const zmq::message_t& frame, Message* out) {
     return absl::InvalidArgumentError(
         absl::StrCat("undecodable message of ", frame.size(), " bytes"));
   }
+  if (out->protocol_version() == 0) {
+    return absl::InvalidArgumentError("message without a protocol version: not a drover message");
+  }
   if (out->protocol_version() != kProtocolVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
         "peer speaks drover protocol version ", out->protocol_version(),

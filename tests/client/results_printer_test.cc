@@ -1,0 +1,78 @@
+// Tests client/results_printer.h: text and JSON lines, failures on stderr.
+#include "client/results_printer.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+
+namespace drover {
+namespace {
+
+// Captures what is written to a FILE*.
+class Capture {
+ public:
+  Capture() : file_(tmpfile()) {}
+  ~Capture() { fclose(file_); }
+  FILE* file() { return file_; }
+  std::string Text() {
+    fflush(file_);
+    rewind(file_);
+    std::string text;
+    char buffer[4096];
+    size_t n;
+    while ((n = fread(buffer, 1, sizeof(buffer), file_)) > 0) text.append(buffer, n);
+    return text;
+  }
+
+ private:
+  FILE* file_;
+};
+
+v1::ChunkOutputs Chunk() {
+  v1::ChunkOutputs chunk;
+  chunk.set_first_index(10);
+  chunk.set_item_count(3);
+  chunk.set_outputs(std::string("ab\xff", 3));
+  chunk.add_output_sizes(2);
+  chunk.add_output_sizes(0);
+  chunk.add_output_sizes(1);
+  v1::ItemError* error = chunk.add_errors();
+  error->set_offset(1);
+  error->set_message("bad item");
+  return chunk;
+}
+
+TEST(ResultsPrinter, TextPrintsOutputsAndReportsFailures) {
+  Capture out, err;
+  ResultsPrinter printer(ResultsPrinter::Format::kText, out.file(), err.file());
+  printer.Print(Chunk());
+  printer.Finish();
+  EXPECT_EQ(out.Text(), std::string("ab\n\xff\n", 5));
+  EXPECT_EQ(err.Text(), "drover: task 11 failed: bad item\n");
+  EXPECT_EQ(printer.failed(), 1u);
+}
+
+TEST(ResultsPrinter, JsonHasOneRecordPerTaskAndKeepsBytes) {
+  Capture out, err;
+  ResultsPrinter printer(ResultsPrinter::Format::kJson, out.file(), err.file());
+  printer.Print(Chunk());
+  printer.Finish();
+  EXPECT_EQ(out.Text(),
+            "{\"index\":\"10\",\"ok\":true,\"output\":\"ab\",\"outputBytes\":\"\",\"error\":\"\"}\n"
+            "{\"index\":\"11\",\"ok\":false,\"output\":\"\",\"outputBytes\":\"\",\"error\":\"bad item\"}\n"
+            "{\"index\":\"12\",\"ok\":true,\"output\":\"\",\"outputBytes\":\"/w==\",\"error\":\"\"}\n");
+  EXPECT_EQ(err.Text(), "");
+}
+
+TEST(Utf8, ValidatesSequences) {
+  EXPECT_TRUE(IsValidUtf8("plain"));
+  EXPECT_TRUE(IsValidUtf8("\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80"));
+  EXPECT_FALSE(IsValidUtf8("\xff"));
+  EXPECT_FALSE(IsValidUtf8("\xc3"));          // truncated
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));      // overlong
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));  // surrogate
+}
+
+}  // namespace
+}  // namespace drover

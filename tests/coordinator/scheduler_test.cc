@@ -1,0 +1,250 @@
+// Tests coordinator/scheduler.h with a recording outbox and a hand-driven
+// clock: registration, credit-bounded dispatch, worker loss, duplicates,
+// unknown peers and kernels.
+#include "coordinator/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+
+namespace drover {
+namespace {
+
+// Records what the scheduler sends. Tests take messages in order and check
+// that nothing unexpected is left.
+class FakeOutbox : public WorkerOutbox {
+ public:
+  void Send(const std::string& peer, v1::CoordinatorMessage& message) override {
+    sent_.emplace_back(peer, message);
+  }
+  // The next message sent to `peer` (test fails if there is none).
+  v1::CoordinatorMessage Take(const std::string& peer) {
+    for (auto it = sent_.begin(); it != sent_.end(); ++it) {
+      if (it->first == peer) {
+        v1::CoordinatorMessage message = it->second;
+        sent_.erase(it);
+        return message;
+      }
+    }
+    ADD_FAILURE() << "nothing was sent to " << peer;
+    return {};
+  }
+  bool empty() const { return sent_.empty(); }
+  size_t size() const { return sent_.size(); }
+
+ private:
+  std::deque<std::pair<std::string, v1::CoordinatorMessage>> sent_;
+};
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  SchedulerTest() : scheduler_(Options(), &outbox_) {}
+  ~SchedulerTest() override { EXPECT_TRUE(outbox_.empty()) << outbox_.size() << " unexpected message(s)"; }
+
+  static SchedulerOptions Options() {
+    SchedulerOptions options;
+    options.heartbeat_interval = absl::Seconds(1);
+    options.worker_timeout = absl::Seconds(5);
+    return options;
+  }
+
+  void Register(const std::string& peer, uint32_t slots, std::vector<std::string> kernels = {"echo"}) {
+    v1::WorkerMessage message;
+    message.mutable_hello()->set_name(peer);
+    message.mutable_hello()->set_slots(slots);
+    for (const auto& k : kernels) message.mutable_hello()->add_kernels(k);
+    scheduler_.OnWorkerMessage(peer, message, now_);
+    v1::CoordinatorMessage welcome = outbox_.Take(peer);
+    ASSERT_TRUE(welcome.has_welcome());
+  }
+
+  void Credit(const std::string& peer, uint32_t credit) {
+    v1::WorkerMessage message;
+    message.mutable_ready()->set_credit(credit);
+    scheduler_.OnWorkerMessage(peer, message, now_);
+  }
+
+  uint64_t SubmitRange(int64_t items, uint32_t chunk, std::string kernel = "echo") {
+    v1::JobSpec spec;
+    spec.set_kernel(kernel);
+    spec.mutable_items()->mutable_range()->set_end(items);
+    spec.set_chunk_size(chunk);
+    absl::StatusOr<uint64_t> id = scheduler_.Submit(spec, now_);
+    EXPECT_TRUE(id.ok()) << id.status();
+    return id.value_or(0);
+  }
+
+  // Sends the (empty-output) result of every chunk in `assign`.
+  void Complete(const std::string& peer, const v1::Assign& assign) {
+    v1::WorkerMessage message;
+    for (const v1::Chunk& chunk : assign.chunks()) {
+      v1::ChunkResult* result = message.mutable_ready()->add_results();
+      result->set_job_id(chunk.job_id());
+      result->set_chunk_index(chunk.chunk_index());
+      result->set_attempt(chunk.attempt());
+      result->mutable_outputs()->set_first_index(chunk.first_index());
+      result->mutable_outputs()->set_item_count(
+          static_cast<uint32_t>(chunk.range().end() - chunk.range().start()));
+    }
+    scheduler_.OnWorkerMessage(peer, message, now_);
+  }
+
+  absl::Time now_ = absl::FromUnixSeconds(1000);
+  FakeOutbox outbox_;
+  Scheduler scheduler_;
+};
+
+TEST_F(SchedulerTest, DispatchNeverExceedsAWorkersCredit) {
+  Register("a", 2);
+  uint64_t job = SubmitRange(100, 10);
+  scheduler_.Dispatch(now_);
+  EXPECT_TRUE(outbox_.empty());  // no credit yet
+  Credit("a", 3);
+  scheduler_.Dispatch(now_);
+  v1::CoordinatorMessage assign = outbox_.Take("a");
+  ASSERT_EQ(assign.assign().chunks_size(), 3);
+  EXPECT_EQ(assign.assign().chunks(0).job_id(), job);
+  EXPECT_EQ(assign.assign().chunks(2).range().start(), 20);
+  scheduler_.Dispatch(now_);
+  EXPECT_TRUE(outbox_.empty());  // credit used up
+}
+
+TEST_F(SchedulerTest, FasterWorkersGetMoreWork) {
+  Register("fast", 1);
+  Register("slow", 1);
+  uint64_t job = SubmitRange(10, 1);
+  Credit("fast", 1);
+  Credit("slow", 1);
+  scheduler_.Dispatch(now_);
+  v1::Assign slow_work = outbox_.Take("slow").assign();
+  v1::Assign fast_work = outbox_.Take("fast").assign();
+  while (fast_work.chunks_size() > 0) {
+    Complete("fast", fast_work);
+    Credit("fast", 1);
+    scheduler_.Dispatch(now_);
+    if (outbox_.empty()) break;
+    fast_work = outbox_.Take("fast").assign();
+  }
+  Complete("slow", slow_work);
+  absl::StatusOr<v1::JobStatus> status = scheduler_.GetJob(job);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->state(), v1::JOB_STATE_SUCCEEDED);
+  std::vector<v1::WorkerInfo> workers = scheduler_.ListWorkers();
+  ASSERT_EQ(workers.size(), 2u);
+  EXPECT_EQ(workers[0].name(), "fast");
+  EXPECT_EQ(workers[0].chunks_done(), 9u);
+  EXPECT_EQ(workers[1].chunks_done(), 1u);
+}
+
+TEST_F(SchedulerTest, ASilentWorkerIsLostAndItsChunksGoToAnother) {
+  Register("a", 1);
+  Register("b", 1);
+  uint64_t job = SubmitRange(2, 1);
+  Credit("a", 2);
+  scheduler_.Dispatch(now_);
+  v1::Assign held_by_a = outbox_.Take("a").assign();
+  ASSERT_EQ(held_by_a.chunks_size(), 2);
+
+  // b keeps talking, a goes silent past the timeout.
+  now_ += absl::Seconds(3);
+  Credit("b", 2);
+  now_ += absl::Seconds(3);
+  scheduler_.OnTick(now_);
+  outbox_.Take("b");  // heartbeat to b
+  scheduler_.Dispatch(now_);
+  v1::Assign moved = outbox_.Take("b").assign();
+  ASSERT_EQ(moved.chunks_size(), 2);
+  EXPECT_EQ(moved.chunks(0).attempt(), 2u);
+  Complete("b", moved);
+
+  // a wakes up (SIGCONT) and reports the same chunks: dropped as duplicates,
+  // and a is told to register again.
+  Complete("a", held_by_a);
+  EXPECT_TRUE(outbox_.Take("a").has_reregister());
+  absl::StatusOr<v1::JobStatus> status = scheduler_.GetJob(job);
+  EXPECT_EQ(status->done_items(), 2u);
+  EXPECT_EQ(status->state(), v1::JOB_STATE_SUCCEEDED);
+}
+
+TEST_F(SchedulerTest, GoodbyeRequeuesAtOnce) {
+  Register("a", 1);
+  SubmitRange(1, 1);
+  Credit("a", 1);
+  scheduler_.Dispatch(now_);
+  outbox_.Take("a");
+  v1::WorkerMessage bye;
+  bye.mutable_goodbye()->set_reason("stopping");
+  scheduler_.OnWorkerMessage("a", bye, now_);
+  EXPECT_TRUE(scheduler_.ListWorkers().empty());
+  Register("b", 1);
+  Credit("b", 1);
+  scheduler_.Dispatch(now_);
+  EXPECT_EQ(outbox_.Take("b").assign().chunks_size(), 1);
+}
+
+TEST_F(SchedulerTest, OnlyWorkersOfferingTheKernelGetItsChunks) {
+  Register("plain", 1, {"echo"});
+  Register("special", 1, {"echo", "reverse"});
+  SubmitRange(1, 1, "reverse");
+  Credit("plain", 1);
+  scheduler_.Dispatch(now_);
+  EXPECT_TRUE(outbox_.empty());
+  Credit("special", 1);
+  scheduler_.Dispatch(now_);
+  EXPECT_EQ(outbox_.Take("special").assign().chunks_size(), 1);
+}
+
+TEST_F(SchedulerTest, UnknownKernelIsRefusedWithTheKernelsOnOffer) {
+  Register("a", 1, {"echo", "noop"});
+  v1::JobSpec spec;
+  spec.set_kernel("nope");
+  spec.mutable_items()->mutable_range()->set_end(1);
+  absl::StatusOr<uint64_t> id = scheduler_.Submit(spec, now_);
+  EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(id.status().message().find("echo, noop"), std::string::npos) << id.status();
+}
+
+TEST_F(SchedulerTest, CancelTellsTheWorkersHoldingItsChunks) {
+  Register("a", 1);
+  Register("b", 1);
+  uint64_t job = SubmitRange(4, 1);
+  Credit("a", 4);
+  scheduler_.Dispatch(now_);
+  outbox_.Take("a");
+  ASSERT_TRUE(scheduler_.Cancel(job, now_).ok());
+  EXPECT_EQ(outbox_.Take("a").cancel().job_id(), job);  // b held nothing: told nothing
+  EXPECT_EQ(scheduler_.Cancel(job, now_).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(scheduler_.Cancel(99, now_).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SchedulerTest, WrongProtocolVersionIsRefused) {
+  scheduler_.OnWrongVersion("old", "peer speaks drover protocol version 7");
+  v1::CoordinatorMessage refusal = outbox_.Take("old");
+  EXPECT_NE(refusal.refusal().reason().find("version 7"), std::string::npos);
+  EXPECT_TRUE(scheduler_.ListWorkers().empty());
+}
+
+TEST_F(SchedulerTest, HeartbeatsGoToIdleWorkers) {
+  Register("a", 1);
+  now_ += absl::Milliseconds(500);
+  scheduler_.OnTick(now_);
+  EXPECT_TRUE(outbox_.empty());
+  now_ += absl::Milliseconds(600);
+  scheduler_.OnTick(now_);
+  EXPECT_TRUE(outbox_.Take("a").has_heartbeat());
+}
+
+TEST_F(SchedulerTest, ReaderLeavingAStreamJobCancelsIt) {
+  Register("a", 1);
+  v1::JobSpec spec;
+  spec.set_kernel("echo");
+  spec.mutable_items()->mutable_range()->set_end(3);
+  spec.set_stream_results(true);
+  uint64_t job = *scheduler_.Submit(spec, now_);
+  ASSERT_TRUE(scheduler_.AttachReader(job).ok());
+  scheduler_.ReaderGone(job, now_);
+  EXPECT_EQ(scheduler_.GetJob(job)->state(), v1::JOB_STATE_CANCELLED);
+}
+
+}  // namespace
+}  // namespace drover

@@ -1,0 +1,63 @@
+// Integration: the CLI's usage errors, help and unreachable coordinators.
+#include <gtest/gtest.h>
+
+#include "tests/integration/harness.h"
+
+namespace drover::testing {
+namespace {
+
+TEST(Cli, MisuseExitsTwoWithAMessage) {
+  const std::vector<std::vector<std::string>> misuses = {
+      {},
+      {"frobnicate"},
+      {"run", "a", "b"},                                          // no --kernel
+      {"run", "--kernel", "echo"},                                // no items
+      {"run", "--kernel", "echo", "a", "--range", "0:3"},         // two kinds of items
+      {"run", "--kernel", "echo", "--range", "5:1"},              // backwards range
+      {"run", "--kernel", "echo", "--range", "x"},                // malformed range
+      {"run", "--kernel", "echo", "--reduce", "avg", "1"},        // unknown reduction
+      {"run", "--kernel", "echo", "--chunk", "0", "1"},           // empty chunks
+      {"status"},                                                 // no job id
+      {"--coordinator", "host:notaport", "jobs"},
+  };
+  for (const auto& args : misuses) {
+    std::vector<std::string> argv = {BinPath("drover")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    CommandResult r = RunProgram(argv);
+    EXPECT_EQ(r.exit_code, 2) << "args: " << ::testing::PrintToString(args) << "\n" << r.err;
+    EXPECT_FALSE(r.err.empty() && r.out.empty()) << ::testing::PrintToString(args);
+  }
+}
+
+TEST(Cli, HelpExplainsAndExitsZero) {
+  CommandResult help = RunProgram({BinPath("drover"), "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("Exit codes"), std::string::npos);
+  CommandResult run_help = RunProgram({BinPath("drover"), "run", "--help"});
+  EXPECT_NE(run_help.out.find("--local"), std::string::npos);
+  EXPECT_EQ(RunProgram({BinPath("drover-worker"), "--help"}).exit_code, 0);
+  EXPECT_EQ(RunProgram({BinPath("drover-coordinator"), "--help"}).exit_code, 0);
+}
+
+TEST(Cli, AnUnreachableCoordinatorIsAClearErrorNotAHang) {
+  // Port 1 on loopback refuses connections.
+  CommandResult r = RunProgram({BinPath("drover"), "--coordinator", "127.0.0.1:1", "jobs"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("cannot reach the coordinator at 127.0.0.1:1"), std::string::npos) << r.err;
+}
+
+TEST(Cli, WorkerListsItsKernelsAndRefusesBadPlugins) {
+  CommandResult list = RunProgram({BinPath("drover-worker"), "--list-kernels", "--plugin", DROVER_EXAMPLE_PLUGIN});
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  for (const char* kernel : {"noop", "echo", "sleep_ms", "sum_squares", "count_primes", "reverse"}) {
+    EXPECT_NE(list.out.find(kernel), std::string::npos) << kernel;
+  }
+  CommandResult missing = RunProgram({BinPath("drover-worker"), "--plugin", "/nonexistent.so"});
+  EXPECT_EQ(missing.exit_code, 2);
+  CommandResult not_plugin = RunProgram({BinPath("drover-worker"), "--plugin", BinPath("drover")});
+  EXPECT_EQ(not_plugin.exit_code, 1);
+  EXPECT_NE(not_plugin.err.find("cannot load plugin"), std::string::npos) << not_plugin.err;
+}
+
+}  // namespace
+}  // namespace drover::testing

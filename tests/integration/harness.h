@@ -1,0 +1,92 @@
+// Helpers for integration tests: start the real drover binaries as processes
+// on loopback with free ports, run CLI commands and capture their output.
+#ifndef DROVER_TESTS_INTEGRATION_HARNESS_H_
+#define DROVER_TESTS_INTEGRATION_HARNESS_H_
+
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace drover::testing {
+
+std::string BinPath(const std::string& program);
+
+struct CommandResult {
+  int exit_code = -1;  // -1 if killed by a signal
+  int signal = 0;
+  std::string out;
+  std::string err;
+};
+
+// Runs a program to completion with `input` on stdin and extra environment
+// entries ("K=V"). A program still running after `timeout` is killed and the
+// test fails: a hang is a bug.
+CommandResult RunProgram(const std::vector<std::string>& argv, const std::string& input = "",
+                         const std::vector<std::string>& extra_env = {},
+                         absl::Duration timeout = absl::Seconds(120));
+
+// Polls `condition` until it holds or `timeout` passes. Returns whether it held.
+bool WaitUntil(const std::function<bool()>& condition, absl::Duration timeout = absl::Seconds(30));
+
+// A child process whose stdout and stderr go to a log file. Killed (SIGKILL)
+// and reaped on destruction if still running.
+class ChildProcess {
+ public:
+  // `ready_fd_out`, if given, receives the read end of a pipe whose write end
+  // the child has as file descriptor 3.
+  ChildProcess(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env = {},
+               int* ready_fd_out = nullptr);
+  ~ChildProcess();
+
+  pid_t pid() const { return pid_; }
+  void Signal(int signal_number);
+  // The wait status once exited within `timeout`, else nullopt.
+  std::optional<int> Wait(absl::Duration timeout = absl::Seconds(30));
+  bool Running();
+  std::string Log() const;
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  std::string log_path_;
+};
+
+// A coordinator on free loopback ports plus workers added on demand.
+class TestCluster {
+ public:
+  explicit TestCluster(std::vector<std::string> coordinator_flags = {});
+
+  const std::string& client_target() const { return client_target_; }
+  const std::string& worker_endpoint() const { return worker_endpoint_; }
+  ChildProcess& coordinator() { return *coordinator_; }
+
+  ChildProcess& AddWorker(int slots, std::vector<std::string> extra_flags = {});
+  ChildProcess& worker(int i) { return *workers_.at(i); }
+  // Waits until `count` workers are registered (via `drover workers --json`).
+  bool WaitForWorkers(int count);
+
+  // Runs `drover --coordinator TARGET args...`.
+  CommandResult Drover(std::vector<std::string> args, const std::string& input = "");
+
+ private:
+  std::unique_ptr<ChildProcess> coordinator_;
+  std::vector<std::unique_ptr<ChildProcess>> workers_;
+  std::string client_target_;
+  std::string worker_endpoint_;
+};
+
+// Pids of live processes whose environment contains `entry` (e.g. "MARK=123").
+std::vector<pid_t> ProcessesWithEnv(const std::string& entry);
+
+// Splits text into lines (without the newlines).
+std::vector<std::string> Lines(const std::string& text);
+
+}  // namespace drover::testing
+
+#endif  // DROVER_TESTS_INTEGRATION_HARNESS_H_

@@ -1,0 +1,201 @@
+// Integration: jobs through a real coordinator and real workers on loopback,
+// driven with the real `drover` CLI.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "tests/integration/harness.h"
+
+namespace drover::testing {
+namespace {
+
+std::vector<std::string> Numbers(int from, int to) {
+  std::vector<std::string> lines;
+  for (int i = from; i < to; ++i) lines.push_back(absl::StrCat(i));
+  return lines;
+}
+
+TEST(Jobs, ResultsComeInInputOrderAcrossSeveralWorkers) {
+  TestCluster cluster;
+  for (int i = 0; i < 3; ++i) cluster.AddWorker(2);
+  ASSERT_TRUE(cluster.WaitForWorkers(3));
+  std::vector<std::string> items;
+  for (int i = 0; i < 1000; ++i) items.push_back(absl::StrCat("item ", i, " with spaces"));
+  std::string input = absl::StrCat(absl::StrJoin(items, "\n"), "\n");
+
+  CommandResult ordered = cluster.Drover({"run", "--kernel", "echo", "--each-line", "-", "--chunk", "7"}, input);
+  EXPECT_EQ(ordered.exit_code, 0) << ordered.err;
+  EXPECT_EQ(Lines(ordered.out), items);
+
+  CommandResult unordered = cluster.Drover(
+      {"run", "--kernel", "echo", "--each-line", "-", "--chunk", "7", "--unordered"}, input);
+  EXPECT_EQ(unordered.exit_code, 0) << unordered.err;
+  std::vector<std::string> got = Lines(unordered.out);
+  std::sort(got.begin(), got.end());
+  std::vector<std::string> want = items;
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(got, want);
+}
+
+TEST(Jobs, EveryChunkSizeCoversEveryItemOnce) {
+  TestCluster cluster;
+  cluster.AddWorker(2);
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  for (const char* chunk : {"1", "3", "9", "10", "11", "1000"}) {
+    CommandResult r = cluster.Drover({"run", "--kernel", "echo", "--range", "0:10", "--chunk", chunk});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(Lines(r.out), Numbers(0, 10)) << "chunk " << chunk;
+  }
+  CommandResult empty = cluster.Drover({"run", "--kernel", "echo", "--range", "5:5"});
+  EXPECT_EQ(empty.exit_code, 0) << empty.err;
+  EXPECT_EQ(empty.out, "");
+}
+
+TEST(Jobs, AHundredThousandItems) {
+  TestCluster cluster;
+  cluster.AddWorker(2);
+  cluster.AddWorker(2);
+  ASSERT_TRUE(cluster.WaitForWorkers(2));
+  CommandResult r = cluster.Drover({"run", "--kernel", "echo", "--range", "0:100000", "--chunk", "100"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Lines(r.out), Numbers(0, 100000));
+
+  CommandResult sum = cluster.Drover({"run", "--kernel", "echo", "--range", "0:100000", "--reduce", "sum"});
+  EXPECT_EQ(sum.exit_code, 0) << sum.err;
+  EXPECT_EQ(sum.out, "4999950000\n");
+}
+
+TEST(Jobs, ReductionIsExactPast64Bits) {
+  TestCluster cluster;
+  cluster.AddWorker(2);
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  CommandResult r = cluster.Drover({"run", "--kernel", "sum_squares", "--reduce", "sum", "10000000",
+                                    "10000000", "10000000", "10000000"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "1333333133333340000000\n");
+}
+
+TEST(Jobs, FailingTasksAreReportedAndTheRestOfTheJobGoesOn) {
+  TestCluster cluster;
+  cluster.AddWorker(1);
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  CommandResult r = cluster.Drover({"run", "--kernel", "sum_squares", "3", "x", "4"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "5\n14\n");
+  EXPECT_NE(r.err.find("task 1 failed"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("want an integer item"), std::string::npos) << r.err;
+
+  CommandResult json = cluster.Drover({"--json", "run", "--kernel", "sum_squares", "3", "x"});
+  EXPECT_EQ(json.exit_code, 1);
+  std::vector<std::string> lines = Lines(json.out);
+  ASSERT_EQ(lines.size(), 2u) << json.out;
+  EXPECT_EQ(lines[0], R"({"index":"0","ok":true,"output":"5","outputBytes":"","error":""})");
+  EXPECT_NE(lines[1].find(R"("index":"1")"), std::string::npos);
+  EXPECT_NE(lines[1].find("want an integer item"), std::string::npos);
+}
+
+TEST(Jobs, AnUnknownKernelIsRefusedAtSubmit) {
+  TestCluster cluster;
+  cluster.AddWorker(1);
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  CommandResult r = cluster.Drover({"run", "--kernel", "nope", "a"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown kernel 'nope'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("sum_squares"), std::string::npos) << r.err;  // says what exists
+}
+
+TEST(Jobs, AWorkerThatJoinsMidJobTakesWork) {
+  TestCluster cluster;
+  cluster.AddWorker(1, {"--name", "first"});
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  std::vector<std::string> args = {"submit", "--kernel", "sleep_ms"};
+  for (int i = 0; i < 80; ++i) args.push_back("20");
+  CommandResult submitted = cluster.Drover(args);
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  std::string job = Lines(submitted.out).at(0);
+  ASSERT_TRUE(WaitUntil([&] {
+    return cluster.Drover({"status", job}).out.find(" 0/80 done") == std::string::npos;
+  }));
+  cluster.AddWorker(1, {"--name", "second"});
+  CommandResult waited = cluster.Drover({"wait", "--quiet", job});
+  EXPECT_EQ(waited.exit_code, 0) << waited.err;
+  CommandResult workers = cluster.Drover({"--json", "workers"});
+  std::vector<std::string> lines = Lines(workers.out);
+  ASSERT_EQ(lines.size(), 2u) << workers.out;
+  for (const std::string& line : lines) {
+    EXPECT_NE(line.find("chunksDone"), std::string::npos) << "a worker did nothing: " << line;
+  }
+  CommandResult results = cluster.Drover({"results", job});
+  EXPECT_EQ(Lines(results.out).size(), 80u);
+}
+
+TEST(Jobs, PluginKernelsRunAndAThrowingKernelFailsOnlyItsTask) {
+  TestCluster cluster;
+  cluster.AddWorker(2, {"--plugin", DROVER_EXAMPLE_PLUGIN, "--plugin", DROVER_THROWING_PLUGIN});
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  CommandResult reverse = cluster.Drover({"run", "--kernel", "reverse", "abc", "hello world"});
+  EXPECT_EQ(reverse.exit_code, 0) << reverse.err;
+  EXPECT_EQ(reverse.out, "cba\ndlrow olleh\n");
+
+  CommandResult thrown = cluster.Drover({"run", "--kernel", "throw_on", "a", "boom", "c"});
+  EXPECT_EQ(thrown.exit_code, 1);
+  EXPECT_EQ(thrown.out, "a\nc\n");
+  EXPECT_NE(thrown.err.find("boom went the kernel"), std::string::npos) << thrown.err;
+
+  // The worker survived: it still serves.
+  CommandResult after = cluster.Drover({"run", "--kernel", "word_count", "one two three"});
+  EXPECT_EQ(after.out, "3\n");
+}
+
+TEST(Jobs, SubmitStatusWaitResultsAndJobs) {
+  TestCluster cluster;
+  cluster.AddWorker(2);
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  CommandResult submitted = cluster.Drover({"submit", "--kernel", "echo", "--range", "0:50", "--chunk", "5", "--name", "fifty"});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  std::string job = Lines(submitted.out).at(0);
+
+  CommandResult waited = cluster.Drover({"wait", job});
+  EXPECT_EQ(waited.exit_code, 0) << waited.err;
+  EXPECT_NE(waited.err.find("SUCCEEDED 50/50 done, 0 failed"), std::string::npos) << waited.err;
+
+  CommandResult results = cluster.Drover({"results", job});
+  EXPECT_EQ(Lines(results.out), Numbers(0, 50));
+  CommandResult again = cluster.Drover({"results", job});  // kept: can be read twice
+  EXPECT_EQ(Lines(again.out), Numbers(0, 50));
+  CommandResult unordered = cluster.Drover({"results", "--unordered", job});
+  EXPECT_EQ(Lines(unordered.out).size(), 50u);
+
+  CommandResult status = cluster.Drover({"--json", "status", job});
+  EXPECT_NE(status.out.find("JOB_STATE_SUCCEEDED"), std::string::npos) << status.out;
+  CommandResult jobs = cluster.Drover({"jobs"});
+  EXPECT_NE(jobs.out.find("fifty"), std::string::npos) << jobs.out;
+  CommandResult missing = cluster.Drover({"status", "999"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("no job 999"), std::string::npos);
+}
+
+TEST(Jobs, CancelStopsAJobAndTheWorkersMoveOn) {
+  TestCluster cluster;
+  cluster.AddWorker(2);
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  std::vector<std::string> args = {"submit", "--kernel", "sleep_ms"};
+  for (int i = 0; i < 400; ++i) args.push_back("50");
+  std::string job = Lines(cluster.Drover(args).out).at(0);
+  CommandResult cancelled = cluster.Drover({"cancel", job});
+  EXPECT_EQ(cancelled.exit_code, 0) << cancelled.err;
+  EXPECT_NE(cancelled.out.find("CANCELLED"), std::string::npos);
+  CommandResult waited = cluster.Drover({"wait", "--quiet", job});
+  EXPECT_EQ(waited.exit_code, 1);
+  // The workers dropped the cancelled chunks: a new job runs at once.
+  CommandResult next = cluster.Drover({"run", "--kernel", "echo", "still here"});
+  EXPECT_EQ(next.out, "still here\n");
+  CommandResult status = cluster.Drover({"status", job});
+  EXPECT_NE(status.out.find("CANCELLED"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace drover::testing

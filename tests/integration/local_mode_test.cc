@@ -1,0 +1,93 @@
+// Integration: `drover run --local` starts a private cluster and leaves no
+// process behind, also on Ctrl-C and when a worker crashes.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "tests/integration/harness.h"
+
+namespace drover::testing {
+namespace {
+
+// An environment entry that marks every process of one test run.
+std::string Marker() { return absl::StrCat("DROVER_TEST_MARK=", absl::Uniform<uint64_t>(absl::BitGen())); }
+
+std::string Cmdline(pid_t pid) {
+  std::ifstream file(absl::StrCat("/proc/", pid, "/cmdline"), std::ios::binary);
+  std::stringstream text;
+  text << file.rdbuf();
+  std::string s = text.str();
+  for (char& c : s) c = c == '\0' ? ' ' : c;
+  return s;
+}
+
+TEST(LocalMode, TheClassicPoolMapExample) {
+  std::string mark = Marker();
+  CommandResult r = RunProgram({BinPath("drover"), "run", "--local", "-j", "4", "--kernel", "sum_squares",
+                                "10000000", "10000000", "10000000", "10000000"},
+                               "", {mark});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "333333283333335000000\n333333283333335000000\n333333283333335000000\n"
+                   "333333283333335000000\n");
+  EXPECT_EQ(r.err, "");
+  EXPECT_TRUE(ProcessesWithEnv(mark).empty());
+}
+
+TEST(LocalMode, AMillionNoopTasksInChunks) {
+  std::string mark = Marker();
+  CommandResult r = RunProgram({BinPath("drover"), "run", "--local", "-j", "2", "--kernel", "noop",
+                                "--range", "0:1000000", "--chunk", "1000", "--reduce", "count"},
+                               "", {mark});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "1000000\n");
+  EXPECT_TRUE(ProcessesWithEnv(mark).empty());
+}
+
+TEST(LocalMode, CtrlCStopsEverything) {
+  std::string mark = Marker();
+  std::vector<std::string> argv = {BinPath("drover"), "run", "--local", "-j", "2", "--kernel", "sleep_ms"};
+  for (int i = 0; i < 200; ++i) argv.push_back("100");
+  ChildProcess drover(argv, {mark});
+  // drover, its coordinator and two workers, and the first result printed.
+  ASSERT_TRUE(WaitUntil([&] { return ProcessesWithEnv(mark).size() == 4 && !drover.Log().empty(); }))
+      << drover.Log();
+  drover.Signal(SIGINT);
+  std::optional<int> status = drover.Wait();
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 130) << drover.Log();
+  EXPECT_TRUE(ProcessesWithEnv(mark).empty());
+}
+
+TEST(LocalMode, AWorkerCrashIsSurvivedAndCleanedUp) {
+  std::string mark = Marker();
+  std::vector<std::string> argv = {BinPath("drover"), "run", "--local", "-j", "2", "--kernel", "sleep_ms"};
+  for (int i = 0; i < 40; ++i) argv.push_back("50");
+  ChildProcess drover(argv, {mark});
+  ASSERT_TRUE(WaitUntil([&] { return !drover.Log().empty(); })) << "no result appeared";
+  pid_t victim = 0;
+  for (pid_t pid : ProcessesWithEnv(mark)) {
+    if (Cmdline(pid).find("local-1") != std::string::npos) victim = pid;
+  }
+  ASSERT_NE(victim, 0);
+  kill(victim, SIGKILL);
+  std::optional<int> status = drover.Wait(absl::Seconds(60));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(WEXITSTATUS(*status), 0) << drover.Log();
+  std::string log = drover.Log();
+  EXPECT_NE(log.find("was killed by signal 9"), std::string::npos) << log;
+  int fifties = 0;
+  for (const std::string& line : Lines(log)) fifties += line == "50" ? 1 : 0;
+  EXPECT_EQ(fifties, 40) << log;  // every result, once
+  EXPECT_TRUE(ProcessesWithEnv(mark).empty());
+}
+
+}  // namespace
+}  // namespace drover::testing
