@@ -39,7 +39,7 @@ class OutputCollector {
     if (status.ok() && reduce_ != v1::REDUCE_NONE) status = reducer_.AddOutput(scratch_);
     if (!status.ok()) {
       sink->resize(before);
-      Fail(offset, status.ToString());
+      Fail(offset, std::string(status.message()));
     }
     if (reduce_ == v1::REDUCE_NONE) {
       uint32_t size = static_cast<uint32_t>(sink->size() - before);
