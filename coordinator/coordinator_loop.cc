@@ -132,7 +132,7 @@ void CoordinatorLoop::ReceiveFromWorkers(absl::Time now) {
     } else if (!decoded.ok()) {
       LogWarning(absl::StrCat("dropped a worker message: ", decoded.message()));
     } else {
-      scheduler_.OnWorkerMessage(peer, message, now);
+      scheduler_.OnWorkerMessage(peer, std::move(message), now);
     }
   }
 }

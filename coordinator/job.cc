@@ -163,7 +163,7 @@ void Job::MarkDone(uint64_t chunk_index) {
   }
 }
 
-bool Job::OnResult(const v1::ChunkResult& result, absl::Time now) {
+bool Job::OnResult(v1::ChunkResult&& result, absl::Time now) {
   uint64_t index = result.chunk_index();
   if (finished() || index >= total_chunks_) return false;
   if (index < done_below_ || done_above_.contains(index)) return false;  // duplicate
@@ -183,7 +183,7 @@ bool Job::OnResult(const v1::ChunkResult& result, absl::Time now) {
   done_items_ += bounds.count;
   failed_items_ += static_cast<uint64_t>(result.outputs().errors_size());
 
-  v1::ChunkOutputs outputs = result.outputs();
+  v1::ChunkOutputs outputs = std::move(*result.mutable_outputs());
   if (reduces) {
     (void)reducer_.Merge(outputs.partial());  // a failed reduction shows in Status()
     outputs.clear_partial();

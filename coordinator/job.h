@@ -53,9 +53,10 @@ class Job {
   // is done or was re-dispatched since.
   void Requeue(uint64_t chunk_index, uint32_t attempt);
 
-  // Records a chunk's result. Returns false (and changes nothing) when the
-  // chunk is already done or the job is cancelled: the first result wins.
-  bool OnResult(const v1::ChunkResult& result, absl::Time now);
+  // Records a chunk's result, taking its outputs. Returns false (and leaves
+  // `result` as it was) when the chunk is already done, the job is cancelled,
+  // or the result does not match the chunk: the first good result wins.
+  bool OnResult(v1::ChunkResult&& result, absl::Time now);
 
   // Stops the job. Returns kFailedPrecondition if it had already finished.
   absl::Status Cancel(absl::Time now);

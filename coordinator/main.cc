@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -31,6 +32,8 @@ void RequestStop(absl::Notification* stop) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Lock-order checking is for tests; it costs time on every lock.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App app{
       "drover-coordinator: keeps drover's jobs, splits them into chunks and hands them to workers.\n"
       "Workers connect to the worker address (ZeroMQ); the `drover` CLI talks to the client\n"

@@ -22,7 +22,7 @@ void Scheduler::Send(WorkerRecord& worker, v1::CoordinatorMessage& message, absl
   worker.last_sent = now;
 }
 
-void Scheduler::OnWorkerMessage(const std::string& peer, const v1::WorkerMessage& message,
+void Scheduler::OnWorkerMessage(const std::string& peer, v1::WorkerMessage message,
                                 absl::Time now) {
   if (message.has_hello()) {
     OnHello(peer, message.hello(), now);
@@ -35,7 +35,7 @@ void Scheduler::OnWorkerMessage(const std::string& peer, const v1::WorkerMessage
     // register again before it gets work.
     if (message.has_ready()) {
       WorkerRecord stranger;
-      OnResults(&stranger, message.ready(), now);
+      OnResults(&stranger, message.mutable_ready(), now);
     }
     if (!message.has_goodbye()) {
       v1::CoordinatorMessage reregister;
@@ -51,7 +51,7 @@ void Scheduler::OnWorkerMessage(const std::string& peer, const v1::WorkerMessage
       uint64_t credit = std::min<uint64_t>(message.ready().credit(), options_.max_credit_per_worker);
       worker.credit = std::min<uint64_t>(worker.credit + credit, options_.max_credit_per_worker);
       if (credit > 0) dispatch_needed_ = true;
-      OnResults(&worker, message.ready(), now);
+      OnResults(&worker, message.mutable_ready(), now);
       break;
     }
     case v1::WorkerMessage::kGoodbye:
@@ -89,11 +89,11 @@ void Scheduler::OnHello(const std::string& peer, const v1::Hello& hello, absl::T
   ++change_count_;
 }
 
-void Scheduler::OnResults(WorkerRecord* worker, const v1::Ready& ready, absl::Time now) {
-  for (const v1::ChunkResult& result : ready.results()) {
+void Scheduler::OnResults(WorkerRecord* worker, v1::Ready* ready, absl::Time now) {
+  for (v1::ChunkResult& result : *ready->mutable_results()) {
     worker->held.erase(ChunkKey{result.job_id(), result.chunk_index()});
     Job* job = FindJob(result.job_id());
-    if (job == nullptr || !job->OnResult(result, now)) continue;  // duplicate, late or unknown
+    if (job == nullptr || !job->OnResult(std::move(result), now)) continue;  // duplicate, late or unknown
     ++worker->chunks_done;
     ++change_count_;
     if (job->finished()) {

@@ -37,7 +37,7 @@ class Scheduler {
   Scheduler(SchedulerOptions options, WorkerOutbox* outbox);
 
   // ---- events from workers ----
-  void OnWorkerMessage(const std::string& peer, const v1::WorkerMessage& message, absl::Time now);
+  void OnWorkerMessage(const std::string& peer, v1::WorkerMessage message, absl::Time now);
   // A peer spoke another protocol version: it is refused.
   void OnWrongVersion(const std::string& peer, absl::string_view why);
   // Declares silent workers lost and sends heartbeats; call about every 100 ms.
@@ -84,7 +84,7 @@ class Scheduler {
   };
 
   void OnHello(const std::string& peer, const v1::Hello& hello, absl::Time now);
-  void OnResults(WorkerRecord* worker, const v1::Ready& ready, absl::Time now);
+  void OnResults(WorkerRecord* worker, v1::Ready* ready, absl::Time now);
   void LoseWorker(const std::string& peer, absl::string_view why);
   void CancelOnWorkers(uint64_t job_id);
   void Send(WorkerRecord& worker, v1::CoordinatorMessage& message, absl::Time now);

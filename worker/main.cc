@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "common/endpoint.h"
 #include "common/log.h"
@@ -25,6 +26,8 @@ void OnSignal(int) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Lock-order checking is for tests; it costs time on every lock.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App app{
       "drover-worker: runs chunks of drover jobs for a coordinator.\n"
       "It connects to the coordinator's worker port, registers its slots and kernels, and runs\n"

@@ -147,10 +147,11 @@ class Session {
             "coordinator at ", options_.coordinator, " refused this worker: ",
             message.refusal().reason()));
       case v1::CoordinatorMessage::kAssign: {
-        const auto& chunks = message.assign().chunks();
-        received_ += chunks.size();
-        outstanding_credit_ -= std::min<uint64_t>(outstanding_credit_, chunks.size());
-        std::vector<v1::Chunk> batch(chunks.begin(), chunks.end());
+        auto* chunks = message.mutable_assign()->mutable_chunks();
+        received_ += chunks->size();
+        outstanding_credit_ -= std::min<uint64_t>(outstanding_credit_, chunks->size());
+        std::vector<v1::Chunk> batch(chunks->size());
+        for (int i = 0; i < chunks->size(); ++i) batch[i].Swap(chunks->Mutable(i));
         pool_.Push(std::move(batch));
         break;
       }

@@ -83,10 +83,10 @@ TEST(Job, MalformedResultIsDroppedAndTheChunkStaysOpen) {
   v1::Chunk chunk = job.NextChunk(kNow);
   v1::ChunkResult bad = EchoResult(chunk);
   bad.mutable_outputs()->set_item_count(7);
-  EXPECT_FALSE(job.OnResult(bad, kNow));
+  EXPECT_FALSE(job.OnResult(std::move(bad), kNow));
   v1::ChunkResult sizes_wrong = EchoResult(chunk);
   sizes_wrong.mutable_outputs()->mutable_outputs()->append("extra");
-  EXPECT_FALSE(job.OnResult(sizes_wrong, kNow));
+  EXPECT_FALSE(job.OnResult(std::move(sizes_wrong), kNow));
   EXPECT_TRUE(job.OnResult(EchoResult(chunk), kNow));
 }
 
@@ -155,7 +155,7 @@ TEST(Job, FailedItemsMakeTheJobFailed) {
   v1::ItemError* error = result.mutable_outputs()->add_errors();
   error->set_offset(1);
   error->set_message("bad");
-  ASSERT_TRUE(job.OnResult(result, kNow));
+  ASSERT_TRUE(job.OnResult(std::move(result), kNow));
   EXPECT_EQ(job.Status().state(), v1::JOB_STATE_FAILED);
   EXPECT_EQ(job.Status().failed_items(), 1u);
 }
