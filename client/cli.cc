@@ -1,6 +1,7 @@
 // Implements cli.h with CLI11: one subcommand per verb, shared job options.
 #include "client/cli.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -14,10 +15,13 @@ namespace drover {
 namespace {
 
 void AddJobOptions(CLI::App* command, JobOptions* job) {
-  command->add_option("-k,--kernel", job->kernel, "kernel to run on each item (e.g. sum_squares, echo)")
-      ->required();
-  command->add_option("items", job->items, "the items, one task each");
+  command->add_option("-k,--kernel", job->kernel,
+                      "kernel to run on each item (e.g. sum_squares, echo); or give a command after --");
+  command->add_option("items", job->items,
+                      "the items, one task each (after ::: they may start with a dash)");
+  command->add_option("--items", job->items, "the items, as another way to give them");
   command->add_option("--range", job->range, "the integers A, A+1, ..., B-1 as items (lazily, any size)");
+  command->add_option("--array", job->array, "the integers A, A+STEP, ... up to B as items (A-B[:STEP])");
   command->add_option("--each-line", job->each_line, "each line of FILE is an item ('-' reads stdin)");
   command->add_option("--chunk", job->chunk, "items per chunk (a chunk goes to one worker at a time)")
       ->capture_default_str()
@@ -25,6 +29,45 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
   command->add_option("--reduce", job->reduce, "combine integer outputs: sum, min, max or count (exact)")
       ->check(CLI::IsMember({"sum", "min", "max", "count"}));
   command->add_option("--name", job->name, "a name for the job, shown by `drover jobs`");
+  command->add_option("--timeout", job->timeout,
+                      "commands: per-task limit (30s, 500ms, 2m); then SIGTERM to its process group, "
+                      "SIGKILL 2s later");
+  command->add_option("--cwd", job->cwd, "commands: working directory on the worker");
+  command->add_option("--env", job->env, "commands: K=V added to the environment (repeatable)");
+  command->add_option("--max-output", job->max_output,
+                      "commands: bytes kept per stream and task (default 1M); the rest is dropped "
+                      "and the task marked truncated");
+  command->add_option("--cpus", job->cpus, "commands: slots one task needs (default 1)");
+  command->footer(
+      "Commands: drover run [ITEMS | ::: ITEMS | --range | --array | --each-line] [OPTIONS] -- CMD [ARGS]\n"
+      "  In CMD and ARGS, {} is the item, {#} the task number (from 1), {%} the slot on its worker;\n"
+      "  without {} the item is added as the last argument. No shell is involved (write sh -c '...'\n"
+      "  for one). Tasks see DROVER_JOB_ID, DROVER_TASK_ID, DROVER_ITEM and DROVER_WORKER.");
+}
+
+// Takes `-- COMMAND...` and `::: ITEMS...` out of the arguments before CLI11
+// sees them, so items and commands may contain anything (dashes included).
+std::vector<std::string> SplitCommandAndItems(int argc, char** argv, std::vector<std::string>* command,
+                                              std::vector<std::string>* items, bool* had_separator) {
+  std::vector<std::string> rest;
+  int i = 1;
+  bool in_items = false;
+  for (; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--") {
+      *had_separator = true;
+      ++i;
+      break;
+    }
+    if (arg == ":::") {
+      in_items = true;
+      continue;
+    }
+    (in_items ? *items : rest).push_back(arg);
+  }
+  for (; i < argc; ++i) command->push_back(argv[i]);
+  std::reverse(rest.begin(), rest.end());  // CLI11 parses a reversed vector
+  return rest;
 }
 
 CLI::Option* AddJobId(CLI::App* command, uint64_t* job_id) {
@@ -39,6 +82,7 @@ int RunCli(int argc, char** argv) {
       "Like Python's multiprocessing.Pool.map, beyond one host: a coordinator splits jobs into\n"
       "chunks and workers run them. Try:\n"
       "  drover run --local -j 4 --kernel sum_squares 10000000 10000000 10000000 10000000\n"
+      "  drover run --local ::: a.txt b.txt -- wc -l {}\n"
       "Exit codes: 0 all tasks succeeded, 1 some task failed (or the job was cancelled),\n"
       "2 usage error, 3 the coordinator could not be reached (or another error), 130 Ctrl-C."};
   app.require_subcommand(1);
@@ -72,6 +116,11 @@ int RunCli(int argc, char** argv) {
   AddJobId(results, &job_id);
   results->add_flag("--unordered", unordered, "print in completion order instead");
 
+  uint64_t task_number = 0;
+  CLI::App* logs = app.add_subcommand("logs", "print one task's stdout and stderr (kept results)");
+  AddJobId(logs, &job_id);
+  logs->add_option("task", task_number, "the task number ({#}, from 1)")->required()->check(CLI::PositiveNumber);
+
   CLI::App* cancel = app.add_subcommand("cancel", "cancel a job; workers drop its chunks");
   AddJobId(cancel, &job_id);
 
@@ -92,11 +141,26 @@ int RunCli(int argc, char** argv) {
   run->add_flag("--unordered", run_options.unordered, "print results in completion order");
   run->add_flag("!--no-progress", run_options.progress, "no progress bar");
 
+  std::vector<std::string> command, extra_items;
+  bool had_separator = false;
+  std::vector<std::string> args = SplitCommandAndItems(argc, argv, &command, &extra_items, &had_separator);
   try {
-    app.parse(argc, argv);
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? kExitOk : kExitUsage;
+  }
+  if ((had_separator || !extra_items.empty()) && !submit->parsed() && !run->parsed()) {
+    std::fprintf(stderr, "drover: '--' COMMAND and '::: ITEMS' go with submit and run\n");
+    return kExitUsage;
+  }
+  if (had_separator && command.empty()) {
+    std::fprintf(stderr, "drover: nothing after '--': give the command to run\n");
+    return kExitUsage;
+  }
+  for (JobOptions* job : {&submit_job, &run_options.job}) {
+    job->command = command;
+    job->items.insert(job->items.end(), extra_items.begin(), extra_items.end());
   }
   absl::StatusOr<std::string> target = ToGrpcTarget(common.coordinator, kDefaultClientPort);
   if (!target.ok()) {
@@ -110,6 +174,7 @@ int RunCli(int argc, char** argv) {
   if (status->parsed()) return StatusCommand(common, job_id);
   if (wait->parsed()) return WaitCommand(common, job_id, quiet);
   if (results->parsed()) return ResultsCommand(common, job_id, unordered);
+  if (logs->parsed()) return LogsCommand(common, job_id, task_number);
   if (cancel->parsed()) return CancelCommand(common, job_id);
   if (jobs->parsed()) return JobsCommand(common);
   if (workers->parsed()) return WorkersCommand(common);

@@ -128,6 +128,17 @@ absl::StatusOr<v1::JobStatus> Client::Cancel(uint64_t job_id) {
   return reply;
 }
 
+absl::StatusOr<v1::ChunkOutputs> Client::GetTask(uint64_t job_id, uint64_t index) {
+  Impl::Call call(impl_.get());
+  v1::TaskRef request;
+  request.set_job_id(job_id);
+  request.set_index(index);
+  v1::ChunkOutputs reply;
+  absl::Status status = impl_->Check(impl_->stub_->GetTask(call.context(), request, &reply));
+  if (!status.ok()) return status;
+  return reply;
+}
+
 absl::StatusOr<std::vector<v1::WorkerInfo>> Client::ListWorkers() {
   Impl::Call call(impl_.get());
   v1::ListWorkersReply reply;

@@ -42,6 +42,9 @@ class Client {
   absl::StatusOr<v1::JobStatus> GetJob(uint64_t job_id);
   absl::StatusOr<std::vector<v1::JobStatus>> ListJobs();
   absl::StatusOr<v1::JobStatus> Cancel(uint64_t job_id);
+  // The chunk of kept results holding task `index` (task number - 1).
+  // Errors: kNotFound, kOutOfRange, kUnavailable (not finished), kFailedPrecondition.
+  absl::StatusOr<v1::ChunkOutputs> GetTask(uint64_t job_id, uint64_t index);
   absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers();
   // Asks the coordinator to stop and its workers to exit.
   absl::Status Shutdown(const std::string& reason);

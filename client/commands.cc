@@ -66,6 +66,7 @@ int Fail(const absl::Status& status) {
   std::fprintf(stderr, "drover: %s\n", std::string(status.message()).c_str());
   switch (status.code()) {
     case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
     case absl::StatusCode::kNotFound:
     case absl::StatusCode::kFailedPrecondition:
       return kExitUsage;
@@ -164,6 +165,16 @@ int ResultsCommand(const CommonOptions& common, uint64_t job_id, bool unordered)
   if (!after.ok()) return Fail(after.status());
   if (!PrintReduction(*after)) return kExitTaskFailed;
   return ExitForState(*after);
+}
+
+int LogsCommand(const CommonOptions& common, uint64_t job_id, uint64_t task_number) {
+  auto client = ConnectTo(common.coordinator);
+  if (!client.ok()) return Fail(client.status());
+  absl::StatusOr<v1::ChunkOutputs> chunk = (*client)->GetTask(job_id, task_number - 1);
+  if (!chunk.ok()) return Fail(chunk.status());
+  ResultsPrinter printer(common.json ? ResultsPrinter::Format::kJson : ResultsPrinter::Format::kText,
+                         stdout, stderr);
+  return printer.PrintLog(*chunk, task_number - 1) ? kExitOk : kExitTaskFailed;
 }
 
 int CancelCommand(const CommonOptions& common, uint64_t job_id) {

@@ -41,6 +41,7 @@ int SubmitCommand(const CommonOptions& common, const JobOptions& job);
 int StatusCommand(const CommonOptions& common, uint64_t job_id);
 int WaitCommand(const CommonOptions& common, uint64_t job_id, bool quiet);
 int ResultsCommand(const CommonOptions& common, uint64_t job_id, bool unordered);
+int LogsCommand(const CommonOptions& common, uint64_t job_id, uint64_t task_number);
 int CancelCommand(const CommonOptions& common, uint64_t job_id);
 int JobsCommand(const CommonOptions& common);
 int WorkersCommand(const CommonOptions& common);

@@ -9,18 +9,27 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "drover/v1/service.pb.h"
 
 namespace drover {
 
 struct JobOptions {
-  std::string kernel;
-  std::vector<std::string> items;  // positional items
-  std::string each_line;           // a file of items, one per line; "-" is stdin
-  std::string range;               // "A:B"
+  std::string kernel;                // a kernel job, or
+  std::vector<std::string> command;  // a command job: what follows `--`
+  std::vector<std::string> items;    // positional items (or after :::)
+  std::string each_line;             // a file of items, one per line; "-" is stdin
+  std::string range;                 // "A:B"
+  std::string array;                 // "A-B[:STEP]"
   uint32_t chunk = 1;
-  std::string reduce;              // "", sum, min, max, count
+  std::string reduce;                // "", sum, min, max, count
   std::string name;
+  // Command jobs only.
+  std::string timeout;               // "30s", "500ms", "2m", or seconds
+  std::string cwd;
+  std::vector<std::string> env;      // K=V
+  std::string max_output;            // bytes per stream: 1048576, 64K, 1M, 2G
+  uint32_t cpus = 1;
 };
 
 // Builds the spec. `stdin_stream` is read when each_line is "-".
@@ -28,6 +37,11 @@ struct JobOptions {
 // (no kernel, not exactly one kind of input, a bad range or reduction);
 // kNotFound when the items file cannot be opened.
 absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream& stdin_stream);
+
+// "1.5s", "500ms", "2m", or a plain number of seconds. Errors: kInvalidArgument.
+absl::StatusOr<absl::Duration> ParseTimeout(const std::string& text);
+// "1048576", "64K", "1M", "2G" (powers of 1024). Errors: kInvalidArgument.
+absl::StatusOr<uint64_t> ParseBytes(const std::string& text);
 
 // "sum" -> REDUCE_SUM, ... Errors: kInvalidArgument.
 absl::StatusOr<v1::Reduce> ParseReduce(const std::string& name);

@@ -49,9 +49,59 @@ ResultsPrinter::ResultsPrinter(Format format, FILE* out, FILE* err, bool print_o
 void ResultsPrinter::Failure(uint64_t index, const std::string& message) {
   ++failed_;
   if (format_ == Format::kText && failed_ <= kFailuresShown) {
-    std::fprintf(err_, "drover: task %llu failed: %s\n", static_cast<unsigned long long>(index),
+    std::fprintf(err_, "drover: task %llu failed: %s\n", static_cast<unsigned long long>(index + 1),
                  message.c_str());
   }
+}
+
+namespace {
+
+// Sets a string field if `bytes` is UTF-8, else the bytes field beside it.
+void SetText(const std::string& bytes, std::string* text, std::string* raw) {
+  (IsValidUtf8(bytes) ? text : raw)->assign(bytes);
+}
+
+// Offsets of the chunk's outputs, one per item plus the end.
+std::vector<size_t> OutputOffsets(const v1::ChunkOutputs& chunk) {
+  std::vector<size_t> offsets(chunk.item_count() + 1, 0);
+  const bool sized = chunk.output_sizes_size() == static_cast<int>(chunk.item_count());
+  for (uint32_t i = 0; i < chunk.item_count(); ++i) {
+    offsets[i + 1] = offsets[i] + (sized ? chunk.output_sizes(static_cast<int>(i)) : 0);
+  }
+  return offsets;
+}
+
+}  // namespace
+
+v1::TaskRecord ResultsPrinter::Record(const v1::ChunkOutputs& chunk, uint32_t offset,
+                                      absl::string_view output, const v1::ItemError* error) const {
+  v1::TaskRecord record;
+  record.set_index(chunk.first_index() + offset);
+  record.set_ok(error == nullptr);
+  SetText(std::string(output), record.mutable_output(), record.mutable_output_bytes());
+  if (error != nullptr) record.set_error(error->message());
+  record.set_worker(chunk.worker());
+  if (offset < static_cast<uint32_t>(chunk.tasks_size())) {
+    const v1::TaskInfo& task = chunk.tasks(static_cast<int>(offset));
+    record.set_item(IsValidUtf8(task.item()) ? task.item() : "(not UTF-8)");
+    record.set_exit_code(task.exit_code());
+    record.set_signal(task.signal());
+    record.set_timed_out(task.timed_out());
+    record.set_duration_seconds(static_cast<double>(task.duration_us()) / 1e6);
+    record.set_max_rss_kb(task.max_rss_kb());
+    record.set_stdout_truncated(task.stdout_truncated());
+    record.set_stderr_truncated(task.stderr_truncated());
+  }
+  return record;
+}
+
+void ResultsPrinter::AppendJson(const v1::TaskRecord& record) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;  // every record has every field
+  (void)google::protobuf::util::MessageToJsonString(record, &json, options);
+  buffer_.append(json);
+  buffer_.push_back('\n');
 }
 
 void ResultsPrinter::Print(const v1::ChunkOutputs& chunk) {
@@ -60,35 +110,18 @@ void ResultsPrinter::Print(const v1::ChunkOutputs& chunk) {
   for (const v1::ItemError& error : chunk.errors()) {
     if (error.offset() < chunk.item_count()) errors[error.offset()] = &error;
   }
-  const bool sized = chunk.output_sizes_size() == static_cast<int>(chunk.item_count());
-  size_t at = 0;
+  const bool commands = chunk.tasks_size() > 0;
+  std::vector<size_t> offsets = OutputOffsets(chunk);
   for (uint32_t i = 0; i < chunk.item_count(); ++i) {
-    uint64_t index = chunk.first_index() + i;
-    size_t size = sized ? chunk.output_sizes(static_cast<int>(i)) : 0;
-    absl::string_view output(chunk.outputs().data() + at, size);
-    at += size;
-    if (errors[i] != nullptr) Failure(index, errors[i]->message());
+    absl::string_view output(chunk.outputs().data() + offsets[i], offsets[i + 1] - offsets[i]);
+    if (errors[i] != nullptr) Failure(chunk.first_index() + i, errors[i]->message());
     if (!print_outputs_ && errors[i] == nullptr) continue;
-    if (format_ == Format::kText) {
-      if (errors[i] != nullptr) continue;
+    if (format_ == Format::kJson) {
+      AppendJson(Record(chunk, i, output, errors[i]));
+    } else if (commands) {
+      buffer_.append(output.data(), output.size());  // a command's stdout, as it is
+    } else if (errors[i] == nullptr) {
       buffer_.append(output.data(), output.size());
-      buffer_.push_back('\n');
-    } else {
-      v1::TaskRecord record;
-      record.set_index(index);
-      record.set_ok(errors[i] == nullptr);
-      std::string text(output);
-      if (IsValidUtf8(text)) {
-        record.set_output(std::move(text));
-      } else {
-        record.set_output_bytes(std::move(text));
-      }
-      if (errors[i] != nullptr) record.set_error(errors[i]->message());
-      std::string json;
-      google::protobuf::util::JsonPrintOptions options;
-      options.always_print_primitive_fields = true;  // every record has every field
-      (void)google::protobuf::util::MessageToJsonString(record, &json, options);
-      buffer_.append(json);
       buffer_.push_back('\n');
     }
     ++printed_;
@@ -99,6 +132,33 @@ void ResultsPrinter::Print(const v1::ChunkOutputs& chunk) {
     Flush();
     last_flush_ = now;
   }
+}
+
+bool ResultsPrinter::PrintLog(const v1::ChunkOutputs& chunk, uint64_t index) {
+  uint32_t offset = static_cast<uint32_t>(index - chunk.first_index());
+  if (index < chunk.first_index() || offset >= chunk.item_count()) return false;
+  const v1::ItemError* error = nullptr;
+  for (const v1::ItemError& e : chunk.errors()) {
+    if (e.offset() == offset) error = &e;
+  }
+  std::vector<size_t> offsets = OutputOffsets(chunk);
+  absl::string_view output(chunk.outputs().data() + offsets[offset], offsets[offset + 1] - offsets[offset]);
+  const std::string* stderr_data =
+      offset < static_cast<uint32_t>(chunk.tasks_size()) ? &chunk.tasks(static_cast<int>(offset)).stderr() : nullptr;
+  if (format_ == Format::kJson) {
+    v1::TaskRecord record = Record(chunk, offset, output, error);
+    if (stderr_data != nullptr) SetText(*stderr_data, record.mutable_stderr(), record.mutable_stderr_bytes());
+    AppendJson(record);
+  } else {
+    buffer_.append(output.data(), output.size());
+  }
+  Flush();
+  if (format_ == Format::kText) {
+    if (stderr_data != nullptr) std::fwrite(stderr_data->data(), 1, stderr_data->size(), err_);
+    if (error != nullptr) std::fprintf(err_, "drover: task %llu failed: %s\n",
+                                       static_cast<unsigned long long>(index + 1), error->message().c_str());
+  }
+  return error == nullptr;
 }
 
 void ResultsPrinter::Flush() {

@@ -9,6 +9,7 @@
 
 #include "absl/time/time.h"
 #include "drover/v1/common.pb.h"
+#include "drover/v1/service.pb.h"
 
 namespace drover {
 
@@ -17,12 +18,18 @@ class ResultsPrinter {
  public:
   enum class Format { kText, kJson };
 
-  // Text format: each successful output and a newline to `out`, in the order
-  // chunks arrive; failures go to `err` (the first few in full, then a count).
+  // Text format: each successful kernel output and a newline to `out`, or
+  // each command task's stdout as it is (like `parallel --keep-order`), in the
+  // order chunks arrive; failures go to `err` as "task N failed: why" (N is the
+  // task number, from 1; the first few in full, then a count).
   // `print_outputs` false prints only failures (used for reductions).
   ResultsPrinter(Format format, FILE* out, FILE* err, bool print_outputs = true);
 
   void Print(const v1::ChunkOutputs& chunk);
+  // Prints task `index` of `chunk` with its stderr (`drover logs`): text
+  // writes its stdout to `out` and its stderr to `err`. Returns whether the
+  // task succeeded.
+  bool PrintLog(const v1::ChunkOutputs& chunk, uint64_t index);
   void Flush();
   // Flushes and reports how many failures were not shown.
   void Finish();
@@ -32,6 +39,9 @@ class ResultsPrinter {
 
  private:
   void Failure(uint64_t index, const std::string& message);
+  v1::TaskRecord Record(const v1::ChunkOutputs& chunk, uint32_t offset, absl::string_view output,
+                        const v1::ItemError* error) const;
+  void AppendJson(const v1::TaskRecord& record);
 
   const Format format_;
   FILE* const out_;

@@ -28,12 +28,41 @@ absl::StatusOr<v1::IntRange> ParseRange(absl::string_view text) {
   return range;
 }
 
+absl::StatusOr<v1::IntRange> ParseArray(absl::string_view text) {
+  absl::string_view bounds = text;
+  int64_t step = 1;
+  if (size_t colon = text.find(':'); colon != absl::string_view::npos) {
+    bounds = text.substr(0, colon);
+    if (!absl::SimpleAtoi(text.substr(colon + 1), &step) || step < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad array '", text, "': STEP must be a whole number >= 1"));
+    }
+  }
+  // The dash separating A and B (A itself may be negative).
+  size_t dash = bounds.find('-', 1);
+  int64_t first = 0;
+  int64_t last = 0;
+  if (dash == absl::string_view::npos || !absl::SimpleAtoi(bounds.substr(0, dash), &first) ||
+      !absl::SimpleAtoi(bounds.substr(dash + 1), &last) || first > last) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bad array '", text, "': want A-B or A-B:STEP with A <= B, e.g. 1-100:10"));
+  }
+  v1::IntRange range;
+  range.set_start(first);
+  range.set_end(last + 1);
+  range.set_step(step);
+  return range;
+}
+
 uint64_t ItemCount(const v1::ItemSource& source) {
   switch (source.source_case()) {
-    case v1::ItemSource::kRange:
+    case v1::ItemSource::kRange: {
       if (source.range().end() <= source.range().start()) return 0;
-      return static_cast<uint64_t>(source.range().end()) -
-             static_cast<uint64_t>(source.range().start());
+      uint64_t span = static_cast<uint64_t>(source.range().end()) -
+                      static_cast<uint64_t>(source.range().start());
+      uint64_t step = source.range().step() > 1 ? static_cast<uint64_t>(source.range().step()) : 1;
+      return span / step + (span % step != 0 ? 1 : 0);
+    }
     case v1::ItemSource::kInline:
       return static_cast<uint64_t>(source.inline_().items_size());
     case v1::ItemSource::SOURCE_NOT_SET:
@@ -60,9 +89,11 @@ void FillChunkItems(const v1::ItemSource& source, ChunkBounds bounds, v1::Chunk*
   chunk->set_first_index(bounds.first_index);
   switch (source.source_case()) {
     case v1::ItemSource::kRange: {
-      int64_t start = source.range().start() + static_cast<int64_t>(bounds.first_index);
+      int64_t step = source.range().step() > 1 ? source.range().step() : 1;
+      int64_t start = source.range().start() + static_cast<int64_t>(bounds.first_index) * step;
       chunk->mutable_range()->set_start(start);
-      chunk->mutable_range()->set_end(start + bounds.count);
+      chunk->mutable_range()->set_end(start + static_cast<int64_t>(bounds.count) * step);
+      if (step > 1) chunk->mutable_range()->set_step(step);
       break;
     }
     case v1::ItemSource::kInline: {

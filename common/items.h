@@ -16,6 +16,10 @@ namespace drover {
 // Errors: kInvalidArgument, with a message saying what is wrong.
 absl::StatusOr<v1::IntRange> ParseRange(absl::string_view text);
 
+// Parses "A-B" or "A-B:STEP" (Slurm's job-array form: A, A+STEP, ... up to
+// and including B; STEP >= 1) as a range. Errors: kInvalidArgument.
+absl::StatusOr<v1::IntRange> ParseArray(absl::string_view text);
+
 // Number of items the source yields.
 uint64_t ItemCount(const v1::ItemSource& source);
 

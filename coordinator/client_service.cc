@@ -125,6 +125,16 @@ grpc::Status ClientService::Cancel(grpc::ServerContext*, const v1::JobRef* reque
   return grpc::Status::OK;
 }
 
+grpc::Status ClientService::GetTask(grpc::ServerContext*, const v1::TaskRef* request,
+                                    v1::ChunkOutputs* reply) {
+  auto chunk = loop_->Call<absl::StatusOr<v1::ChunkOutputs>>(
+      [&](Scheduler& s) { return s.TaskResult(request->job_id(), request->index()); });
+  if (!chunk) return kStopping;
+  if (!chunk->ok()) return ToGrpc(chunk->status());
+  *reply = **std::move(chunk);
+  return grpc::Status::OK;
+}
+
 grpc::Status ClientService::ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
                                         v1::ListWorkersReply* reply) {
   auto workers =

@@ -29,6 +29,8 @@ class ClientService final : public v1::Drover::Service {
                              grpc::ServerWriter<v1::ResultBatch>* writer) override;
   grpc::Status Cancel(grpc::ServerContext* context, const v1::JobRef* request,
                       v1::JobStatus* reply) override;
+  grpc::Status GetTask(grpc::ServerContext* context, const v1::TaskRef* request,
+                       v1::ChunkOutputs* reply) override;
   grpc::Status ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest* request,
                            v1::ListWorkersReply* reply) override;
   grpc::Status Shutdown(grpc::ServerContext* context, const v1::ShutdownRequest* request,

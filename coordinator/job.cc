@@ -37,6 +37,9 @@ absl::Status CheckOutputs(const v1::ChunkOutputs& out, uint64_t first_index, uin
         "result covers items ", out.first_index(), "+", out.item_count(), ", expected ",
         first_index, "+", count));
   }
+  if (out.tasks_size() != 0 && static_cast<uint32_t>(out.tasks_size()) != count) {
+    return absl::InvalidArgumentError("task details do not match the item count");
+  }
   if (!reduces) {
     if (out.output_sizes_size() != 0 && static_cast<uint32_t>(out.output_sizes_size()) != count) {
       return absl::InvalidArgumentError("output_sizes does not match the item count");
@@ -56,7 +59,17 @@ absl::Status CheckOutputs(const v1::ChunkOutputs& out, uint64_t first_index, uin
 }  // namespace
 
 absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
-  if (spec.kernel().empty()) return absl::InvalidArgumentError("the job names no kernel");
+  const bool command = spec.has_command();
+  if (spec.kernel().empty() == !command) {
+    return absl::InvalidArgumentError(
+        command ? "a job runs a kernel or a command, not both" : "the job names no kernel or command");
+  }
+  if (command && spec.command().argv_size() == 0) {
+    return absl::InvalidArgumentError("the command is empty");
+  }
+  if (command && spec.reduce() != v1::REDUCE_NONE) {
+    return absl::InvalidArgumentError("--reduce works with kernels, not commands");
+  }
   switch (spec.items().source_case()) {
     case v1::ItemSource::kRange:
       if (spec.items().range().start() > spec.items().range().end()) {
@@ -135,7 +148,11 @@ v1::Chunk Job::NextChunk(absl::Time now) {
   chunk.set_job_id(id_);
   chunk.set_chunk_index(index);
   chunk.set_attempt(attempt);
-  chunk.set_kernel(spec_.kernel());
+  if (spec_.has_command()) {
+    *chunk.mutable_command() = spec_.command();
+  } else {
+    chunk.set_kernel(spec_.kernel());
+  }
   chunk.set_reduce(spec_.reduce());
   FillChunkItems(spec_.items(), BoundsOfChunk(total_items_, chunk_size_, index), &chunk);
   return chunk;
@@ -213,7 +230,7 @@ v1::JobStatus Job::Status() const {
   v1::JobStatus status;
   status.set_job_id(id_);
   status.set_name(spec_.name());
-  status.set_kernel(spec_.kernel());
+  status.set_kernel(spec_.has_command() ? absl::StrCat("$ ", spec_.command().argv(0)) : spec_.kernel());
   status.set_state(state_);
   status.set_total_items(total_items_);
   status.set_done_items(done_items_);
@@ -224,6 +241,21 @@ v1::JobStatus Job::Status() const {
   status.set_submitted_unix_ms(absl::ToUnixMillis(submitted_));
   if (finished()) status.set_finished_unix_ms(absl::ToUnixMillis(finished_at_));
   return status;
+}
+
+absl::StatusOr<v1::ChunkOutputs> Job::TaskResult(uint64_t index) const {
+  if (index >= total_items_) {
+    return absl::OutOfRangeError(absl::StrCat("job ", id_, " has tasks 1 to ", total_items_));
+  }
+  if (spec_.stream_results()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", id_, "'s results were streamed to `drover run` and not kept (use drover submit)"));
+  }
+  auto it = results_.find(index / chunk_size_);
+  if (it == results_.end()) {
+    return absl::UnavailableError(absl::StrCat("task ", index + 1, " of job ", id_, " has not finished"));
+  }
+  return it->second;
 }
 
 absl::Status Job::AttachReader() {

@@ -13,6 +13,7 @@
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/reduce.h"
 #include "drover/v1/control.pb.h"
@@ -67,6 +68,11 @@ class Job {
   // Sets `*end` when the reader has everything it will ever get.
   // In stream mode delivered results are dropped from memory.
   void PullResults(ResultCursor* cursor, uint64_t max_items, v1::ResultBatch* batch, bool* end);
+
+  // The kept result of the chunk holding task `index`. Errors: kOutOfRange (no
+  // such task), kUnavailable (not finished yet), kFailedPrecondition (results
+  // were streamed, not kept).
+  absl::StatusOr<v1::ChunkOutputs> TaskResult(uint64_t index) const;
 
   // Stream mode allows one reader; returns kFailedPrecondition for a second.
   absl::Status AttachReader();

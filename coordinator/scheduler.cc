@@ -150,7 +150,7 @@ void Scheduler::Dispatch(absl::Time now) {
     v1::Assign* assign = message.mutable_assign();
     for (uint64_t job_id : runnable_) {
       Job* job = FindJob(job_id);
-      if (!worker.kernels.contains(job->spec().kernel())) continue;
+      if (!job->spec().has_command() && !worker.kernels.contains(job->spec().kernel())) continue;
       while (worker.credit > 0 && job->HasChunkToDispatch()) {
         v1::Chunk* chunk = assign->add_chunks();
         *chunk = job->NextChunk(now);
@@ -168,7 +168,7 @@ void Scheduler::Dispatch(absl::Time now) {
 
 absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now) {
   if (absl::Status valid = ValidateJobSpec(spec); !valid.ok()) return valid;
-  if (!workers_.empty()) {
+  if (!workers_.empty() && !spec.has_command()) {
     std::set<std::string> offered;
     for (const auto& [peer, worker] : workers_) offered.insert(worker.kernels.begin(), worker.kernels.end());
     if (!offered.contains(spec.kernel())) {
@@ -180,7 +180,7 @@ absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now) {
   uint64_t id = next_job_id_++;
   auto job = std::make_unique<Job>(id, std::move(spec), now);
   if (!job->finished()) runnable_.insert(id);
-  LogInfo(absl::StrCat("job ", id, " submitted: kernel ", job->spec().kernel(), ", ",
+  LogInfo(absl::StrCat("job ", id, " submitted: ", job->Status().kernel(), ", ",
                        job->Status().total_items(), " items in ", job->Status().total_chunks(),
                        " chunks"));
   jobs_.emplace(id, std::move(job));
@@ -248,6 +248,12 @@ std::vector<v1::WorkerInfo> Scheduler::ListWorkers() const {
                                                         : a.worker_id() < b.worker_id();
   });
   return list;
+}
+
+absl::StatusOr<v1::ChunkOutputs> Scheduler::TaskResult(uint64_t job_id, uint64_t index) const {
+  Job* job = FindJob(job_id);
+  if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", job_id));
+  return job->TaskResult(index);
 }
 
 absl::Status Scheduler::AttachReader(uint64_t job_id) {

@@ -56,6 +56,8 @@ class Scheduler {
   std::vector<v1::WorkerInfo> ListWorkers() const;
   // Errors: kNotFound, kFailedPrecondition (a stream-mode job already has its reader).
   absl::Status AttachReader(uint64_t job_id);
+  // See Job::TaskResult. Errors: kNotFound for an unknown job, or Job's.
+  absl::StatusOr<v1::ChunkOutputs> TaskResult(uint64_t job_id, uint64_t index) const;
   // See Job::PullResults. Errors: kNotFound.
   absl::Status PullResults(uint64_t job_id, ResultCursor* cursor, uint64_t max_items,
                            v1::ResultBatch* batch, bool* end);

@@ -6,10 +6,11 @@
 #include <string>
 #include <string_view>
 
-#include "absl/strings/string_view.h"
-
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "common/items.h"
 #include "common/reduce.h"
+#include "worker/command_runner.h"
 
 namespace drover {
 namespace {
@@ -25,13 +26,43 @@ absl::Status CallKernel(KernelFn fn, absl::string_view input, std::string* outpu
   }
 }
 
+// The items of a chunk, one at a time, without materialising a range.
+class ChunkItems {
+ public:
+  explicit ChunkItems(const v1::Chunk& chunk) : chunk_(chunk) {
+    if (chunk.has_range()) {
+      v1::ItemSource source;
+      *source.mutable_range() = chunk.range();
+      count_ = static_cast<uint32_t>(ItemCount(source));
+      step_ = chunk.range().step() > 1 ? chunk.range().step() : 1;
+    } else if (chunk.has_inline_()) {
+      count_ = static_cast<uint32_t>(chunk.inline_().items_size());
+    }
+  }
+  uint32_t count() const { return count_; }
+  // Valid until the next call.
+  absl::string_view Get(uint32_t i) {
+    if (!chunk_.has_range()) return chunk_.inline_().items(static_cast<int>(i));
+    auto [end, ec] = std::to_chars(digits_, digits_ + sizeof(digits_),
+                                   chunk_.range().start() + static_cast<int64_t>(i) * step_);
+    return absl::string_view(digits_, static_cast<size_t>(end - digits_));
+  }
+
+ private:
+  const v1::Chunk& chunk_;
+  uint32_t count_ = 0;
+  int64_t step_ = 1;
+  char digits_[24];
+};
+
 // Collects per-item outputs (or a reduction) into a ChunkOutputs.
 class OutputCollector {
  public:
   OutputCollector(const v1::Chunk& chunk, v1::ChunkOutputs* out)
       : out_(out), reduce_(chunk.reduce()), reducer_(chunk.reduce()) {}
 
-  void Item(uint32_t offset, KernelFn fn, absl::string_view input) {
+  // Runs one kernel item; a failed item's output is discarded.
+  void KernelItem(uint32_t offset, KernelFn fn, absl::string_view input) {
     std::string* sink = reduce_ == v1::REDUCE_NONE ? out_->mutable_outputs() : &scratch_;
     if (reduce_ != v1::REDUCE_NONE) scratch_.clear();
     size_t before = sink->size();
@@ -41,11 +72,13 @@ class OutputCollector {
       sink->resize(before);
       Fail(offset, std::string(status.message()));
     }
-    if (reduce_ == v1::REDUCE_NONE) {
-      uint32_t size = static_cast<uint32_t>(sink->size() - before);
-      sizes_.push_back(size);
-      any_output_ |= size != 0;
-    }
+    if (reduce_ == v1::REDUCE_NONE) AddSize(sink->size() - before);
+  }
+
+  // Records a command item's stdout (kept even when it failed).
+  void CommandItem(const std::string& stdout_data) {
+    out_->mutable_outputs()->append(stdout_data);
+    AddSize(stdout_data.size());
   }
 
   void Fail(uint32_t offset, std::string message) {
@@ -63,6 +96,11 @@ class OutputCollector {
   }
 
  private:
+  void AddSize(size_t size) {
+    sizes_.push_back(static_cast<uint32_t>(size));
+    any_output_ |= size != 0;
+  }
+
   v1::ChunkOutputs* out_;
   v1::Reduce reduce_;
   Reducer reducer_;
@@ -71,9 +109,78 @@ class OutputCollector {
   bool any_output_ = false;
 };
 
+CommandTask BuildTask(const v1::CommandSpec& spec, const v1::Chunk& chunk, absl::string_view item,
+                      uint64_t task_number, const RunContext& context) {
+  CommandTask task;
+  bool has_item = false;
+  for (const std::string& arg : spec.argv()) {
+    has_item |= arg.find("{}") != std::string::npos;
+    task.argv.push_back(ExpandPlaceholders(arg, item, task_number, context.slot));
+  }
+  if (!has_item) task.argv.emplace_back(item);
+  task.env.assign(spec.env().begin(), spec.env().end());
+  task.env.push_back(absl::StrCat("DROVER_JOB_ID=", chunk.job_id()));
+  task.env.push_back(absl::StrCat("DROVER_TASK_ID=", task_number));
+  task.env.push_back(absl::StrCat("DROVER_ITEM=", item));
+  task.env.push_back(absl::StrCat("DROVER_WORKER=", context.worker_name));
+  task.cwd = spec.cwd();
+  if (spec.timeout_ms() > 0) task.timeout = absl::Milliseconds(spec.timeout_ms());
+  if (spec.max_output_bytes() > 0) task.max_output_bytes = spec.max_output_bytes();
+  return task;
+}
+
+void RunCommands(const RunContext& context, const v1::Chunk& chunk, ChunkItems& items,
+                 OutputCollector& collector, v1::ChunkOutputs* out,
+                 const std::atomic<bool>& cancelled) {
+  ProcessGroups no_reaper;
+  for (uint32_t i = 0; i < items.count(); ++i) {
+    if (cancelled.load(std::memory_order_relaxed)) break;
+    std::string item(items.Get(i));
+    uint64_t task_number = chunk.first_index() + i + 1;
+    CommandTask task = BuildTask(chunk.command(), chunk, item, task_number, context);
+    CommandOutcome outcome =
+        RunCommand(task, cancelled, context.groups != nullptr ? context.groups : &no_reaper);
+    collector.CommandItem(outcome.stdout_data);
+    v1::TaskInfo* info = out->add_tasks();
+    info->set_exit_code(outcome.exit_code);
+    info->set_signal(outcome.signal);
+    info->set_timed_out(outcome.timed_out);
+    info->set_duration_us(static_cast<uint64_t>(absl::ToInt64Microseconds(outcome.duration)));
+    info->set_max_rss_kb(outcome.max_rss_kb);
+    info->set_stdout_truncated(outcome.stdout_truncated);
+    info->set_stderr_truncated(outcome.stderr_truncated);
+    info->set_stderr(std::move(outcome.stderr_data));
+    info->set_item(std::move(item));
+    if (std::string failure = DescribeFailure(outcome, task); !failure.empty()) {
+      collector.Fail(i, std::move(failure));
+    }
+  }
+}
+
 }  // namespace
 
-v1::ChunkResult RunChunk(const KernelRegistry& registry, const v1::Chunk& chunk,
+std::string ExpandPlaceholders(const std::string& arg, absl::string_view item, uint64_t task_number,
+                               int slot) {
+  std::string result;
+  result.reserve(arg.size() + item.size());
+  for (size_t i = 0; i < arg.size(); ++i) {
+    if (arg.compare(i, 2, "{}") == 0) {
+      result.append(item.data(), item.size());
+      i += 1;
+    } else if (arg.compare(i, 3, "{#}") == 0) {
+      absl::StrAppend(&result, task_number);
+      i += 2;
+    } else if (arg.compare(i, 3, "{%}") == 0) {
+      absl::StrAppend(&result, slot);
+      i += 2;
+    } else {
+      result.push_back(arg[i]);
+    }
+  }
+  return result;
+}
+
+v1::ChunkResult RunChunk(const RunContext& context, const v1::Chunk& chunk,
                          const std::atomic<bool>& cancelled) {
   v1::ChunkResult result;
   result.set_job_id(chunk.job_id());
@@ -81,32 +188,26 @@ v1::ChunkResult RunChunk(const KernelRegistry& registry, const v1::Chunk& chunk,
   result.set_attempt(chunk.attempt());
   v1::ChunkOutputs* out = result.mutable_outputs();
   out->set_first_index(chunk.first_index());
-
-  uint32_t count = 0;
-  if (chunk.has_range()) {
-    count = static_cast<uint32_t>(chunk.range().end() - chunk.range().start());
-  } else if (chunk.has_inline_()) {
-    count = static_cast<uint32_t>(chunk.inline_().items_size());
-  }
-  out->set_item_count(count);
+  out->set_worker(context.worker_name);
+  ChunkItems items(chunk);
+  out->set_item_count(items.count());
 
   OutputCollector collector(chunk, out);
-  const KernelRegistry::Kernel* kernel = registry.Find(chunk.kernel());
-  if (kernel == nullptr) {
-    std::string message = absl::StrCat("this worker has no kernel '", chunk.kernel(), "'");
-    for (uint32_t i = 0; i < count; ++i) collector.Fail(i, message);
+  if (chunk.kernel().empty() && chunk.has_command()) {
+    RunCommands(context, chunk, items, collector, out, cancelled);
     collector.Finish();
     return result;
   }
-  char digits[24];
-  for (uint32_t i = 0; i < count; ++i) {
+  const KernelRegistry::Kernel* kernel = context.registry->Find(chunk.kernel());
+  if (kernel == nullptr) {
+    std::string message = absl::StrCat("this worker has no kernel '", chunk.kernel(), "'");
+    for (uint32_t i = 0; i < items.count(); ++i) collector.Fail(i, message);
+    collector.Finish();
+    return result;
+  }
+  for (uint32_t i = 0; i < items.count(); ++i) {
     if ((i & 63) == 0 && cancelled.load(std::memory_order_relaxed)) break;
-    if (chunk.has_range()) {
-      auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), chunk.range().start() + i);
-      collector.Item(i, kernel->fn, absl::string_view(digits, end - digits));
-    } else {
-      collector.Item(i, kernel->fn, chunk.inline_().items(static_cast<int>(i)));
-    }
+    collector.KernelItem(i, kernel->fn, items.Get(i));
   }
   collector.Finish();
   return result;

@@ -1,21 +1,37 @@
-// Runs one chunk's items through its kernel and builds the chunk's result.
+// Runs one chunk's items, through a kernel or as command tasks, and builds the
+// chunk's result.
 #ifndef DROVER_WORKER_CHUNK_RUNNER_H_
 #define DROVER_WORKER_CHUNK_RUNNER_H_
 
 #include <atomic>
+#include <string>
 
 #include "drover/v1/control.pb.h"
 #include "worker/kernel_registry.h"
+#include "worker/process_groups.h"
 
 namespace drover {
 
+// Where a chunk runs. `groups` may be null for kernel-only use.
+struct RunContext {
+  const KernelRegistry* registry = nullptr;
+  ProcessGroups* groups = nullptr;
+  std::string worker_name;
+  int slot = 1;  // 1-based, for the {%} placeholder
+};
+
 // Runs every item of `chunk` and returns its result. Items that fail (kernel
-// error, exception, unknown kernel, non-integer output under a reduction) are
-// recorded as errors; running never fails as a whole. If `*cancelled` becomes
-// true the run stops early and the (partial) result must be discarded.
+// error or exception, unknown kernel, non-integer output under a reduction,
+// a command that fails, cannot start or times out) are recorded as errors;
+// running never fails as a whole. If `cancelled` becomes true the run stops
+// early (running commands are killed) and the result must be discarded.
 // Thread-safe: any number of threads may run chunks at once.
-v1::ChunkResult RunChunk(const KernelRegistry& registry, const v1::Chunk& chunk,
+v1::ChunkResult RunChunk(const RunContext& context, const v1::Chunk& chunk,
                          const std::atomic<bool>& cancelled);
+
+// Replaces {} (item), {#} (task number) and {%} (slot) in `arg`.
+std::string ExpandPlaceholders(const std::string& arg, absl::string_view item, uint64_t task_number,
+                               int slot);
 
 }  // namespace drover
 

@@ -13,6 +13,7 @@
 #include "common/endpoint.h"
 #include "common/log.h"
 #include "worker/kernel_registry.h"
+#include "worker/process_groups.h"
 #include "worker/worker.h"
 
 namespace {
@@ -82,7 +83,13 @@ int main(int argc, char** argv) {
   }
   options.coordinator = *endpoint;
 
-  drover::Worker worker(options, &registry);
+  // Before any thread starts: a reaper that kills running tasks if this worker dies.
+  drover::ProcessGroups groups;
+  if (absl::Status started = groups.Start(); !started.ok()) {
+    drover::LogWarning(absl::StrCat("no task reaper (", started.message(),
+                                    "): a crash of this worker could leave tasks running"));
+  }
+  drover::Worker worker(options, &registry, &groups);
   g_worker = &worker;
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);

@@ -1,16 +1,21 @@
 // Implements slot_pool.h.
 #include "worker/slot_pool.h"
 
+#include <algorithm>
 #include <utility>
 
-#include "worker/chunk_runner.h"
 
 namespace drover {
 
-SlotPool::SlotPool(int slots, const KernelRegistry* registry, Wakeup* on_finished)
-    : registry_(registry), on_finished_(on_finished), total_slots_(slots) {
+SlotPool::SlotPool(int slots, RunContext context, Wakeup* on_finished)
+    : context_(std::move(context)), on_finished_(on_finished), total_slots_(slots), free_cpus_(slots) {
   threads_.reserve(slots);
-  for (int i = 0; i < slots; ++i) threads_.emplace_back([this] { SlotLoop(); });
+  for (int i = 0; i < slots; ++i) threads_.emplace_back([this, i] { SlotLoop(i + 1); });
+}
+
+int SlotPool::CpusOf(const v1::Chunk& chunk) const {
+  if (!chunk.has_command()) return 1;
+  return std::clamp<int>(static_cast<int>(chunk.command().cpus()), 1, total_slots_);
 }
 
 SlotPool::~SlotPool() {
@@ -65,19 +70,24 @@ absl::Duration SlotPool::AverageChunkTime() const {
   return absl::Nanoseconds(average_chunk_ns_.load(std::memory_order_relaxed));
 }
 
-void SlotPool::SlotLoop() {
+void SlotPool::SlotLoop(int slot) {
+  RunContext context = context_;
+  context.slot = slot;
   while (true) {
     Queued work;
+    int cpus;
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(this, &SlotPool::HasWorkOrClosing));
       if (closing_) break;
       work = std::move(queue_.front());
       queue_.pop_front();
+      cpus = CpusOf(work.chunk);
+      free_cpus_ -= cpus;
       ++running_;
     }
     absl::Time start = absl::Now();
-    v1::ChunkResult result = RunChunk(*registry_, work.chunk, *work.cancelled);
+    v1::ChunkResult result = RunChunk(context, work.chunk, *work.cancelled);
     int64_t took = absl::ToInt64Nanoseconds(absl::Now() - start);
     int64_t average = average_chunk_ns_.load(std::memory_order_relaxed);
     average_chunk_ns_.store(average == 0 ? took : average + (took - average) / 8,
@@ -86,6 +96,7 @@ void SlotPool::SlotLoop() {
     {
       absl::MutexLock lock(&mu_);
       --running_;
+      free_cpus_ += cpus;
       ++finished_count_;
       if (!work.cancelled->load()) {
         notify = finished_.empty();

@@ -15,16 +15,19 @@
 #include "absl/time/time.h"
 #include "common/wakeup.h"
 #include "drover/v1/control.pb.h"
-#include "worker/kernel_registry.h"
+#include "worker/chunk_runner.h"
 
 namespace drover {
 
 // Thread-safe. In the worker, Push/CancelJob/DropAll/TakeFinished are called by
 // the I/O thread and the slot threads are internal. `on_finished` is notified
-// whenever finished work is waiting to be taken.
+// whenever finished work is waiting to be taken. A command chunk needing N
+// cpus occupies N slots: with S slots at most S/N such chunks run at once.
 class SlotPool {
  public:
-  SlotPool(int slots, const KernelRegistry* registry, Wakeup* on_finished);
+  // `context` (registry, process groups, worker name) must outlive the pool;
+  // each slot thread runs chunks with its own slot number.
+  SlotPool(int slots, RunContext context, Wakeup* on_finished);
   ~SlotPool();  // Shutdown(absl::InfiniteDuration()) if not done yet
 
   int slots() const { return static_cast<int>(threads_.size()); }
@@ -56,13 +59,16 @@ class SlotPool {
     std::shared_ptr<std::atomic<bool>> cancelled;
   };
 
-  void SlotLoop();
-  bool HasWorkOrClosing() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return closing_ || !queue_.empty(); }
+  void SlotLoop(int slot);
+  bool HasWorkOrClosing() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return closing_ || (!queue_.empty() && free_cpus_ >= CpusOf(queue_.front().chunk));
+  }
+  int CpusOf(const v1::Chunk& chunk) const;
   bool AllExited() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return exited_ == total_slots_; }
   std::shared_ptr<std::atomic<bool>> FlagFor(uint64_t job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Constant after construction.
-  const KernelRegistry* const registry_;
+  const RunContext context_;
   Wakeup* const on_finished_;
   const int total_slots_;
   std::vector<std::thread> threads_;
@@ -73,6 +79,7 @@ class SlotPool {
   std::vector<v1::ChunkResult> finished_ ABSL_GUARDED_BY(mu_);
   uint64_t finished_count_ ABSL_GUARDED_BY(mu_) = 0;
   int running_ ABSL_GUARDED_BY(mu_) = 0;
+  int free_cpus_ ABSL_GUARDED_BY(mu_);
   int exited_ ABSL_GUARDED_BY(mu_) = 0;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ = false;  // touched only by Shutdown()'s caller

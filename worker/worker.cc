@@ -37,17 +37,17 @@ std::string HostName() {
 // The I/O thread's state for one Run(). Owns the DEALER socket.
 class Session {
  public:
-  Session(const WorkerOptions& options, const KernelRegistry* registry, Wakeup* wakeup,
-          const std::atomic<bool>* stop_requested, int slots)
+  Session(const WorkerOptions& options, const KernelRegistry* registry, ProcessGroups* groups,
+          Wakeup* wakeup, const std::atomic<bool>* stop_requested, int slots)
       : options_(options),
         registry_(registry),
         wakeup_(wakeup),
         stop_requested_(stop_requested),
+        host_(HostName()),
+        name_(options.name.empty() ? absl::StrCat(host_, "-", getpid()) : options.name),
         socket_(context_, zmq::socket_type::dealer),
-        pool_(slots, registry, wakeup),
+        pool_(slots, RunContext{registry, groups, name_, 0}, wakeup),
         slots_(slots) {
-    host_ = HostName();
-    name_ = options.name.empty() ? absl::StrCat(host_, "-", getpid()) : options.name;
     // A fixed routing id lets the coordinator recognise this worker after a reconnect.
     socket_.set(zmq::sockopt::routing_id,
                 absl::StrCat(name_, "/", absl::Uniform<uint64_t>(absl::BitGen())));
@@ -269,12 +269,12 @@ class Session {
   const KernelRegistry* registry_;
   Wakeup* wakeup_;
   const std::atomic<bool>* stop_requested_;
+  const std::string host_;
+  const std::string name_;
   zmq::context_t context_{1};
   zmq::socket_t socket_;
   SlotPool pool_;
   const int slots_;
-  std::string host_;
-  std::string name_;
 
   bool registered_ = false;
   bool shutdown_ = false;
@@ -290,13 +290,13 @@ class Session {
 
 }  // namespace
 
-Worker::Worker(WorkerOptions options, const KernelRegistry* registry)
-    : options_(std::move(options)), registry_(registry) {}
+Worker::Worker(WorkerOptions options, const KernelRegistry* registry, ProcessGroups* groups)
+    : options_(std::move(options)), registry_(registry), groups_(groups) {}
 
 absl::Status Worker::Run() {
   int slots = options_.slots > 0 ? options_.slots
                                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  Session session(options_, registry_, &wakeup_, &stop_requested_, slots);
+  Session session(options_, registry_, groups_, &wakeup_, &stop_requested_, slots);
   return session.Run();
 }
 

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "common/wakeup.h"
 #include "worker/kernel_registry.h"
+#include "worker/process_groups.h"
 
 namespace drover {
 
@@ -30,8 +31,9 @@ struct WorkerOptions {
 // a signal handler.
 class Worker {
  public:
-  // `registry` must outlive the worker and not change while it runs.
-  Worker(WorkerOptions options, const KernelRegistry* registry);
+  // `registry` must outlive the worker and not change while it runs;
+  // `groups` (may be null) keeps command tasks' process groups known to a reaper.
+  Worker(WorkerOptions options, const KernelRegistry* registry, ProcessGroups* groups = nullptr);
 
   // Runs until the coordinator says Shutdown, Stop() is called, or the
   // coordinator refuses the worker. Waits (re-sending its Hello) while the
@@ -46,6 +48,7 @@ class Worker {
  private:
   WorkerOptions options_;
   const KernelRegistry* registry_;
+  ProcessGroups* groups_;
   Wakeup wakeup_;
   std::atomic<bool> stop_requested_{false};
 };

@@ -26,7 +26,7 @@ class ChunkRunnerTest : public ::testing::Test {
     chunk.set_reduce(reduce);
     chunk.set_first_index(50);
     for (auto& item : items) chunk.mutable_inline_()->add_items(item);
-    return RunChunk(registry_, chunk, not_cancelled_);
+    return RunChunk(Context(), chunk, not_cancelled_);
   }
 
   // Output i of a result.
@@ -36,6 +36,8 @@ class ChunkRunnerTest : public ::testing::Test {
     for (int k = 0; k < i; ++k) at += out.output_sizes(k);
     return out.outputs().substr(at, out.output_sizes(i));
   }
+
+  RunContext Context() { return RunContext{&registry_, nullptr, "test-worker", 1}; }
 
   KernelRegistry registry_;
   std::atomic<bool> not_cancelled_{false};
@@ -63,7 +65,7 @@ TEST_F(ChunkRunnerTest, RangeItemsAreDecimalText) {
   chunk.set_kernel("echo");
   chunk.mutable_range()->set_start(-2);
   chunk.mutable_range()->set_end(2);
-  v1::ChunkResult result = RunChunk(registry_, chunk, not_cancelled_);
+  v1::ChunkResult result = RunChunk(Context(), chunk, not_cancelled_);
   ASSERT_EQ(result.outputs().item_count(), 4u);
   EXPECT_EQ(result.outputs().outputs(), "-2-101");
   EXPECT_EQ(Output(result, 0), "-2");
@@ -113,7 +115,7 @@ TEST_F(ChunkRunnerTest, ACancelledRunStopsEarly) {
   chunk.set_kernel("sleep_ms");
   chunk.mutable_range()->set_start(1000);
   chunk.mutable_range()->set_end(1100);
-  v1::ChunkResult result = RunChunk(registry_, chunk, cancelled);
+  v1::ChunkResult result = RunChunk(Context(), chunk, cancelled);
   EXPECT_TRUE(result.outputs().outputs().empty());  // not a single 1-second sleep ran
 }
 
