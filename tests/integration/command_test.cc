@@ -1,0 +1,141 @@
+// Integration: command tasks through the real coordinator, workers and CLI.
+#include <signal.h>
+
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "absl/random/random.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "tests/integration/harness.h"
+
+namespace drover::testing {
+namespace {
+
+std::string Marker() { return absl::StrCat("DROVER_TEST_MARK=", absl::Uniform<uint64_t>(absl::BitGen())); }
+
+class CommandTest : public ::testing::Test {
+ protected:
+  CommandTest() {
+    cluster_.AddWorker(2);
+    cluster_.WaitForWorkers(1);
+  }
+  TestCluster cluster_;
+};
+
+TEST_F(CommandTest, ExitStatusesAndTheJobsExitCode) {
+  CommandResult ok = cluster_.Drover({"run", "::: ", "--", "true"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  CommandResult mixed = cluster_.Drover({"run", ":::", "0", "1", "3", "--", "sh", "-c", "exit {}"});
+  EXPECT_EQ(mixed.exit_code, 1);
+  EXPECT_NE(mixed.err.find("task 2 failed: exit status 1"), std::string::npos) << mixed.err;
+  EXPECT_NE(mixed.err.find("task 3 failed: exit status 3"), std::string::npos) << mixed.err;
+  CommandResult json = cluster_.Drover({"--json", "run", ":::", "3", "--", "sh", "-c", "exit {}"});
+  EXPECT_NE(json.out.find(R"("exitCode":3)"), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find(R"("item":"3")"), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find(R"("worker":")"), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find(R"("maxRssKb":")"), std::string::npos) << json.out;
+}
+
+TEST_F(CommandTest, ItemsAreSingleArgumentsWhateverTheyContain) {
+  std::vector<std::string> items = {"two words", "it's", "\"quoted\"", "ünïcødé ✓", "-n", "--help", "$HOME", "*"};
+  std::vector<std::string> args = {"run", ":::"};
+  args.insert(args.end(), items.begin(), items.end());
+  for (const char* a : {"--", "printf", "[%s]\\n"}) args.push_back(a);
+  CommandResult r = cluster_.Drover(args);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> want;
+  for (const auto& item : items) want.push_back("[" + item + "]");
+  EXPECT_EQ(Lines(r.out), want);
+}
+
+TEST_F(CommandTest, PlaceholdersAndEnvironment) {
+  CommandResult r = cluster_.Drover({"run", "--array", "1-10:3", "--", "sh", "-c",
+                                     "echo {#}:{}:$DROVER_TASK_ID:$DROVER_ITEM:${DROVER_JOB_ID:+job}"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Lines(r.out), (std::vector<std::string>{"1:1:1:1:job", "2:4:2:4:job", "3:7:3:7:job", "4:10:4:10:job"}));
+  CommandResult appended = cluster_.Drover({"run", ":::", "x", "--", "echo", "item:"});
+  EXPECT_EQ(appended.out, "item: x\n");  // no {}: the item goes last
+}
+
+TEST_F(CommandTest, EachLineFromStdin) {
+  CommandResult counted = cluster_.Drover({"run", "--each-line", "-", "--", "sh", "-c", "printf %s \"$1\" | wc -c", "sh", "{}"},
+                                          "a\nbb\nccc\n");
+  EXPECT_EQ(counted.exit_code, 0) << counted.err;
+  EXPECT_EQ(Lines(counted.out), (std::vector<std::string>{"1", "2", "3"}));
+}
+
+TEST_F(CommandTest, FailuresHaveClearReasons) {
+  CommandResult missing = cluster_.Drover({"run", ":::", "x", "--", "drover-no-such-program"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("cannot run 'drover-no-such-program': No such file or directory"), std::string::npos)
+      << missing.err;
+  CommandResult segv = cluster_.Drover({"run", ":::", "x", "--", "sh", "-c", "kill -SEGV $$"});
+  EXPECT_NE(segv.err.find("killed by signal 11"), std::string::npos) << segv.err;
+  CommandResult slow = cluster_.Drover({"run", "--timeout", "300ms", ":::", "30", "--", "sleep", "{}"});
+  EXPECT_NE(slow.err.find("timed out after 300ms"), std::string::npos) << slow.err;
+  // The worker is fine after all of that.
+  CommandResult after = cluster_.Drover({"run", ":::", "still", "--", "echo"});
+  EXPECT_EQ(after.out, "still\n");
+}
+
+TEST_F(CommandTest, LargeAndBinaryOutputArePreserved) {
+  CommandResult big = cluster_.Drover({"run", "--max-output", "64M", ":::", "52428800", "--", "head", "-c", "{}", "/dev/zero"});
+  EXPECT_EQ(big.exit_code, 0) << big.err;
+  EXPECT_EQ(big.out.size(), 52428800u);
+  CommandResult capped = cluster_.Drover({"--json", "run", ":::", "3000000", "--", "head", "-c", "{}", "/dev/zero"});
+  EXPECT_NE(capped.out.find(R"("stdoutTruncated":true)"), std::string::npos);
+  CommandResult binary = cluster_.Drover({"run", ":::", "x", "--", "printf", "\\000\\377\\376"});
+  EXPECT_EQ(binary.out, std::string("\0\xff\xfe", 3));
+}
+
+TEST_F(CommandTest, LogsShowsOneTasksStdoutAndStderr) {
+  CommandResult submitted = cluster_.Drover({"submit", ":::", "a", "b", "--", "sh", "-c", "echo out-$1; echo err-$1 >&2; exit 2", "sh", "{}"});
+  std::string job = Lines(submitted.out).at(0);
+  EXPECT_EQ(cluster_.Drover({"wait", "--quiet", job}).exit_code, 1);
+  CommandResult logs = cluster_.Drover({"logs", job, "2"});
+  EXPECT_EQ(logs.out, "out-b\n");
+  EXPECT_NE(logs.err.find("err-b\n"), std::string::npos) << logs.err;
+  EXPECT_NE(logs.err.find("exit status 2"), std::string::npos) << logs.err;
+  CommandResult json = cluster_.Drover({"--json", "logs", job, "1"});
+  EXPECT_NE(json.out.find(R"("stderr":"err-a\n")"), std::string::npos) << json.out;
+  EXPECT_EQ(cluster_.Drover({"logs", job, "3"}).exit_code, 2);
+  CommandResult results = cluster_.Drover({"results", job});
+  EXPECT_EQ(results.out, "out-a\nout-b\n");
+}
+
+TEST_F(CommandTest, CpusLimitHowManyTasksRunAtOnce) {
+  char dir[] = "/tmp/drover-cpus-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  // Each task holds a lock directory while it runs; two at once would collide.
+  std::string script = absl::StrCat("mkdir ", dir, "/lock || exit 9; sleep 0.05; rmdir ", dir, "/lock");
+  CommandResult r = cluster_.Drover({"run", "--cpus", "2", "--range", "0:6", "--", "sh", "-c", script});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  rmdir(dir);
+}
+
+TEST_F(CommandTest, CancelKillsRunningTasks) {
+  std::string mark = Marker();
+  CommandResult submitted = cluster_.Drover({"submit", "--env", mark, "--range", "0:4", "--", "sleep", "60"});
+  std::string job = Lines(submitted.out).at(0);
+  ASSERT_TRUE(WaitUntil([&] { return ProcessesWithEnv(mark).size() == 2; }));  // two slots busy
+  EXPECT_EQ(cluster_.Drover({"cancel", job}).exit_code, 0);
+  EXPECT_TRUE(WaitUntil([&] { return ProcessesWithEnv(mark).empty(); }, absl::Seconds(10)));
+}
+
+TEST(CommandCrash, AKilledWorkerLeavesNoTaskBehind) {
+  TestCluster cluster({"--worker-timeout", "1"});
+  ChildProcess& worker = cluster.AddWorker(2);
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  std::string mark = Marker();
+  // Each task also starts a grandchild in the background.
+  cluster.Drover({"submit", "--env", mark, "--range", "0:2", "--", "sh", "-c", "sleep 60 & sleep 60"});
+  ASSERT_TRUE(WaitUntil([&] { return ProcessesWithEnv(mark).size() >= 4; }));
+  worker.Signal(SIGKILL);
+  EXPECT_TRUE(WaitUntil([&] { return ProcessesWithEnv(mark).empty(); }, absl::Seconds(10)));
+}
+
+}  // namespace
+}  // namespace drover::testing
