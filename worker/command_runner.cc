@@ -7,6 +7,7 @@
 #include <spawn.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -116,6 +117,9 @@ CommandOutcome RunCommand(const CommandTask& task, const std::atomic<bool>& canc
   bool out_open = true, err_open = true, exited = false, killed = false;
   int status = 0;
   rusage usage{};
+  // Readable when the task exits, so its end is seen at once (-1 if the kernel lacks pidfds:
+  // then a short poll stands in).
+  int exit_fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   while (out_open || err_open || !exited) {
     if (!exited && wait4(pid, &status, WNOHANG, &usage) == pid) {
       exited = true;
@@ -135,15 +139,12 @@ CommandOutcome RunCommand(const CommandTask& task, const std::atomic<bool>& canc
       kill(-pid, SIGKILL);
       killed = true;
     }
-    if (!out_open && !err_open) {
-      if (exited) break;
-      // Both streams closed: the task is exiting (or closed them and lives on,
-      // still bounded by the checks above). Look again shortly.
-      poll(nullptr, 0, 1);
-      continue;
-    }
-    pollfd fds[2] = {{out_open ? out[0] : -1, POLLIN, 0}, {err_open ? err[0] : -1, POLLIN, 0}};
-    poll(fds, 2, kPollMs);
+    if (!out_open && !err_open && exited) break;
+    pollfd fds[3] = {{out_open ? out[0] : -1, POLLIN, 0},
+                     {err_open ? err[0] : -1, POLLIN, 0},
+                     {exited ? -1 : exit_fd, POLLIN, 0}};
+    int wait_ms = (!out_open && !err_open && exit_fd < 0) ? 1 : kPollMs;
+    poll(fds, 3, wait_ms);
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       out_open = ReadSome(out[0], &outcome.stdout_data, task.max_output_bytes, &outcome.stdout_truncated);
     }
@@ -153,6 +154,7 @@ CommandOutcome RunCommand(const CommandTask& task, const std::atomic<bool>& canc
   }
   close(out[0]);
   close(err[0]);
+  if (exit_fd >= 0) close(exit_fd);
   groups->Remove(pid);
   outcome.max_rss_kb = static_cast<uint64_t>(usage.ru_maxrss);
   if (WIFEXITED(status)) outcome.exit_code = WEXITSTATUS(status);
