@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "client/progress.h"
 #include "client/results_printer.h"
 
@@ -137,9 +138,27 @@ int WaitCommand(const CommonOptions& common, uint64_t job_id, bool quiet) {
   auto client = ConnectTo(common.coordinator);
   if (!client.ok()) return Fail(client.status());
   ProgressReporter progress(stderr, isatty(STDERR_FILENO) != 0);
-  absl::StatusOr<v1::JobStatus> final_status = (*client)->Watch(job_id, [&](const v1::JobStatus& s) {
-    if (!quiet) progress.Update(s);
-  });
+  // A coordinator restarting (with --state-dir) is waited for, up to a minute.
+  constexpr absl::Duration kReconnectFor = absl::Seconds(60);
+  absl::Time give_up = absl::InfiniteFuture();
+  absl::StatusOr<v1::JobStatus> final_status;
+  while (true) {
+    final_status = (*client)->Watch(job_id, [&](const v1::JobStatus& s) {
+      give_up = absl::InfiniteFuture();
+      if (!quiet) progress.Update(s);
+    });
+    if (final_status.ok() || final_status.status().code() != absl::StatusCode::kUnavailable ||
+        Interrupted()) {
+      break;
+    }
+    if (give_up == absl::InfiniteFuture()) {
+      give_up = absl::Now() + kReconnectFor;
+      std::fprintf(stderr, "drover: lost the coordinator; trying again for %s\n",
+                   absl::FormatDuration(kReconnectFor).c_str());
+    }
+    if (absl::Now() > give_up) break;
+    absl::SleepFor(absl::Milliseconds(200));  // reconnection backoff
+  }
   if (!final_status.ok()) return Fail(final_status.status());
   if (!quiet) progress.Finish(*final_status);
   if (common.json) std::printf("%s\n", Json(*final_status).c_str());

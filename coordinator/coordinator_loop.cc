@@ -34,10 +34,10 @@ class CoordinatorLoop::ZmqOutbox : public WorkerOutbox {
   zmq::socket_t* router_;
 };
 
-CoordinatorLoop::CoordinatorLoop(SchedulerOptions options)
+CoordinatorLoop::CoordinatorLoop(SchedulerOptions options, Journal* journal)
     : router_(context_, zmq::socket_type::router),
       outbox_(std::make_unique<ZmqOutbox>(&router_)),
-      scheduler_(options, outbox_.get()) {
+      scheduler_(options, outbox_.get(), journal) {
   router_.set(zmq::sockopt::router_mandatory, 1);  // unroutable sends fail instead of vanishing
   router_.set(zmq::sockopt::sndhwm, 0);            // credit bounds what is queued per worker
   router_.set(zmq::sockopt::rcvhwm, 0);
@@ -45,6 +45,11 @@ CoordinatorLoop::CoordinatorLoop(SchedulerOptions options)
 }
 
 CoordinatorLoop::~CoordinatorLoop() = default;
+
+void CoordinatorLoop::Restore(const std::vector<v1::JournalRecord>& records) {
+  scheduler_.Restore(records, absl::Now());
+  Publish(scheduler_.change_count());
+}
 
 absl::StatusOr<std::string> CoordinatorLoop::Bind(const std::string& endpoint) {
   // ZeroMQ spells "any free port" as '*'.
@@ -160,6 +165,7 @@ void CoordinatorLoop::Run() {
       next_tick = now + absl::Milliseconds(100);
     }
     scheduler_.Dispatch(now);
+    scheduler_.SyncJournal();  // results become visible to clients only once durable
     Publish(scheduler_.change_count());
   }
   // Nothing posted from now on is lost: it is either run here or refused.
@@ -168,6 +174,7 @@ void CoordinatorLoop::Run() {
     exited_ = true;
   }
   RunPosted();
+  scheduler_.SyncJournal();
   Publish(scheduler_.change_count() + 1);  // wakes every waiter
 }
 

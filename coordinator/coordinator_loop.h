@@ -26,7 +26,11 @@ namespace drover {
 // Post(), Call(), Stop(), WaitForChange() are thread-safe.
 class CoordinatorLoop {
  public:
-  explicit CoordinatorLoop(SchedulerOptions options);
+  // `journal` (may be null) must outlive the loop.
+  CoordinatorLoop(SchedulerOptions options, Journal* journal);
+
+  // Rebuilds state from journal records; call before Run().
+  void Restore(const std::vector<v1::JournalRecord>& records);
   ~CoordinatorLoop();
 
   // Binds the worker socket. A port of 0 picks a free one. Returns the bound

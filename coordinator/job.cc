@@ -120,24 +120,24 @@ uint64_t Job::StreamWindowBase() const {
   return std::min(results_.begin()->first, done_below_);
 }
 
-bool Job::HasChunkToDispatch() const {
-  if (finished()) return false;
-  if (!requeued_.empty()) return true;
-  if (next_new_chunk_ >= total_chunks_) return false;
-  if (spec_.stream_results()) {
-    return next_new_chunk_ < StreamWindowBase() + kStreamWindowChunks &&
-           result_bytes_ < kStreamWindowBytes;
-  }
-  return true;
+bool Job::WindowAllows(uint64_t chunk_index) const {
+  if (!spec_.stream_results()) return true;
+  return chunk_index < StreamWindowBase() + kStreamWindowChunks && result_bytes_ < kStreamWindowBytes;
 }
 
-v1::Chunk Job::NextChunk(absl::Time now) {
+std::optional<v1::Chunk> Job::NextChunk(absl::Time now) {
+  if (finished()) return std::nullopt;
   uint64_t index;
-  if (!requeued_.empty()) {
-    index = requeued_.front();
-    requeued_.pop_front();
-  } else {
-    index = next_new_chunk_++;
+  while (true) {
+    if (!requeued_.empty()) {
+      index = requeued_.front();
+      requeued_.pop_front();
+    } else if (next_new_chunk_ < total_chunks_ && WindowAllows(next_new_chunk_)) {
+      index = next_new_chunk_++;
+    } else {
+      return std::nullopt;
+    }
+    if (!IsDone(index)) break;  // done already (restored from the journal)
   }
   uint32_t attempt = 1;
   if (auto it = attempts_.find(index); it != attempts_.end()) attempt = ++it->second;
@@ -183,7 +183,7 @@ void Job::MarkDone(uint64_t chunk_index) {
 bool Job::OnResult(v1::ChunkResult&& result, absl::Time now) {
   uint64_t index = result.chunk_index();
   if (finished() || index >= total_chunks_) return false;
-  if (index < done_below_ || done_above_.contains(index)) return false;  // duplicate
+  if (IsDone(index)) return false;  // duplicate
   ChunkBounds bounds = BoundsOfChunk(total_items_, chunk_size_, index);
   bool reduces = spec_.reduce() != v1::REDUCE_NONE;
   if (absl::Status ok = CheckOutputs(result.outputs(), bounds.first_index, bounds.count, reduces);

@@ -45,11 +45,10 @@ class Job {
   const v1::JobSpec& spec() const { return spec_; }
   bool finished() const;
 
-  // True when NextChunk() would return a chunk now.
-  bool HasChunkToDispatch() const;
-  // The next chunk to send (re-queued ones first, then new ones in order),
-  // recorded as in flight with a new attempt number. Precondition: HasChunkToDispatch().
-  v1::Chunk NextChunk(absl::Time now);
+  // The next chunk to send (re-queued ones first, then new ones in order,
+  // skipping chunks already done), recorded as in flight with a new attempt
+  // number; nullopt when there is nothing to send now.
+  std::optional<v1::Chunk> NextChunk(absl::Time now);
   // A worker holding (chunk, attempt) was lost: queue the chunk again unless it
   // is done or was re-dispatched since.
   void Requeue(uint64_t chunk_index, uint32_t attempt);
@@ -80,6 +79,10 @@ class Job {
 
  private:
   void SetState(v1::JobState next, absl::Time now);
+  bool IsDone(uint64_t chunk_index) const {
+    return chunk_index < done_below_ || done_above_.contains(chunk_index);
+  }
+  bool WindowAllows(uint64_t chunk_index) const;
   void MarkDone(uint64_t chunk_index);
   uint64_t StreamWindowBase() const;
 

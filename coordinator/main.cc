@@ -37,13 +37,14 @@ int main(int argc, char** argv) {
   CLI::App app{
       "drover-coordinator: keeps drover's jobs, splits them into chunks and hands them to workers.\n"
       "Workers connect to the worker address (ZeroMQ); the `drover` CLI talks to the client\n"
-      "address (gRPC). Both listen on loopback unless told otherwise. State is kept in memory."};
+      "address (gRPC). Both listen on loopback unless told otherwise."};
   std::string worker_address = absl::StrCat("127.0.0.1:", drover::kDefaultWorkerPort);
   std::string client_address = absl::StrCat("127.0.0.1:", drover::kDefaultClientPort);
   double heartbeat_seconds = 1.0;
   double worker_timeout_seconds = 5.0;
   int ready_fd = -1;
   int max_message_mib = 64;
+  std::string state_dir;
   bool verbose = false;
   app.add_option("--listen-workers", worker_address,
                  "where workers connect: HOST:PORT or a ZeroMQ endpoint (port 0 picks a free one)")
@@ -58,6 +59,9 @@ int main(int argc, char** argv) {
                  "seconds of silence after which a worker is lost and its chunks move to others")
       ->capture_default_str()
       ->check(CLI::Range(0.05, 3600.0));
+  app.add_option("--state-dir", state_dir,
+                 "keep a journal of jobs and results in DIR and restore it at start, so a restart "
+                 "(even after kill -9) loses nothing; without it state is in memory only");
   app.add_option("--max-message-mib", max_message_mib, "largest client request accepted, in MiB")
       ->capture_default_str()
       ->check(CLI::Range(1, 2000));
@@ -100,7 +104,19 @@ int main(int argc, char** argv) {
   drover::SchedulerOptions options;
   options.heartbeat_interval = absl::Seconds(heartbeat_seconds);
   options.worker_timeout = absl::Seconds(worker_timeout_seconds);
-  drover::CoordinatorLoop loop(options);
+  std::unique_ptr<drover::Journal> journal;
+  std::vector<drover::v1::JournalRecord> records;
+  if (!state_dir.empty()) {
+    absl::StatusOr<std::unique_ptr<drover::Journal>> opened = drover::Journal::Open(state_dir, &records);
+    if (!opened.ok()) {
+      drover::LogError(absl::StrCat("--state-dir: ", opened.status().message()));
+      return 1;
+    }
+    journal = *std::move(opened);
+  }
+  drover::CoordinatorLoop loop(options, journal.get());
+  if (journal != nullptr) loop.Restore(records);
+  records.clear();
   absl::StatusOr<std::string> bound = loop.Bind(*zmq_endpoint);
   if (!bound.ok()) {
     drover::LogError(std::string(bound.status().message()));
@@ -125,7 +141,9 @@ int main(int argc, char** argv) {
     client_listen = absl::StrCat(client_listen.substr(0, client_listen.rfind(':')), ":", grpc_port);
   }
   drover::LogInfo(absl::StrCat("listening for workers on ", *bound, " and clients on ",
-                               client_listen, "; state is kept in memory only"));
+                               client_listen,
+                               journal != nullptr ? absl::StrCat("; journal ", journal->path())
+                                                  : std::string("; state is kept in memory only")));
   if (ready_fd >= 0) {
     std::string line = absl::StrCat("workers=", *bound, " clients=", client_listen, "\n");
     ssize_t ignored = write(ready_fd, line.data(), line.size());

@@ -9,8 +9,73 @@
 
 namespace drover {
 
-Scheduler::Scheduler(SchedulerOptions options, WorkerOutbox* outbox)
-    : options_(options), outbox_(outbox) {}
+Scheduler::Scheduler(SchedulerOptions options, WorkerOutbox* outbox, Journal* journal)
+    : options_(options), outbox_(outbox), journal_(journal) {}
+
+void Scheduler::Restore(const std::vector<v1::JournalRecord>& records, absl::Time now) {
+  uint64_t results = 0;
+  for (const v1::JournalRecord& record : records) {
+    switch (record.record_case()) {
+      case v1::JournalRecord::kSubmitted: {
+        const v1::JobSubmitted& submitted = record.submitted();
+        if (jobs_.contains(submitted.job_id()) || !ValidateJobSpec(submitted.spec()).ok()) {
+          LogWarning(absl::StrCat("journal: skipped a bad record for job ", submitted.job_id()));
+          continue;
+        }
+        auto job = std::make_unique<Job>(submitted.job_id(), submitted.spec(),
+                                         absl::FromUnixMillis(submitted.submitted_unix_ms()));
+        if (!job->finished()) runnable_.insert(submitted.job_id());
+        jobs_.emplace(submitted.job_id(), std::move(job));
+        next_job_id_ = std::max(next_job_id_, submitted.job_id() + 1);
+        break;
+      }
+      case v1::JournalRecord::kDone: {
+        Job* job = FindJob(record.done().job_id());
+        if (job == nullptr) continue;
+        v1::ChunkResult result;
+        result.set_job_id(record.done().job_id());
+        result.set_chunk_index(record.done().chunk_index());
+        *result.mutable_outputs() = record.done().outputs();
+        if (job->OnResult(std::move(result), now)) ++results;
+        if (job->finished()) runnable_.erase(job->id());
+        break;
+      }
+      case v1::JournalRecord::kCancelled:
+        if (Job* job = FindJob(record.cancelled().job_id())) {
+          (void)job->Cancel(absl::FromUnixMillis(record.cancelled().unix_ms()));
+          runnable_.erase(job->id());
+        }
+        break;
+      case v1::JournalRecord::RECORD_NOT_SET:
+        break;
+    }
+  }
+  std::vector<uint64_t> orphaned;
+  for (uint64_t id : runnable_) {
+    if (FindJob(id)->stream_results()) orphaned.push_back(id);
+  }
+  for (uint64_t id : orphaned) {
+    LogInfo(absl::StrCat("job ", id, " streamed its results to a client that is gone; cancelled"));
+    (void)Cancel(id, now);
+  }
+  LogInfo(absl::StrCat("restored ", jobs_.size(), " job(s) and ", results, " chunk result(s) from the journal; ",
+                       runnable_.size(), " job(s) to finish"));
+  dispatch_needed_ = true;
+  ++change_count_;
+}
+
+void Scheduler::SyncJournal() {
+  if (journal_ == nullptr || !journal_->has_pending()) return;
+  absl::Status synced = journal_->Sync();
+  if (synced.ok()) {
+    if (journal_failing_) LogInfo("the journal is being written again");
+    journal_failing_ = false;
+  } else if (!journal_failing_) {
+    // Results stay in memory and are retried with the next sync.
+    LogError(absl::StrCat("results are not durable: ", synced.message()));
+    journal_failing_ = true;
+  }
+}
 
 Job* Scheduler::FindJob(uint64_t job_id) const {
   auto it = jobs_.find(job_id);
@@ -93,7 +158,15 @@ void Scheduler::OnResults(WorkerRecord* worker, v1::Ready* ready, absl::Time now
   for (v1::ChunkResult& result : *ready->mutable_results()) {
     worker->held.erase(ChunkKey{result.job_id(), result.chunk_index()});
     Job* job = FindJob(result.job_id());
-    if (job == nullptr || !job->OnResult(std::move(result), now)) continue;  // duplicate, late or unknown
+    if (job == nullptr) continue;
+    v1::JournalRecord record;
+    if (journal_ != nullptr && !job->stream_results()) {
+      record.mutable_done()->set_job_id(result.job_id());
+      record.mutable_done()->set_chunk_index(result.chunk_index());
+      *record.mutable_done()->mutable_outputs() = result.outputs();
+    }
+    if (!job->OnResult(std::move(result), now)) continue;  // duplicate, late or malformed
+    if (record.has_done()) journal_->Append(record);
     ++worker->chunks_done;
     ++change_count_;
     if (job->finished()) {
@@ -151,10 +224,11 @@ void Scheduler::Dispatch(absl::Time now) {
     for (uint64_t job_id : runnable_) {
       Job* job = FindJob(job_id);
       if (!job->spec().has_command() && !worker.kernels.contains(job->spec().kernel())) continue;
-      while (worker.credit > 0 && job->HasChunkToDispatch()) {
-        v1::Chunk* chunk = assign->add_chunks();
-        *chunk = job->NextChunk(now);
-        worker.held[ChunkKey{job_id, chunk->chunk_index()}] = chunk->attempt();
+      while (worker.credit > 0) {
+        std::optional<v1::Chunk> next = job->NextChunk(now);
+        if (!next) break;
+        worker.held[ChunkKey{job_id, next->chunk_index()}] = next->attempt();
+        *assign->add_chunks() = *std::move(next);
         --worker.credit;
       }
       if (worker.credit == 0) break;
@@ -177,7 +251,21 @@ absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now) {
                        absl::StrJoin(offered, ", "), ")"));
     }
   }
-  uint64_t id = next_job_id_++;
+  uint64_t id = next_job_id_;
+  if (journal_ != nullptr) {
+    // Durable before it is acknowledged: results of this turn first, then the job.
+    if (absl::Status synced = journal_->Sync(); !synced.ok()) return synced;
+    v1::JournalRecord record;
+    record.mutable_submitted()->set_job_id(id);
+    *record.mutable_submitted()->mutable_spec() = spec;
+    record.mutable_submitted()->set_submitted_unix_ms(absl::ToUnixMillis(now));
+    journal_->Append(record);
+    if (absl::Status synced = journal_->Sync(); !synced.ok()) {
+      journal_->DiscardPending();
+      return synced;
+    }
+  }
+  ++next_job_id_;
   auto job = std::make_unique<Job>(id, std::move(spec), now);
   if (!job->finished()) runnable_.insert(id);
   LogInfo(absl::StrCat("job ", id, " submitted: ", job->Status().kernel(), ", ",
@@ -222,6 +310,13 @@ absl::StatusOr<v1::JobStatus> Scheduler::Cancel(uint64_t job_id, absl::Time now)
   if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", job_id));
   if (absl::Status cancelled = job->Cancel(now); !cancelled.ok()) return cancelled;
   runnable_.erase(job_id);
+  if (journal_ != nullptr) {
+    v1::JournalRecord record;
+    record.mutable_cancelled()->set_job_id(job_id);
+    record.mutable_cancelled()->set_unix_ms(absl::ToUnixMillis(now));
+    journal_->Append(record);
+    SyncJournal();
+  }
   CancelOnWorkers(job_id);
   LogInfo(absl::StrCat("job ", job_id, " cancelled"));
   ++change_count_;

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "coordinator/job.h"
+#include "coordinator/journal.h"
 #include "coordinator/worker_outbox.h"
 #include "drover/v1/control.pb.h"
 #include "drover/v1/service.pb.h"
@@ -33,8 +34,19 @@ struct SchedulerOptions {
 // Not thread-safe: owned by the coordinator's loop thread.
 class Scheduler {
  public:
-  // `outbox` must outlive the scheduler.
-  Scheduler(SchedulerOptions options, WorkerOutbox* outbox);
+  // `outbox` must outlive the scheduler. With a `journal` (may be null:
+  // state in memory only), accepted jobs, cancellations and kept results are
+  // recorded in it before they are acknowledged.
+  Scheduler(SchedulerOptions options, WorkerOutbox* outbox, Journal* journal = nullptr);
+
+  // Rebuilds jobs and results from journal records (at start, before any
+  // event). Unfinished jobs whose results were streamed to a client that is
+  // now gone are cancelled. Chunks not recorded as done will run again.
+  void Restore(const std::vector<v1::JournalRecord>& records, absl::Time now);
+
+  // Makes journal records of this turn durable (group commit). Call once per
+  // loop turn, before results are served.
+  void SyncJournal();
 
   // ---- events from workers ----
   void OnWorkerMessage(const std::string& peer, v1::WorkerMessage message, absl::Time now);
@@ -46,7 +58,8 @@ class Scheduler {
   void Dispatch(absl::Time now);
 
   // ---- requests from clients ----
-  // Errors: kInvalidArgument for a bad spec or a kernel no connected worker offers.
+  // Errors: kInvalidArgument for a bad spec or a kernel no connected worker
+  // offers; kResourceExhausted/kUnavailable when the journal cannot be written.
   absl::StatusOr<uint64_t> Submit(v1::JobSpec spec, absl::Time now);
   // Errors: kNotFound.
   absl::StatusOr<v1::JobStatus> GetJob(uint64_t job_id) const;
@@ -95,6 +108,8 @@ class Scheduler {
   // Constant after construction.
   const SchedulerOptions options_;
   WorkerOutbox* const outbox_;
+  Journal* const journal_;
+  bool journal_failing_ = false;
 
   std::map<std::string, WorkerRecord> workers_;  // by routing id
   uint64_t next_worker_number_ = 1;

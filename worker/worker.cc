@@ -161,6 +161,7 @@ class Session {
       case v1::CoordinatorMessage::kHeartbeat:
         break;
       case v1::CoordinatorMessage::kReregister:
+        if (!registered_) break;  // a Hello is already on its way
         LogWarning(absl::StrCat("coordinator asks this worker to register again: ",
                                 message.reregister().reason()));
         StartOver();

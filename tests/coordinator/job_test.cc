@@ -46,7 +46,7 @@ TEST(Job, DispatchesChunksInOrderAndFinishesWhenAllAreDone) {
   Job job(1, RangeSpec(10, 3), kNow);
   EXPECT_EQ(job.Status().state(), v1::JOB_STATE_QUEUED);
   std::vector<v1::Chunk> chunks;
-  while (job.HasChunkToDispatch()) chunks.push_back(job.NextChunk(kNow));
+  while (auto chunk = job.NextChunk(kNow)) chunks.push_back(*chunk);
   ASSERT_EQ(chunks.size(), 4u);
   EXPECT_EQ(chunks[3].range().start(), 9);
   EXPECT_EQ(chunks[3].range().end(), 10);
@@ -58,9 +58,9 @@ TEST(Job, DispatchesChunksInOrderAndFinishesWhenAllAreDone) {
 
 TEST(Job, TheFirstResultOfAChunkWinsAndLaterOnesAreDropped) {
   Job job(1, RangeSpec(4, 2), kNow);
-  v1::Chunk first = job.NextChunk(kNow);
+  v1::Chunk first = *job.NextChunk(kNow);
   job.Requeue(first.chunk_index(), first.attempt());
-  v1::Chunk again = job.NextChunk(kNow);
+  v1::Chunk again = *job.NextChunk(kNow);
   EXPECT_EQ(again.chunk_index(), first.chunk_index());
   EXPECT_EQ(again.attempt(), 2u);
   EXPECT_TRUE(job.OnResult(EchoResult(first), kNow));   // the lost worker's late result counts
@@ -70,17 +70,17 @@ TEST(Job, TheFirstResultOfAChunkWinsAndLaterOnesAreDropped) {
 
 TEST(Job, RequeueOfAFinishedChunkIsIgnored) {
   Job job(1, RangeSpec(4, 2), kNow);
-  v1::Chunk chunk = job.NextChunk(kNow);
+  v1::Chunk chunk = *job.NextChunk(kNow);
   ASSERT_TRUE(job.OnResult(EchoResult(chunk), kNow));
   job.Requeue(chunk.chunk_index(), chunk.attempt());
-  v1::Chunk next = job.NextChunk(kNow);
+  v1::Chunk next = *job.NextChunk(kNow);
   EXPECT_EQ(next.chunk_index(), 1u);
-  EXPECT_FALSE(job.HasChunkToDispatch());
+  EXPECT_FALSE(job.NextChunk(kNow).has_value());
 }
 
 TEST(Job, MalformedResultIsDroppedAndTheChunkStaysOpen) {
   Job job(1, RangeSpec(4, 2), kNow);
-  v1::Chunk chunk = job.NextChunk(kNow);
+  v1::Chunk chunk = *job.NextChunk(kNow);
   v1::ChunkResult bad = EchoResult(chunk);
   bad.mutable_outputs()->set_item_count(7);
   EXPECT_FALSE(job.OnResult(std::move(bad), kNow));
@@ -92,7 +92,7 @@ TEST(Job, MalformedResultIsDroppedAndTheChunkStaysOpen) {
 
 TEST(Job, OrderedReadersWaitForGapsUnorderedReadersDoNot) {
   Job job(1, RangeSpec(6, 2), kNow);
-  v1::Chunk c0 = job.NextChunk(kNow), c1 = job.NextChunk(kNow), c2 = job.NextChunk(kNow);
+  v1::Chunk c0 = *job.NextChunk(kNow), c1 = *job.NextChunk(kNow), c2 = *job.NextChunk(kNow);
   ASSERT_TRUE(job.OnResult(EchoResult(c2), kNow));
   ASSERT_TRUE(job.OnResult(EchoResult(c1), kNow));
 
@@ -121,10 +121,9 @@ TEST(Job, StreamModeDropsDeliveredResultsAndBoundsDispatch) {
   ASSERT_TRUE(job.AttachReader().ok());
   EXPECT_EQ(job.AttachReader().code(), absl::StatusCode::kFailedPrecondition);
   uint64_t dispatched = 0;
-  while (job.HasChunkToDispatch()) {
-    v1::Chunk chunk = job.NextChunk(kNow);
+  while (auto chunk = job.NextChunk(kNow)) {
     ++dispatched;
-    ASSERT_TRUE(job.OnResult(EchoResult(chunk), kNow));
+    ASSERT_TRUE(job.OnResult(EchoResult(*chunk), kNow));
   }
   EXPECT_EQ(dispatched, window);  // nothing read yet: dispatch pauses at the window
   ResultCursor cursor;
@@ -132,7 +131,7 @@ TEST(Job, StreamModeDropsDeliveredResultsAndBoundsDispatch) {
   bool end = false;
   job.PullResults(&cursor, 1000, &batch, &end);
   EXPECT_EQ(batch.chunks_size(), 1000);
-  EXPECT_TRUE(job.HasChunkToDispatch());  // reading opened the window again
+  EXPECT_TRUE(job.NextChunk(kNow).has_value());  // reading opened the window again
   batch.Clear();
   job.PullResults(&cursor, 1000, &batch, &end);
   EXPECT_EQ(batch.chunks(0).first_index(), 1000u);  // delivered results are gone, not re-sent
@@ -140,9 +139,9 @@ TEST(Job, StreamModeDropsDeliveredResultsAndBoundsDispatch) {
 
 TEST(Job, CancelStopsDispatchAndDropsLaterResults) {
   Job job(1, RangeSpec(10, 2), kNow);
-  v1::Chunk chunk = job.NextChunk(kNow);
+  v1::Chunk chunk = *job.NextChunk(kNow);
   ASSERT_TRUE(job.Cancel(kNow).ok());
-  EXPECT_FALSE(job.HasChunkToDispatch());
+  EXPECT_FALSE(job.NextChunk(kNow).has_value());
   EXPECT_FALSE(job.OnResult(EchoResult(chunk), kNow));
   EXPECT_EQ(job.Status().state(), v1::JOB_STATE_CANCELLED);
   EXPECT_EQ(job.Cancel(kNow).code(), absl::StatusCode::kFailedPrecondition);
@@ -150,7 +149,7 @@ TEST(Job, CancelStopsDispatchAndDropsLaterResults) {
 
 TEST(Job, FailedItemsMakeTheJobFailed) {
   Job job(1, RangeSpec(2, 2), kNow);
-  v1::Chunk chunk = job.NextChunk(kNow);
+  v1::Chunk chunk = *job.NextChunk(kNow);
   v1::ChunkResult result = EchoResult(chunk);
   v1::ItemError* error = result.mutable_outputs()->add_errors();
   error->set_offset(1);
@@ -163,7 +162,7 @@ TEST(Job, FailedItemsMakeTheJobFailed) {
 TEST(Job, EmptyJobSucceedsAtOnce) {
   Job job(1, RangeSpec(0, 5), kNow);
   EXPECT_EQ(job.Status().state(), v1::JOB_STATE_SUCCEEDED);
-  EXPECT_FALSE(job.HasChunkToDispatch());
+  EXPECT_FALSE(job.NextChunk(kNow).has_value());
 }
 
 TEST(ValidateJobSpec, SaysWhatIsWrong) {

@@ -1,7 +1,10 @@
 // Implements harness.h.
 #include "tests/integration/harness.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -183,11 +186,34 @@ std::string ChildProcess::Log() const {
   return text.str();
 }
 
-TestCluster::TestCluster(std::vector<std::string> coordinator_flags) {
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+TestCluster::TestCluster(std::vector<std::string> coordinator_flags, int worker_port, int client_port)
+    : coordinator_flags_(std::move(coordinator_flags)), worker_port_(worker_port), client_port_(client_port) {
+  StartCoordinator();
+}
+
+void TestCluster::RestartCoordinator() {
+  coordinator_->Signal(SIGKILL);
+  coordinator_->Wait();
+  StartCoordinator();
+}
+
+void TestCluster::StartCoordinator() {
   std::vector<std::string> argv = {BinPath("drover-coordinator"), "--listen-workers",
-                                   "tcp://127.0.0.1:0", "--listen-clients", "127.0.0.1:0",
-                                   "--ready-fd", "3"};
-  argv.insert(argv.end(), coordinator_flags.begin(), coordinator_flags.end());
+                                   absl::StrCat("tcp://127.0.0.1:", worker_port_), "--listen-clients",
+                                   absl::StrCat("127.0.0.1:", client_port_), "--ready-fd", "3"};
+  argv.insert(argv.end(), coordinator_flags_.begin(), coordinator_flags_.end());
   int ready = -1;
   coordinator_ = std::make_unique<ChildProcess>(argv, std::vector<std::string>{}, &ready);
   std::string line;
@@ -195,6 +221,7 @@ TestCluster::TestCluster(std::vector<std::string> coordinator_flags) {
   pollfd p{ready, POLLIN, 0};
   while (poll(&p, 1, 20000) > 0 && read(ready, &c, 1) == 1 && c != '\n') line.push_back(c);
   close(ready);
+  client_target_.clear();
   for (absl::string_view field : absl::StrSplit(line, ' ')) {
     if (absl::ConsumePrefix(&field, "workers=")) worker_endpoint_ = std::string(field);
     if (absl::ConsumePrefix(&field, "clients=")) client_target_ = std::string(field);

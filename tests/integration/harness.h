@@ -17,6 +17,9 @@ namespace drover::testing {
 
 std::string BinPath(const std::string& program);
 
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreePort();
+
 struct CommandResult {
   int exit_code = -1;  // -1 if killed by a signal
   int signal = 0;
@@ -60,7 +63,12 @@ class ChildProcess {
 // A coordinator on free loopback ports plus workers added on demand.
 class TestCluster {
  public:
-  explicit TestCluster(std::vector<std::string> coordinator_flags = {});
+  // Listens on free ports, or on `worker_port`/`client_port` when given
+  // (a coordinator restarted on the same ports).
+  explicit TestCluster(std::vector<std::string> coordinator_flags = {}, int worker_port = 0,
+                       int client_port = 0);
+  // Kills the coordinator (SIGKILL) and starts it again with the same flags and ports.
+  void RestartCoordinator();
 
   const std::string& client_target() const { return client_target_; }
   const std::string& worker_endpoint() const { return worker_endpoint_; }
@@ -75,6 +83,11 @@ class TestCluster {
   CommandResult Drover(std::vector<std::string> args, const std::string& input = "");
 
  private:
+  void StartCoordinator();
+
+  std::vector<std::string> coordinator_flags_;
+  int worker_port_ = 0;
+  int client_port_ = 0;
   std::unique_ptr<ChildProcess> coordinator_;
   std::vector<std::unique_ptr<ChildProcess>> workers_;
   std::string client_target_;

@@ -1,0 +1,51 @@
+// The coordinator's journal: an append-only file of checksummed records (jobs
+// accepted, chunks done, jobs cancelled) in --state-dir, replayed at start so a
+// coordinator killed with SIGKILL comes back with every job and result it had
+// acknowledged. Records are buffered and written with one fdatasync per call
+// to Sync() (group commit).
+#ifndef DROVER_COORDINATOR_JOURNAL_H_
+#define DROVER_COORDINATOR_JOURNAL_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "drover/v1/journal.pb.h"
+
+namespace drover {
+
+// Not thread-safe: owned by the coordinator's loop thread.
+class Journal {
+ public:
+  // Opens (creating if needed) DIR/journal, reads every intact record into
+  // `*records`, and cuts a torn or corrupt tail back to the last good record
+  // (logging what was cut). Errors: kPermissionDenied / kUnavailable when the
+  // directory or file cannot be created, read or written.
+  static absl::StatusOr<std::unique_ptr<Journal>> Open(const std::string& dir,
+                                                       std::vector<v1::JournalRecord>* records);
+  ~Journal();
+
+  // Adds a record to the buffer; nothing is durable before Sync().
+  void Append(const v1::JournalRecord& record);
+  // Writes the buffer and fdatasyncs. Errors: kResourceExhausted (disk full),
+  // kUnavailable (other I/O errors). A failed write is cut back, so the file
+  // never keeps half a record.
+  absl::Status Sync();
+  bool has_pending() const { return !buffer_.empty(); }
+  // Forgets records not yet synced (after a Sync() error they must not be written later).
+  void DiscardPending() { buffer_.clear(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  Journal(std::string path, int fd, off_t size) : path_(std::move(path)), fd_(fd), size_(size) {}
+
+  const std::string path_;
+  const int fd_;
+  off_t size_;  // bytes of intact records on disk
+  std::string buffer_;
+};
+
+}  // namespace drover
+
+#endif  // DROVER_COORDINATOR_JOURNAL_H_

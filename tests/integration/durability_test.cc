@@ -1,0 +1,132 @@
+// Integration: nothing lost and nothing twice when workers or the coordinator
+// die (kill -9, SIGSTOP), with the coordinator's journal (--state-dir).
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "tests/integration/harness.h"
+
+namespace drover::testing {
+namespace {
+
+std::vector<std::string> SleepJob(int items) {
+  std::vector<std::string> args = {"submit", "--kernel", "sleep_ms", "--chunk", "2"};
+  for (int i = 0; i < items; ++i) args.push_back("30");
+  return args;
+}
+
+bool Started(TestCluster& cluster, const std::string& job, int total) {
+  return WaitUntil([&] {
+    return cluster.Drover({"status", job}).out.find(absl::StrCat(" 0/", total, " done")) == std::string::npos;
+  });
+}
+
+class StateDir {
+ public:
+  StateDir() {
+    char dir[] = "/tmp/drover-state-XXXXXX";
+    path_ = mkdtemp(dir);
+  }
+  ~StateDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+TEST(Durability, ACoordinatorKilledMidJobComesBackWithEverything) {
+  StateDir state;
+  TestCluster cluster({"--state-dir", state.path(), "--worker-timeout", "2"}, FreePort(), FreePort());
+  cluster.AddWorker(2);
+  cluster.AddWorker(2);
+  ASSERT_TRUE(cluster.WaitForWorkers(2));
+  std::string before = Lines(cluster.Drover({"submit", "--kernel", "echo", "--range", "0:5"}).out).at(0);
+  ASSERT_EQ(cluster.Drover({"wait", "--quiet", before}).exit_code, 0);
+  std::string job = Lines(cluster.Drover(SleepJob(80)).out).at(0);
+  ASSERT_TRUE(Started(cluster, job, 80));
+  ChildProcess waiter({BinPath("drover"), "--coordinator", cluster.client_target(), "wait", "--quiet", job});
+
+  cluster.RestartCoordinator();
+
+  std::optional<int> waited = waiter.Wait(absl::Seconds(60));
+  ASSERT_TRUE(waited.has_value());
+  EXPECT_EQ(WEXITSTATUS(*waited), 0) << waiter.Log();
+  CommandResult results = cluster.Drover({"results", job});
+  EXPECT_EQ(Lines(results.out), std::vector<std::string>(80, "30"));
+  EXPECT_NE(cluster.Drover({"status", job}).out.find("80/80 done, 0 failed"), std::string::npos);
+  CommandResult old = cluster.Drover({"results", before});  // finished before the crash: still there
+  EXPECT_EQ(Lines(old.out), (std::vector<std::string>{"0", "1", "2", "3", "4"}));
+}
+
+TEST(Durability, ATornJournalIsCutAndTheCoordinatorStarts) {
+  StateDir state;
+  {
+    TestCluster cluster({"--state-dir", state.path()});
+    cluster.AddWorker(1);
+    ASSERT_TRUE(cluster.WaitForWorkers(1));
+    std::string job = Lines(cluster.Drover({"submit", "--kernel", "echo", "a", "b"}).out).at(0);
+    ASSERT_EQ(cluster.Drover({"wait", "--quiet", job}).exit_code, 0);
+    cluster.Drover({"submit", "--kernel", "echo", "--range", "0:3"});
+  }
+  std::string journal = state.path() + "/journal";
+  std::filesystem::resize_file(journal, std::filesystem::file_size(journal) - 1);
+  TestCluster restarted({"--state-dir", state.path()});
+  CommandResult jobs = restarted.Drover({"jobs"});
+  EXPECT_EQ(jobs.exit_code, 0) << restarted.coordinator().Log();
+  EXPECT_NE(restarted.coordinator().Log().find("cutting"), std::string::npos) << restarted.coordinator().Log();
+  CommandResult results = restarted.Drover({"results", "1"});
+  EXPECT_EQ(results.out, "a\nb\n");
+}
+
+TEST(Durability, AStateDirThatCannotBeUsedStopsTheCoordinatorWithAReason) {
+  StateDir state;
+  std::string file = state.path() + "/file";
+  ASSERT_EQ(RunProgram({"/usr/bin/touch", file}).exit_code, 0);
+  CommandResult r = RunProgram({BinPath("drover-coordinator"), "--state-dir", file + "/state",
+                                "--listen-workers", "tcp://127.0.0.1:0", "--listen-clients", "127.0.0.1:0"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--state-dir: cannot create state directory"), std::string::npos) << r.err;
+}
+
+TEST(Durability, AStoppedWorkerIsLostItsWorkMovesAndItRejoinsWithoutDuplicates) {
+  TestCluster cluster({"--worker-timeout", "1", "--heartbeat", "0.2"});
+  ChildProcess& stopped = cluster.AddWorker(2);
+  cluster.AddWorker(2);
+  ASSERT_TRUE(cluster.WaitForWorkers(2));
+  std::string job = Lines(cluster.Drover(SleepJob(60)).out).at(0);
+  ASSERT_TRUE(Started(cluster, job, 60));
+  stopped.Signal(SIGSTOP);
+  CommandResult waited = cluster.Drover({"wait", "--quiet", job});
+  EXPECT_EQ(waited.exit_code, 0) << waited.err;
+  stopped.Signal(SIGCONT);
+  EXPECT_TRUE(cluster.WaitForWorkers(2));  // it registers again
+  EXPECT_EQ(Lines(cluster.Drover({"results", job}).out), std::vector<std::string>(60, "30"));
+  EXPECT_NE(cluster.Drover({"status", job}).out.find("60/60 done, 0 failed"), std::string::npos);
+  EXPECT_NE(cluster.coordinator().Log().find("silent for more than"), std::string::npos);
+}
+
+TEST(Durability, WorkersKilledAgainAndAgainLoseNothing) {
+  TestCluster cluster({"--worker-timeout", "1", "--heartbeat", "0.2"});
+  cluster.AddWorker(2);
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  std::string job = Lines(cluster.Drover(SleepJob(100)).out).at(0);
+  for (int round = 0; round < 3; ++round) {
+    ChildProcess& victim = cluster.AddWorker(2);
+    ASSERT_TRUE(WaitUntil([&] {
+      std::string out = cluster.Drover({"--json", "workers"}).out;
+      return Lines(out).size() >= 2 && out.find("chunksHeld") != std::string::npos;
+    }));
+    victim.Signal(SIGKILL);
+  }
+  CommandResult waited = cluster.Drover({"wait", "--quiet", job});
+  EXPECT_EQ(waited.exit_code, 0) << waited.err;
+  EXPECT_EQ(Lines(cluster.Drover({"results", job}).out), std::vector<std::string>(100, "30"));
+}
+
+}  // namespace
+}  // namespace drover::testing
