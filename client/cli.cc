@@ -29,9 +29,12 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
   command->add_option("--reduce", job->reduce, "combine integer outputs: sum, min, max or count (exact)")
       ->check(CLI::IsMember({"sum", "min", "max", "count"}));
   command->add_option("--name", job->name, "a name for the job, shown by `drover jobs`");
+  command->add_option("--retries", job->retries,
+                      "run a failed task again up to N times, with backoff; a chunk whose worker is "
+                      "lost is sent again at most 1+max(N,2) times in all");
   command->add_option("--timeout", job->timeout,
-                      "commands: per-task limit (30s, 500ms, 2m); then SIGTERM to its process group, "
-                      "SIGKILL 2s later");
+                      "per-task limit (30s, 500ms, 2m): a command gets SIGTERM to its process group, "
+                      "SIGKILL 2s later; a kernel that overruns is failed when it returns");
   command->add_option("--cwd", job->cwd, "commands: working directory on the worker");
   command->add_option("--env", job->env, "commands: K=V added to the environment (repeatable)");
   command->add_option("--max-output", job->max_output,
@@ -126,6 +129,10 @@ int RunCli(int argc, char** argv) {
 
   CLI::App* jobs = app.add_subcommand("jobs", "list jobs");
   CLI::App* workers = app.add_subcommand("workers", "list connected workers and their load");
+  std::string drain_id;
+  CLI::App* drain = workers->add_subcommand(
+      "drain", "ask a worker to finish what it holds, take nothing new, then exit");
+  drain->add_option("worker", drain_id, "the worker's id (the ID column of `drover workers`)")->required();
 
   RunOptions run_options;
   CLI::App* run = app.add_subcommand(
@@ -177,6 +184,7 @@ int RunCli(int argc, char** argv) {
   if (logs->parsed()) return LogsCommand(common, job_id, task_number);
   if (cancel->parsed()) return CancelCommand(common, job_id);
   if (jobs->parsed()) return JobsCommand(common);
+  if (drain->parsed()) return DrainCommand(common, drain_id);
   if (workers->parsed()) return WorkersCommand(common);
   if (run->parsed()) return RunCommand(common, run_options);
   return kExitUsage;

@@ -151,6 +151,16 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> Client::ListWorkers() {
   return std::vector<v1::WorkerInfo>(reply.workers().begin(), reply.workers().end());
 }
 
+absl::StatusOr<v1::WorkerInfo> Client::DrainWorker(const std::string& worker_id) {
+  Impl::Call call(impl_.get());
+  v1::DrainWorkerRequest request;
+  request.set_worker_id(worker_id);
+  v1::WorkerInfo reply;
+  absl::Status status = impl_->Check(impl_->stub_->DrainWorker(call.context(), request, &reply));
+  if (!status.ok()) return status;
+  return reply;
+}
+
 absl::Status Client::Shutdown(const std::string& reason) {
   Impl::Call call(impl_.get(), absl::Seconds(10));
   v1::ShutdownRequest request;

@@ -46,6 +46,8 @@ class Client {
   // Errors: kNotFound, kOutOfRange, kUnavailable (not finished), kFailedPrecondition.
   absl::StatusOr<v1::ChunkOutputs> GetTask(uint64_t job_id, uint64_t index);
   absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers();
+  // Errors: kNotFound for an unknown worker id.
+  absl::StatusOr<v1::WorkerInfo> DrainWorker(const std::string& worker_id);
   // Asks the coordinator to stop and its workers to exit.
   absl::Status Shutdown(const std::string& reason);
 

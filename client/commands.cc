@@ -233,17 +233,28 @@ int WorkersCommand(const CommonOptions& common) {
   absl::StatusOr<std::vector<v1::WorkerInfo>> workers = (*client)->ListWorkers();
   if (!workers.ok()) return Fail(workers.status());
   if (!common.json) {
-    std::printf("%-6s %-24s %-16s %8s %5s %6s %10s\n", "ID", "NAME", "HOST", "PID", "SLOTS", "HELD", "DONE");
+    std::printf("%-6s %-24s %-16s %8s %5s %6s %10s  %s\n", "ID", "NAME", "HOST", "PID", "SLOTS", "HELD",
+                "DONE", "STATE");
   }
   for (const v1::WorkerInfo& w : *workers) {
     if (common.json) {
       std::printf("%s\n", Json(w).c_str());
       continue;
     }
-    std::printf("%-6s %-24s %-16s %8u %5u %6u %10llu\n", w.worker_id().c_str(), w.name().c_str(),
+    std::printf("%-6s %-24s %-16s %8u %5u %6u %10llu  %s\n", w.worker_id().c_str(), w.name().c_str(),
                 w.host().c_str(), w.pid(), w.slots(), w.chunks_held(),
-                static_cast<unsigned long long>(w.chunks_done()));
+                static_cast<unsigned long long>(w.chunks_done()), w.draining() ? "draining" : "ready");
   }
+  return kExitOk;
+}
+
+int DrainCommand(const CommonOptions& common, const std::string& worker_id) {
+  auto client = ConnectTo(common.coordinator);
+  if (!client.ok()) return Fail(client.status());
+  absl::StatusOr<v1::WorkerInfo> info = (*client)->DrainWorker(worker_id);
+  if (!info.ok()) return Fail(info.status());
+  std::printf("worker %s (%s) is draining: %u chunk(s) to finish\n", info->worker_id().c_str(),
+              info->name().c_str(), info->chunks_held());
   return kExitOk;
 }
 

@@ -45,6 +45,7 @@ int LogsCommand(const CommonOptions& common, uint64_t job_id, uint64_t task_numb
 int CancelCommand(const CommonOptions& common, uint64_t job_id);
 int JobsCommand(const CommonOptions& common);
 int WorkersCommand(const CommonOptions& common);
+int DrainCommand(const CommonOptions& common, const std::string& worker_id);
 int RunCommand(const CommonOptions& common, const RunOptions& run);
 
 // Shared by the commands.

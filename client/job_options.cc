@@ -93,11 +93,16 @@ absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream
     spec_command->set_cpus(options.cpus);
   } else {
     spec.set_kernel(options.kernel);
-    if (!options.timeout.empty() || !options.cwd.empty() || !options.env.empty() ||
-        !options.max_output.empty() || options.cpus != 1) {
-      return absl::InvalidArgumentError("--timeout, --cwd, --env, --max-output and --cpus go with commands");
+    if (!options.cwd.empty() || !options.env.empty() || !options.max_output.empty() || options.cpus != 1) {
+      return absl::InvalidArgumentError("--cwd, --env, --max-output and --cpus go with commands");
+    }
+    if (!options.timeout.empty()) {
+      absl::StatusOr<absl::Duration> timeout = ParseTimeout(options.timeout);
+      if (!timeout.ok()) return timeout.status();
+      spec.set_kernel_timeout_ms(static_cast<uint64_t>(std::max<int64_t>(1, absl::ToInt64Milliseconds(*timeout))));
     }
   }
+  spec.set_retries(options.retries);
   spec.set_chunk_size(options.chunk);
   spec.set_name(options.name);
   absl::StatusOr<v1::Reduce> reduce = ParseReduce(options.reduce);

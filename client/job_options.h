@@ -24,8 +24,9 @@ struct JobOptions {
   uint32_t chunk = 1;
   std::string reduce;                // "", sum, min, max, count
   std::string name;
+  uint32_t retries = 0;              // runs again of a failed task
+  std::string timeout;               // "30s", "500ms", "2m", or seconds (kernels: reported, not stopped)
   // Command jobs only.
-  std::string timeout;               // "30s", "500ms", "2m", or seconds
   std::string cwd;
   std::vector<std::string> env;      // K=V
   std::string max_output;            // bytes per stream: 1048576, 64K, 1M, 2G

@@ -190,7 +190,7 @@ void LocalCluster::Stop(bool keep_logs) {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
-    if (group_ != 0) kill(-group_, SIGTERM);
+    if (group_ != 0) kill(-group_, SIGINT);  // stop now (SIGTERM would let workers drain)
     if (!mu_.AwaitWithTimeout(absl::Condition(this, &LocalCluster::AllExited), absl::Seconds(3))) {
       if (group_ != 0) kill(-group_, SIGKILL);
       mu_.Await(absl::Condition(this, &LocalCluster::AllExited));

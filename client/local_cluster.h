@@ -42,8 +42,8 @@ class LocalCluster {
   const std::string& client_target() const { return client_target_; }
   const std::string& log_dir() const { return log_dir_; }
 
-  // SIGTERMs the group (workers finish the kernel in hand, the coordinator
-  // stops at once), SIGKILLs whatever is left after a few seconds, reaps every
+  // SIGINTs the group (workers and coordinator stop at once, running tasks are
+  // killed), SIGKILLs whatever is left after a few seconds, reaps every
   // child and removes the log directory (kept if `keep_logs`).
   void Stop(bool keep_logs);
 

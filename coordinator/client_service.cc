@@ -144,6 +144,16 @@ grpc::Status ClientService::ListWorkers(grpc::ServerContext*, const v1::ListWork
   return grpc::Status::OK;
 }
 
+grpc::Status ClientService::DrainWorker(grpc::ServerContext*, const v1::DrainWorkerRequest* request,
+                                        v1::WorkerInfo* reply) {
+  auto info = loop_->Call<absl::StatusOr<v1::WorkerInfo>>(
+      [&](Scheduler& s) { return s.DrainWorker(request->worker_id(), absl::Now()); });
+  if (!info) return kStopping;
+  if (!info->ok()) return ToGrpc(info->status());
+  *reply = **std::move(info);
+  return grpc::Status::OK;
+}
+
 grpc::Status ClientService::Shutdown(grpc::ServerContext*, const v1::ShutdownRequest* request,
                                      v1::ShutdownReply*) {
   std::string reason = request->reason().empty() ? "the coordinator is shutting down"

@@ -154,17 +154,38 @@ std::optional<v1::Chunk> Job::NextChunk(absl::Time now) {
     chunk.set_kernel(spec_.kernel());
   }
   chunk.set_reduce(spec_.reduce());
+  chunk.set_retries(spec_.retries());
+  chunk.set_kernel_timeout_ms(spec_.kernel_timeout_ms());
   FillChunkItems(spec_.items(), BoundsOfChunk(total_items_, chunk_size_, index), &chunk);
   return chunk;
 }
 
-void Job::Requeue(uint64_t chunk_index, uint32_t attempt) {
-  if (finished()) return;
+std::optional<v1::ChunkResult> Job::Requeue(uint64_t chunk_index, uint32_t attempt) {
+  if (finished()) return std::nullopt;
   auto it = in_flight_.find(chunk_index);
-  if (it == in_flight_.end() || it->second != attempt) return;  // done, or dispatched again since
+  if (it == in_flight_.end() || it->second != attempt) return std::nullopt;  // done, or sent again
+  if (attempt >= max_attempts()) {
+    ChunkBounds bounds = BoundsOfChunk(total_items_, chunk_size_, chunk_index);
+    v1::ChunkResult failed;
+    failed.set_job_id(id_);
+    failed.set_chunk_index(chunk_index);
+    failed.set_attempt(attempt);
+    failed.mutable_outputs()->set_first_index(bounds.first_index);
+    failed.mutable_outputs()->set_item_count(bounds.count);
+    std::string why = absl::StrCat("its worker was lost ", attempt,
+                                   " times while running it (does the task crash workers?)");
+    for (uint32_t i = 0; i < bounds.count; ++i) {
+      v1::ItemError* error = failed.mutable_outputs()->add_errors();
+      error->set_offset(i);
+      error->set_message(why);
+    }
+    if (spec_.reduce() != v1::REDUCE_NONE) failed.mutable_outputs()->mutable_partial();
+    return failed;
+  }
   in_flight_.erase(it);
   attempts_.try_emplace(chunk_index, attempt);
   requeued_.push_back(chunk_index);
+  return std::nullopt;
 }
 
 void Job::MarkDone(uint64_t chunk_index) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <algorithm>
 #include <optional>
 #include <vector>
 
@@ -50,8 +51,12 @@ class Job {
   // number; nullopt when there is nothing to send now.
   std::optional<v1::Chunk> NextChunk(absl::Time now);
   // A worker holding (chunk, attempt) was lost: queue the chunk again unless it
-  // is done or was re-dispatched since.
-  void Requeue(uint64_t chunk_index, uint32_t attempt);
+  // is done or was re-dispatched since. When the chunk has already been lost
+  // max_attempts() times it is not queued: the result to record instead (every
+  // task failed, saying so) is returned, so a task that crashes workers is
+  // never retried forever.
+  std::optional<v1::ChunkResult> Requeue(uint64_t chunk_index, uint32_t attempt);
+  uint32_t max_attempts() const { return 1 + std::max<uint32_t>(spec_.retries(), 2); }
 
   // Records a chunk's result, taking its outputs. Returns false (and leaves
   // `result` as it was) when the chunk is already done, the job is cancelled,

@@ -113,9 +113,15 @@ void Scheduler::OnWorkerMessage(const std::string& peer, v1::WorkerMessage messa
   worker.last_heard = now;
   switch (message.body_case()) {
     case v1::WorkerMessage::kReady: {
-      uint64_t credit = std::min<uint64_t>(message.ready().credit(), options_.max_credit_per_worker);
-      worker.credit = std::min<uint64_t>(worker.credit + credit, options_.max_credit_per_worker);
-      if (credit > 0) dispatch_needed_ = true;
+      if (message.ready().draining() && !worker.draining) {
+        LogInfo(absl::StrCat("worker ", worker.id, " is draining"));
+        StartDrain(worker, now);
+      }
+      if (!worker.draining) {
+        uint64_t credit = std::min<uint64_t>(message.ready().credit(), options_.max_credit_per_worker);
+        worker.credit = std::min<uint64_t>(worker.credit + credit, options_.max_credit_per_worker);
+        if (credit > 0) dispatch_needed_ = true;
+      }
       OnResults(&worker, message.mutable_ready(), now);
       break;
     }
@@ -158,22 +164,47 @@ void Scheduler::OnResults(WorkerRecord* worker, v1::Ready* ready, absl::Time now
   for (v1::ChunkResult& result : *ready->mutable_results()) {
     worker->held.erase(ChunkKey{result.job_id(), result.chunk_index()});
     Job* job = FindJob(result.job_id());
-    if (job == nullptr) continue;
-    v1::JournalRecord record;
-    if (journal_ != nullptr && !job->stream_results()) {
-      record.mutable_done()->set_job_id(result.job_id());
-      record.mutable_done()->set_chunk_index(result.chunk_index());
-      *record.mutable_done()->mutable_outputs() = result.outputs();
-    }
-    if (!job->OnResult(std::move(result), now)) continue;  // duplicate, late or malformed
-    if (record.has_done()) journal_->Append(record);
+    if (job == nullptr || !RecordResult(job, std::move(result), now)) continue;
     ++worker->chunks_done;
-    ++change_count_;
-    if (job->finished()) {
-      runnable_.erase(job->id());
-      LogInfo(absl::StrCat("job ", job->id(), " finished: ", v1::JobState_Name(job->Status().state())));
-    }
   }
+}
+
+bool Scheduler::RecordResult(Job* job, v1::ChunkResult&& result, absl::Time now) {
+  v1::JournalRecord record;
+  if (journal_ != nullptr && !job->stream_results()) {
+    record.mutable_done()->set_job_id(result.job_id());
+    record.mutable_done()->set_chunk_index(result.chunk_index());
+    *record.mutable_done()->mutable_outputs() = result.outputs();
+  }
+  if (!job->OnResult(std::move(result), now)) return false;  // duplicate, late or malformed
+  if (record.has_done()) journal_->Append(record);
+  ++change_count_;
+  if (job->finished()) {
+    runnable_.erase(job->id());
+    LogInfo(absl::StrCat("job ", job->id(), " finished: ", v1::JobState_Name(job->Status().state())));
+  }
+  return true;
+}
+
+void Scheduler::StartDrain(WorkerRecord& worker, absl::Time now) {
+  worker.draining = true;
+  worker.credit = 0;
+  v1::CoordinatorMessage drain;
+  drain.mutable_drain();
+  Send(worker, drain, now);
+  ++change_count_;
+}
+
+absl::StatusOr<v1::WorkerInfo> Scheduler::DrainWorker(const std::string& worker_id, absl::Time now) {
+  for (auto& [peer, worker] : workers_) {
+    if (worker.id != worker_id) continue;
+    if (!worker.draining) {
+      LogInfo(absl::StrCat("draining worker ", worker.id, " as a client asked"));
+      StartDrain(worker, now);
+    }
+    return Info(worker);
+  }
+  return absl::NotFoundError(absl::StrCat("no worker ", worker_id, " (see `drover workers`)"));
 }
 
 void Scheduler::LoseWorker(const std::string& peer, absl::string_view why) {
@@ -182,8 +213,18 @@ void Scheduler::LoseWorker(const std::string& peer, absl::string_view why) {
   WorkerRecord& worker = it->second;
   LogWarning(absl::StrCat("worker ", worker.id, " (", worker.hello.name(), ") lost: ", why, "; ",
                           worker.held.size(), " chunk(s) go back to the queue"));
+  std::vector<std::pair<Job*, v1::ChunkResult>> given_up;
   for (const auto& [key, attempt] : worker.held) {
-    if (Job* job = FindJob(key.first)) job->Requeue(key.second, attempt);
+    Job* job = FindJob(key.first);
+    if (job == nullptr) continue;
+    if (std::optional<v1::ChunkResult> failed = job->Requeue(key.second, attempt)) {
+      given_up.emplace_back(job, *std::move(failed));
+    }
+  }
+  for (auto& [job, failed] : given_up) {
+    LogWarning(absl::StrCat("job ", job->id(), " chunk ", failed.chunk_index(), " failed: lost its worker ",
+                            failed.attempt(), " times"));
+    RecordResult(job, std::move(failed), absl::Now());
   }
   if (!worker.held.empty()) dispatch_needed_ = true;
   workers_.erase(it);
@@ -325,19 +366,7 @@ absl::StatusOr<v1::JobStatus> Scheduler::Cancel(uint64_t job_id, absl::Time now)
 
 std::vector<v1::WorkerInfo> Scheduler::ListWorkers() const {
   std::vector<v1::WorkerInfo> list;
-  for (const auto& [peer, worker] : workers_) {
-    v1::WorkerInfo info;
-    info.set_worker_id(worker.id);
-    info.set_name(worker.hello.name());
-    info.set_host(worker.hello.host());
-    info.set_pid(worker.hello.pid());
-    info.set_slots(worker.hello.slots());
-    for (const std::string& kernel : worker.hello.kernels()) info.add_kernels(kernel);
-    info.set_chunks_held(static_cast<uint32_t>(worker.held.size()));
-    info.set_chunks_done(worker.chunks_done);
-    info.set_last_seen_unix_ms(absl::ToUnixMillis(worker.last_heard));
-    list.push_back(std::move(info));
-  }
+  for (const auto& [peer, worker] : workers_) list.push_back(Info(worker));
   std::sort(list.begin(), list.end(), [](const v1::WorkerInfo& a, const v1::WorkerInfo& b) {
     return a.worker_id().size() != b.worker_id().size() ? a.worker_id().size() < b.worker_id().size()
                                                         : a.worker_id() < b.worker_id();
@@ -349,6 +378,21 @@ absl::StatusOr<v1::ChunkOutputs> Scheduler::TaskResult(uint64_t job_id, uint64_t
   Job* job = FindJob(job_id);
   if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", job_id));
   return job->TaskResult(index);
+}
+
+v1::WorkerInfo Scheduler::Info(const WorkerRecord& worker) const {
+  v1::WorkerInfo info;
+  info.set_worker_id(worker.id);
+  info.set_name(worker.hello.name());
+  info.set_host(worker.hello.host());
+  info.set_pid(worker.hello.pid());
+  info.set_slots(worker.hello.slots());
+  for (const std::string& kernel : worker.hello.kernels()) info.add_kernels(kernel);
+  info.set_chunks_held(static_cast<uint32_t>(worker.held.size()));
+  info.set_chunks_done(worker.chunks_done);
+  info.set_last_seen_unix_ms(absl::ToUnixMillis(worker.last_heard));
+  info.set_draining(worker.draining);
+  return info;
 }
 
 absl::Status Scheduler::AttachReader(uint64_t job_id) {

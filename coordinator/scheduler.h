@@ -67,6 +67,9 @@ class Scheduler {
   // Errors: kNotFound, kFailedPrecondition (already finished).
   absl::StatusOr<v1::JobStatus> Cancel(uint64_t job_id, absl::Time now);
   std::vector<v1::WorkerInfo> ListWorkers() const;
+  // Tells a worker to finish what it holds, take nothing new and exit.
+  // Errors: kNotFound.
+  absl::StatusOr<v1::WorkerInfo> DrainWorker(const std::string& worker_id, absl::Time now);
   // Errors: kNotFound, kFailedPrecondition (a stream-mode job already has its reader).
   absl::Status AttachReader(uint64_t job_id);
   // See Job::TaskResult. Errors: kNotFound for an unknown job, or Job's.
@@ -94,12 +97,17 @@ class Scheduler {
     uint64_t credit = 0;
     absl::flat_hash_map<ChunkKey, uint32_t> held;  // -> attempt
     uint64_t chunks_done = 0;
+    bool draining = false;
     absl::Time last_heard;
     absl::Time last_sent;
   };
 
   void OnHello(const std::string& peer, const v1::Hello& hello, absl::Time now);
   void OnResults(WorkerRecord* worker, v1::Ready* ready, absl::Time now);
+  // Records a chunk's result in its job (and the journal). False for a duplicate.
+  bool RecordResult(Job* job, v1::ChunkResult&& result, absl::Time now);
+  void StartDrain(WorkerRecord& worker, absl::Time now);
+  v1::WorkerInfo Info(const WorkerRecord& worker) const;
   void LoseWorker(const std::string& peer, absl::string_view why);
   void CancelOnWorkers(uint64_t job_id);
   void Send(WorkerRecord& worker, v1::CoordinatorMessage& message, absl::Time now);

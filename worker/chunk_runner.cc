@@ -8,12 +8,25 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
 #include "common/items.h"
 #include "common/reduce.h"
 #include "worker/command_runner.h"
 
 namespace drover {
 namespace {
+
+// Waits before retry number `attempt` + 1: 100 ms, doubling, at most 5 s.
+// Returns false if cancelled meanwhile.
+bool Backoff(uint32_t attempt, const std::atomic<bool>& cancelled) {
+  absl::Duration wait = std::min(absl::Milliseconds(100) * (1 << std::min<uint32_t>(attempt, 6)), absl::Seconds(5));
+  absl::Time until = absl::Now() + wait;
+  while (absl::Now() < until) {
+    if (cancelled.load(std::memory_order_relaxed)) return false;
+    absl::SleepFor(std::min(absl::Milliseconds(20), until - absl::Now()));
+  }
+  return true;
+}
 
 // Calls the kernel; an exception becomes an error status.
 absl::Status CallKernel(KernelFn fn, absl::string_view input, std::string* output) {
@@ -61,12 +74,26 @@ class OutputCollector {
   OutputCollector(const v1::Chunk& chunk, v1::ChunkOutputs* out)
       : out_(out), reduce_(chunk.reduce()), reducer_(chunk.reduce()) {}
 
-  // Runs one kernel item; a failed item's output is discarded.
-  void KernelItem(uint32_t offset, KernelFn fn, absl::string_view input) {
+  // Runs one kernel item (again after a failure, up to `retries` times); a
+  // failed item's output is discarded. An item that ran past `timeout` fails.
+  void KernelItem(uint32_t offset, KernelFn fn, absl::string_view input, uint32_t retries,
+                  absl::Duration timeout, const std::atomic<bool>& cancelled) {
     std::string* sink = reduce_ == v1::REDUCE_NONE ? out_->mutable_outputs() : &scratch_;
     if (reduce_ != v1::REDUCE_NONE) scratch_.clear();
     size_t before = sink->size();
-    absl::Status status = CallKernel(fn, input, sink);
+    const bool timed = timeout != absl::InfiniteDuration();  // clock reads cost at millions of items/s
+    absl::Status status;
+    for (uint32_t attempt = 0;; ++attempt) {
+      sink->resize(before);
+      absl::Time start = timed ? absl::Now() : absl::InfinitePast();
+      status = CallKernel(fn, input, sink);
+      if (timed && status.ok() && absl::Now() - start > timeout) {
+        status = absl::DeadlineExceededError(absl::StrCat(
+            "took ", absl::FormatDuration(absl::Now() - start), ", over the timeout of ",
+            absl::FormatDuration(timeout)));
+      }
+      if (status.ok() || attempt >= retries || !Backoff(attempt, cancelled)) break;
+    }
     if (status.ok() && reduce_ != v1::REDUCE_NONE) status = reducer_.AddOutput(scratch_);
     if (!status.ok()) {
       sink->resize(before);
@@ -138,8 +165,14 @@ void RunCommands(const RunContext& context, const v1::Chunk& chunk, ChunkItems& 
     std::string item(items.Get(i));
     uint64_t task_number = chunk.first_index() + i + 1;
     CommandTask task = BuildTask(chunk.command(), chunk, item, task_number, context);
-    CommandOutcome outcome =
-        RunCommand(task, cancelled, context.groups != nullptr ? context.groups : &no_reaper);
+    CommandOutcome outcome;
+    for (uint32_t attempt = 0;; ++attempt) {
+      outcome = RunCommand(task, cancelled, context.groups != nullptr ? context.groups : &no_reaper);
+      if (DescribeFailure(outcome, task).empty() || outcome.cancelled || attempt >= chunk.retries() ||
+          !Backoff(attempt, cancelled)) {
+        break;
+      }
+    }
     collector.CommandItem(outcome.stdout_data);
     v1::TaskInfo* info = out->add_tasks();
     info->set_exit_code(outcome.exit_code);
@@ -205,9 +238,11 @@ v1::ChunkResult RunChunk(const RunContext& context, const v1::Chunk& chunk,
     collector.Finish();
     return result;
   }
+  const absl::Duration timeout = chunk.kernel_timeout_ms() > 0 ? absl::Milliseconds(chunk.kernel_timeout_ms())
+                                                                : absl::InfiniteDuration();
   for (uint32_t i = 0; i < items.count(); ++i) {
     if ((i & 63) == 0 && cancelled.load(std::memory_order_relaxed)) break;
-    collector.KernelItem(i, kernel->fn, items.Get(i));
+    collector.KernelItem(i, kernel->fn, items.Get(i), chunk.retries(), timeout, cancelled);
   }
   collector.Finish();
   return result;

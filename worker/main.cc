@@ -1,6 +1,7 @@
 // drover-worker: parses flags, loads plugins and runs a Worker until told to stop.
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -19,9 +20,17 @@
 namespace {
 
 drover::Worker* g_worker = nullptr;
+std::atomic<int> g_terms{0};
 
-void OnSignal(int) {
-  if (g_worker != nullptr) g_worker->Stop();
+// SIGTERM drains (finish what is held, then exit); a second SIGTERM, or
+// SIGINT, stops at once (running tasks are killed, their chunks go elsewhere).
+void OnSignal(int signal_number) {
+  if (g_worker == nullptr) return;
+  if (signal_number == SIGTERM && g_terms.fetch_add(1) == 0) {
+    g_worker->Drain();
+  } else {
+    g_worker->Stop();
+  }
 }
 
 }  // namespace
@@ -32,7 +41,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "drover-worker: runs chunks of drover jobs for a coordinator.\n"
       "It connects to the coordinator's worker port, registers its slots and kernels, and runs\n"
-      "what it is given until the coordinator tells it to exit or it gets SIGTERM/SIGINT.\n"
+      "what it is given until the coordinator tells it to exit. SIGTERM drains it (it finishes\n"
+      "what it holds, takes nothing new, then exits); SIGINT or a second SIGTERM stops it at once.\n"
       "If the coordinator is not up yet, it waits and keeps trying."};
   std::string coordinator = absl::StrCat("127.0.0.1:", drover::kDefaultWorkerPort);
   drover::WorkerOptions options;

@@ -38,11 +38,13 @@ std::string HostName() {
 class Session {
  public:
   Session(const WorkerOptions& options, const KernelRegistry* registry, ProcessGroups* groups,
-          Wakeup* wakeup, const std::atomic<bool>* stop_requested, int slots)
+          Wakeup* wakeup, const std::atomic<bool>* stop_requested,
+          const std::atomic<bool>* drain_requested, int slots)
       : options_(options),
         registry_(registry),
         wakeup_(wakeup),
         stop_requested_(stop_requested),
+        drain_requested_(drain_requested),
         host_(HostName()),
         name_(options.name.empty() ? absl::StrCat(host_, "-", getpid()) : options.name),
         socket_(context_, zmq::socket_type::dealer),
@@ -67,11 +69,12 @@ class Session {
                          absl::StrJoin(registry_->Names(), ", ")));
     SendHello();
     absl::Status status = Loop();
-    if (!stop_requested_->load() && status.ok()) {
+    if (!stop_requested_->load() && status.ok() && !drained_) {
       // Shut down by the coordinator: nothing to say back.
     } else if (registered_) {
       v1::WorkerMessage bye;
-      bye.mutable_goodbye()->set_reason(status.ok() ? "worker stopping" : status.ToString());
+      bye.mutable_goodbye()->set_reason(drained_ ? "drained" : status.ok() ? "worker stopping"
+                                                                          : status.ToString());
       Send(bye);
     }
     bool stopped = pool_.Shutdown(options_.stop_grace);
@@ -109,10 +112,34 @@ class Session {
         if (!status.ok()) return status;
         if (shutdown_) return absl::OkStatus();
       }
+      if (drain_requested_->load() && !draining_) BeginDrain();
       Flush();
+      if (draining_ && DrainDone()) {
+        LogInfo("drained: every held chunk is finished; exiting");
+        drained_ = true;
+        return absl::OkStatus();
+      }
       Housekeeping();
     }
     return absl::OkStatus();
+  }
+
+  void BeginDrain() {
+    draining_ = true;
+    LogInfo(absl::StrCat("draining: finishing ", received_ - finished_,
+                         " held chunk(s) and taking nothing new"));
+    if (registered_) {
+      v1::WorkerMessage message;
+      message.mutable_ready()->set_draining(true);
+      Send(message);
+    }
+  }
+
+  // Nothing held, and no Assign can still be on its way (the coordinator
+  // answered the drain, or it is gone).
+  bool DrainDone() const {
+    if (received_ != finished_) return false;
+    return drain_acknowledged_ || !registered_ || absl::Now() - last_heard_ > options_.coordinator_timeout;
   }
 
   int PollTimeoutMs() const {
@@ -155,6 +182,10 @@ class Session {
         pool_.Push(std::move(batch));
         break;
       }
+      case v1::CoordinatorMessage::kDrain:
+        if (!draining_) BeginDrain();
+        drain_acknowledged_ = true;
+        break;
       case v1::CoordinatorMessage::kCancel:
         pool_.CancelJob(message.cancel().job_id());
         break;
@@ -195,6 +226,7 @@ class Session {
   }
 
   uint64_t CreditToGrant() const {
+    if (draining_) return 0;
     absl::Duration average = pool_.AverageChunkTime();
     int64_t prefetch = 1;
     if (average > absl::ZeroDuration()) {
@@ -270,6 +302,7 @@ class Session {
   const KernelRegistry* registry_;
   Wakeup* wakeup_;
   const std::atomic<bool>* stop_requested_;
+  const std::atomic<bool>* drain_requested_;
   const std::string host_;
   const std::string name_;
   zmq::context_t context_{1};
@@ -279,6 +312,9 @@ class Session {
 
   bool registered_ = false;
   bool shutdown_ = false;
+  bool draining_ = false;
+  bool drain_acknowledged_ = false;
+  bool drained_ = false;
   bool said_waiting_ = false;
   absl::Duration heartbeat_interval_ = absl::Seconds(1);
   absl::Time last_hello_ = absl::InfinitePast();
@@ -297,12 +333,17 @@ Worker::Worker(WorkerOptions options, const KernelRegistry* registry, ProcessGro
 absl::Status Worker::Run() {
   int slots = options_.slots > 0 ? options_.slots
                                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  Session session(options_, registry_, groups_, &wakeup_, &stop_requested_, slots);
+  Session session(options_, registry_, groups_, &wakeup_, &stop_requested_, &drain_requested_, slots);
   return session.Run();
 }
 
 void Worker::Stop() {
   stop_requested_.store(true);
+  wakeup_.Notify();
+}
+
+void Worker::Drain() {
+  drain_requested_.store(true);
   wakeup_.Notify();
 }
 

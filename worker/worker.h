@@ -35,8 +35,9 @@ class Worker {
   // `groups` (may be null) keeps command tasks' process groups known to a reaper.
   Worker(WorkerOptions options, const KernelRegistry* registry, ProcessGroups* groups = nullptr);
 
-  // Runs until the coordinator says Shutdown, Stop() is called, or the
-  // coordinator refuses the worker. Waits (re-sending its Hello) while the
+  // Runs until the coordinator says Shutdown, Stop() is called, a drain
+  // (Drain() or the coordinator's Drain) completes, or the coordinator refuses
+  // the worker. Waits (re-sending its Hello) while the
   // coordinator is not up yet.
   // Returns OK on a requested stop or shutdown; kFailedPrecondition when
   // refused (message says why); kInternal if running kernels did not stop
@@ -44,6 +45,9 @@ class Worker {
   absl::Status Run();
 
   void Stop();
+  // Finishes the chunks held, takes nothing new, then exits (Run() returns OK).
+  // Thread-safe and async-signal-safe, like Stop().
+  void Drain();
 
  private:
   WorkerOptions options_;
@@ -51,6 +55,7 @@ class Worker {
   ProcessGroups* groups_;
   Wakeup wakeup_;
   std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> drain_requested_{false};
 };
 
 }  // namespace drover
