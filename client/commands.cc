@@ -25,7 +25,7 @@ namespace drover {
 namespace {
 
 absl::Mutex interrupt_mu;
-Client* interruptible ABSL_GUARDED_BY(interrupt_mu) = nullptr;
+std::weak_ptr<Client> interruptible ABSL_GUARDED_BY(interrupt_mu);
 std::atomic<bool> interrupted{false};
 
 std::string Json(const google::protobuf::Message& message) {
@@ -86,25 +86,33 @@ void InstallInterruptHandler() {
     int number = 0;
     while (sigwait(&signals, &number) == 0) {
       interrupted.store(true);
-      absl::MutexLock lock(&interrupt_mu);
-      if (interruptible != nullptr) interruptible->CancelAll();
+      std::shared_ptr<Client> client;
+      {
+        absl::MutexLock lock(&interrupt_mu);
+        client = interruptible.lock();
+      }
+      if (client != nullptr) client->CancelAll();
     }
   }).detach();
 }
 
-void SetInterruptibleClient(Client* client) {
-  absl::MutexLock lock(&interrupt_mu);
-  interruptible = client;
+void SetInterruptibleClient(const std::shared_ptr<Client>& client) {
+  {
+    absl::MutexLock lock(&interrupt_mu);
+    interruptible = client;
+  }
   if (client != nullptr && interrupted.load()) client->CancelAll();
 }
 
 bool Interrupted() { return interrupted.load(); }
 
-absl::StatusOr<std::unique_ptr<Client>> ConnectTo(const std::string& target) {
+absl::StatusOr<std::shared_ptr<Client>> ConnectTo(const std::string& target) {
   ClientOptions options;
   options.target = target;
-  absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(options);
-  if (client.ok()) SetInterruptibleClient(client->get());
+  absl::StatusOr<std::unique_ptr<Client>> connected = Client::Connect(options);
+  if (!connected.ok()) return connected.status();
+  std::shared_ptr<Client> client = *std::move(connected);
+  SetInterruptibleClient(client);
   return client;
 }
 

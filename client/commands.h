@@ -53,13 +53,14 @@ int RunCommand(const CommonOptions& common, const RunOptions& run);
 // (kExitUsage for kInvalidArgument/kNotFound/kFailedPrecondition, kExitInterrupted
 // after Ctrl-C, else kExitError).
 int Fail(const absl::Status& status);
-absl::StatusOr<std::unique_ptr<Client>> ConnectTo(const std::string& target);
+// Connects and registers the client for Ctrl-C (held weakly: it may be destroyed at any time).
+absl::StatusOr<std::shared_ptr<Client>> ConnectTo(const std::string& target);
 
 // Ctrl-C handling: a thread takes SIGINT/SIGTERM and cancels the calls of the
 // registered client. Call InstallInterruptHandler() once at start-up, before
 // other threads exist.
 void InstallInterruptHandler();
-void SetInterruptibleClient(Client* client);  // nullptr to clear
+void SetInterruptibleClient(const std::shared_ptr<Client>& client);  // nullptr to clear
 bool Interrupted();
 
 }  // namespace drover

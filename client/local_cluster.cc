@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 
 #include "absl/strings/match.h"
@@ -61,7 +62,7 @@ absl::StatusOr<pid_t> LocalCluster::Spawn(const std::vector<std::string>& argv,
   }
   if (pid == 0) {
     // Child: only async-signal-safe calls from here to exec.
-    setpgid(0, group_);
+    if (setpgid(0, group_) != 0) _exit(127);  // outside the group it could not be stopped
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);  // the parent died before prctl
     int devnull = open("/dev/null", O_RDONLY);
@@ -150,7 +151,7 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(LocalClusterOp
 void LocalCluster::Monitor() {
   while (true) {
     int status = 0;
-    pid_t pid = waitpid(-group_, &status, 0);
+    pid_t pid = waitpid(-1, &status, 0);  // drover's only children are the cluster's
     if (pid < 0) {
       if (errno == EINTR) continue;
       absl::MutexLock lock(&mu_);
@@ -193,7 +194,12 @@ void LocalCluster::Stop(bool keep_logs) {
     if (group_ != 0) kill(-group_, SIGINT);  // stop now (SIGTERM would let workers drain)
     if (!mu_.AwaitWithTimeout(absl::Condition(this, &LocalCluster::AllExited), absl::Seconds(3))) {
       if (group_ != 0) kill(-group_, SIGKILL);
-      mu_.Await(absl::Condition(this, &LocalCluster::AllExited));
+      for (const auto& [pid, role] : children_) kill(pid, SIGKILL);
+      if (!mu_.AwaitWithTimeout(absl::Condition(this, &LocalCluster::AllExited), absl::Seconds(5))) {
+        std::fprintf(stderr, "drover: some local processes did not exit after SIGKILL\n");
+        stopping_ = true;
+        exited_ = spawned_;  // lets the monitor thread end
+      }
     }
   }
   if (monitor_.joinable()) monitor_.join();

@@ -110,7 +110,6 @@ int RunLocal(v1::JobSpec spec, const CommonOptions& common, const RunOptions& ru
     absl::Status ready = (*client)->WaitForWorkers(workers, absl::Seconds(30));
     code = ready.ok() ? SubmitAndStream(**client, std::move(spec), common, run) : Fail(ready);
     client_for_monitor = nullptr;
-    SetInterruptibleClient(nullptr);
   }
   bool trouble = coordinator_lost || workers_lost > 0 || code == kExitError;
   if (trouble) std::fprintf(stderr, "drover: logs of the local cluster are kept in %s\n", (*cluster)->log_dir().c_str());
@@ -130,9 +129,7 @@ int RunCommand(const CommonOptions& common, const RunOptions& run) {
   }
   auto client = ConnectTo(common.coordinator);
   if (!client.ok()) return Fail(client.status());
-  int code = SubmitAndStream(**client, *std::move(spec), common, run);
-  SetInterruptibleClient(nullptr);
-  return code;
+  return SubmitAndStream(**client, *std::move(spec), common, run);
 }
 
 }  // namespace drover

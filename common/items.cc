@@ -43,7 +43,7 @@ absl::StatusOr<v1::IntRange> ParseArray(absl::string_view text) {
   int64_t first = 0;
   int64_t last = 0;
   if (dash == absl::string_view::npos || !absl::SimpleAtoi(bounds.substr(0, dash), &first) ||
-      !absl::SimpleAtoi(bounds.substr(dash + 1), &last) || first > last) {
+      !absl::SimpleAtoi(bounds.substr(dash + 1), &last) || first > last || last == INT64_MAX) {
     return absl::InvalidArgumentError(absl::StrCat(
         "bad array '", text, "': want A-B or A-B:STEP with A <= B, e.g. 1-100:10"));
   }
@@ -90,9 +90,11 @@ void FillChunkItems(const v1::ItemSource& source, ChunkBounds bounds, v1::Chunk*
   switch (source.source_case()) {
     case v1::ItemSource::kRange: {
       int64_t step = source.range().step() > 1 ? source.range().step() : 1;
-      int64_t start = source.range().start() + static_cast<int64_t>(bounds.first_index) * step;
-      chunk->mutable_range()->set_start(start);
-      chunk->mutable_range()->set_end(start + static_cast<int64_t>(bounds.count) * step);
+      // In 128 bits, and the end kept within the source's (no overflow past INT64_MAX).
+      __int128 start = source.range().start() + static_cast<__int128>(bounds.first_index) * step;
+      __int128 end = std::min<__int128>(start + static_cast<__int128>(bounds.count) * step, source.range().end());
+      chunk->mutable_range()->set_start(static_cast<int64_t>(start));
+      chunk->mutable_range()->set_end(static_cast<int64_t>(end));
       if (step > 1) chunk->mutable_range()->set_step(step);
       break;
     }

@@ -17,6 +17,9 @@ zmq::message_t Encode(Message& message) {
 
 template <typename Message>
 absl::Status Decode(const zmq::message_t& frame, Message* out) {
+  if (frame.size() > static_cast<size_t>(INT32_MAX)) {
+    return absl::InvalidArgumentError(absl::StrCat("message of ", frame.size(), " bytes is too large"));
+  }
   if (!out->ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
     return absl::InvalidArgumentError(
         absl::StrCat("undecodable message of ", frame.size(), " bytes"));

@@ -13,6 +13,9 @@
 namespace drover {
 
 inline constexpr uint32_t kProtocolVersion = v1::PROTOCOL_VERSION_CURRENT;
+// Largest ZeroMQ message either side accepts (ZMQ_MAXMSGSIZE): a bigger one
+// makes ZeroMQ drop the connection, never the process.
+inline constexpr int64_t kMaxFrameBytes = 1ll << 30;
 
 // Serializes `message` (after stamping the protocol version) into a frame.
 zmq::message_t EncodeFrame(v1::WorkerMessage& message);

@@ -75,6 +75,12 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
       if (spec.items().range().start() > spec.items().range().end()) {
         return absl::InvalidArgumentError("range start is greater than its end");
       }
+      if (spec.items().range().step() < 0) return absl::InvalidArgumentError("negative range step");
+      // Chunk bounds are computed as start + count*step: keep them inside 64 bits.
+      if (static_cast<__int128>(spec.items().range().end()) + std::max<int64_t>(spec.items().range().step(), 1) >
+          static_cast<__int128>(INT64_MAX)) {
+        return absl::InvalidArgumentError("the range reaches too close to the largest 64-bit integer");
+      }
       break;
     case v1::ItemSource::kInline:
       break;
@@ -201,17 +207,17 @@ void Job::MarkDone(uint64_t chunk_index) {
   }
 }
 
-bool Job::OnResult(v1::ChunkResult&& result, absl::Time now) {
+Job::ResultOutcome Job::OnResult(v1::ChunkResult&& result, absl::Time now) {
   uint64_t index = result.chunk_index();
-  if (finished() || index >= total_chunks_) return false;
-  if (IsDone(index)) return false;  // duplicate
+  if (finished() || IsDone(index)) return ResultOutcome::kDuplicate;
+  if (index >= total_chunks_) return ResultOutcome::kMalformed;
   ChunkBounds bounds = BoundsOfChunk(total_items_, chunk_size_, index);
   bool reduces = spec_.reduce() != v1::REDUCE_NONE;
   if (absl::Status ok = CheckOutputs(result.outputs(), bounds.first_index, bounds.count, reduces);
       !ok.ok()) {
     LogWarning(absl::StrCat("job ", id_, " chunk ", index, ": dropped a malformed result: ",
                             ok.message()));
-    return false;
+    return ResultOutcome::kMalformed;
   }
   in_flight_.erase(index);
   attempts_.erase(index);
@@ -233,7 +239,7 @@ bool Job::OnResult(v1::ChunkResult&& result, absl::Time now) {
   if (done_chunks_ == total_chunks_) {
     SetState(failed_items_ == 0 ? v1::JOB_STATE_SUCCEEDED : v1::JOB_STATE_FAILED, now);
   }
-  return true;
+  return ResultOutcome::kRecorded;
 }
 
 absl::Status Job::Cancel(absl::Time now) {
@@ -274,7 +280,7 @@ absl::StatusOr<v1::ChunkOutputs> Job::TaskResult(uint64_t index) const {
   }
   auto it = results_.find(index / chunk_size_);
   if (it == results_.end()) {
-    return absl::UnavailableError(absl::StrCat("task ", index + 1, " of job ", id_, " has not finished"));
+    return absl::FailedPreconditionError(absl::StrCat("task ", index + 1, " of job ", id_, " has not finished"));
   }
   return it->second;
 }

@@ -58,10 +58,11 @@ class Job {
   std::optional<v1::ChunkResult> Requeue(uint64_t chunk_index, uint32_t attempt);
   uint32_t max_attempts() const { return 1 + std::max<uint32_t>(spec_.retries(), 2); }
 
-  // Records a chunk's result, taking its outputs. Returns false (and leaves
-  // `result` as it was) when the chunk is already done, the job is cancelled,
-  // or the result does not match the chunk: the first good result wins.
-  bool OnResult(v1::ChunkResult&& result, absl::Time now);
+  enum class ResultOutcome { kRecorded, kDuplicate, kMalformed };
+  // Records a chunk's result, taking its outputs (the first good result wins).
+  // kDuplicate: the chunk is done or the job finished; kMalformed: it does not
+  // match the chunk. In both cases `result` is left as it was.
+  ResultOutcome OnResult(v1::ChunkResult&& result, absl::Time now);
 
   // Stops the job. Returns kFailedPrecondition if it had already finished.
   absl::Status Cancel(absl::Time now);
@@ -81,6 +82,8 @@ class Job {
   // Stream mode allows one reader; returns kFailedPrecondition for a second.
   absl::Status AttachReader();
   bool stream_results() const { return spec_.stream_results(); }
+  bool reader_attached() const { return reader_attached_; }
+  absl::Time submitted() const { return submitted_; }
 
  private:
   void SetState(v1::JobState next, absl::Time now);

@@ -9,6 +9,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/random/random.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 
@@ -102,6 +105,10 @@ Journal::~Journal() {
 }
 
 void Journal::Append(const v1::JournalRecord& record) {
+  if (record.ByteSizeLong() > kMaxRecordBytes) {
+    LogError(absl::StrCat("journal: a record of ", record.ByteSizeLong(), " bytes is over the limit; not written"));
+    return;
+  }
   std::string payload = record.SerializeAsString();
   PutU32(&buffer_, static_cast<uint32_t>(payload.size()));
   PutU32(&buffer_, Checksum(payload.data(), payload.size()));
@@ -131,6 +138,31 @@ absl::Status Journal::Sync() {
   size_ += static_cast<off_t>(written);
   buffer_.clear();
   return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> LoadOrCreateInstance(const std::string& dir) {
+  std::string path = dir + "/instance";
+  uint64_t instance = 0;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    char text[32] = {};
+    ssize_t n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (n > 0 && absl::SimpleAtoi(absl::StripAsciiWhitespace(absl::string_view(text, n)), &instance) &&
+        instance != 0) {
+      return instance;
+    }
+  }
+  instance = absl::Uniform<uint64_t>(absl::BitGen(), 1, UINT64_MAX);
+  std::string text = absl::StrCat(instance, "\n");
+  fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) || fsync(fd) != 0) {
+    absl::Status error = IoError("write", path);
+    if (fd >= 0) close(fd);
+    return error;
+  }
+  close(fd);
+  return instance;
 }
 
 }  // namespace drover

@@ -46,6 +46,10 @@ class Journal {
   std::string buffer_;
 };
 
+// The coordinator instance id kept in DIR/instance (made at random the first
+// time), so job ids and results stay valid across restarts on one state dir.
+absl::StatusOr<uint64_t> LoadOrCreateInstance(const std::string& dir);
+
 }  // namespace drover
 
 #endif  // DROVER_COORDINATOR_JOURNAL_H_

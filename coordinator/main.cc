@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -13,6 +14,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -24,9 +26,11 @@
 
 namespace {
 
-// The first Notify() wins; later requests (a second signal) are ignored.
+std::atomic<bool> stop_requested{false};
+
+// The first request wins; later ones (a second signal, another Shutdown call) are ignored.
 void RequestStop(absl::Notification* stop) {
-  if (!stop->HasBeenNotified()) stop->Notify();
+  if (!stop_requested.exchange(true)) stop->Notify();
 }
 
 }  // namespace
@@ -76,6 +80,11 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   drover::InitLogging("coordinator", verbose ? drover::LogLevel::kDebug : drover::LogLevel::kInfo);
+  if (worker_timeout_seconds < 3 * heartbeat_seconds) {
+    std::fprintf(stderr, "drover-coordinator: --worker-timeout (%gs) must be at least 3 x --heartbeat (%gs)\n",
+                 worker_timeout_seconds, heartbeat_seconds);
+    return 2;
+  }
 
   absl::StatusOr<std::string> zmq_endpoint =
       drover::ToZmqEndpoint(worker_address, drover::kDefaultWorkerPort);
@@ -113,6 +122,14 @@ int main(int argc, char** argv) {
       return 1;
     }
     journal = *std::move(opened);
+    absl::StatusOr<uint64_t> instance = drover::LoadOrCreateInstance(state_dir);
+    if (!instance.ok()) {
+      drover::LogError(absl::StrCat("--state-dir: ", instance.status().message()));
+      return 1;
+    }
+    options.instance = *instance;
+  } else {
+    options.instance = absl::Uniform<uint64_t>(absl::BitGen(), 1, UINT64_MAX);
   }
   drover::CoordinatorLoop loop(options, journal.get());
   if (journal != nullptr) loop.Restore(records);

@@ -36,7 +36,7 @@ void Scheduler::Restore(const std::vector<v1::JournalRecord>& records, absl::Tim
         result.set_job_id(record.done().job_id());
         result.set_chunk_index(record.done().chunk_index());
         *result.mutable_outputs() = record.done().outputs();
-        if (job->OnResult(std::move(result), now)) ++results;
+        if (job->OnResult(std::move(result), now) == Job::ResultOutcome::kRecorded) ++results;
         if (job->finished()) runnable_.erase(job->id());
         break;
       }
@@ -111,6 +111,15 @@ void Scheduler::OnWorkerMessage(const std::string& peer, v1::WorkerMessage messa
   }
   WorkerRecord& worker = it->second;
   worker.last_heard = now;
+  uint64_t received = message.has_ready() ? message.ready().chunks_received()
+                                          : message.heartbeat().chunks_received();
+  if ((message.has_ready() || message.has_heartbeat()) && !CheckReceived(worker, received, now)) {
+    if (message.has_ready()) {
+      WorkerRecord stranger;
+      OnResults(&stranger, message.mutable_ready(), now);  // its results are still good
+    }
+    return;
+  }
   switch (message.body_case()) {
     case v1::WorkerMessage::kReady: {
       if (message.ready().draining() && !worker.draining) {
@@ -156,12 +165,14 @@ void Scheduler::OnHello(const std::string& peer, const v1::Hello& hello, absl::T
   welcome.mutable_welcome()->set_worker_id(worker.id);
   welcome.mutable_welcome()->set_heartbeat_interval_ms(
       static_cast<uint32_t>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
+  welcome.mutable_welcome()->set_coordinator_instance(options_.instance);
   Send(worker, welcome, now);
   ++change_count_;
 }
 
 void Scheduler::OnResults(WorkerRecord* worker, v1::Ready* ready, absl::Time now) {
   for (v1::ChunkResult& result : *ready->mutable_results()) {
+    if (result.coordinator_instance() != options_.instance) continue;  // another coordinator's job ids
     worker->held.erase(ChunkKey{result.job_id(), result.chunk_index()});
     Job* job = FindJob(result.job_id());
     if (job == nullptr || !RecordResult(job, std::move(result), now)) continue;
@@ -176,7 +187,21 @@ bool Scheduler::RecordResult(Job* job, v1::ChunkResult&& result, absl::Time now)
     record.mutable_done()->set_chunk_index(result.chunk_index());
     *record.mutable_done()->mutable_outputs() = result.outputs();
   }
-  if (!job->OnResult(std::move(result), now)) return false;  // duplicate, late or malformed
+  uint64_t index = result.chunk_index();
+  uint32_t attempt = result.attempt();
+  switch (job->OnResult(std::move(result), now)) {
+    case Job::ResultOutcome::kRecorded:
+      break;
+    case Job::ResultOutcome::kDuplicate:
+      return false;
+    case Job::ResultOutcome::kMalformed:
+      // Run it again elsewhere (bounded like a lost worker).
+      if (std::optional<v1::ChunkResult> failed = job->Requeue(index, attempt)) {
+        return RecordResult(job, *std::move(failed), now);
+      }
+      dispatch_needed_ = true;
+      return false;
+  }
   if (record.has_done()) journal_->Append(record);
   ++change_count_;
   if (job->finished()) {
@@ -184,6 +209,26 @@ bool Scheduler::RecordResult(Job* job, v1::ChunkResult&& result, absl::Time now)
     LogInfo(absl::StrCat("job ", job->id(), " finished: ", v1::JobState_Name(job->Status().state())));
   }
   return true;
+}
+
+bool Scheduler::CheckReceived(WorkerRecord& worker, uint64_t chunks_received, absl::Time now) {
+  const absl::Time old_enough = now - 3 * options_.heartbeat_interval;
+  uint64_t expected = 0;
+  while (!worker.sent_marks.empty() && worker.sent_marks.front().first <= old_enough) {
+    expected = worker.sent_marks.front().second;
+    if (worker.sent_marks.size() > 1 && worker.sent_marks[1].first <= old_enough) {
+      worker.sent_marks.pop_front();
+      continue;
+    }
+    break;
+  }
+  if (chunks_received >= expected) return true;
+  std::string peer = worker.peer;
+  LoseWorker(peer, absl::StrCat(expected - chunks_received, " chunk(s) sent to it never arrived"));
+  v1::CoordinatorMessage reregister;
+  reregister.mutable_reregister()->set_reason("chunks sent to this worker were lost in transit");
+  outbox_->Send(peer, reregister);
+  return false;
 }
 
 void Scheduler::StartDrain(WorkerRecord& worker, absl::Time now) {
@@ -241,6 +286,10 @@ void Scheduler::OnWrongVersion(const std::string& peer, absl::string_view why) {
 void Scheduler::OnTick(absl::Time now) {
   std::vector<std::string> silent;
   for (auto& [peer, worker] : workers_) {
+    if (worker.sent_marks.empty() || now - worker.sent_marks.back().first >= options_.heartbeat_interval) {
+      worker.sent_marks.emplace_back(now, worker.chunks_sent);
+      if (worker.sent_marks.size() > 8) worker.sent_marks.pop_front();
+    }
     if (now - worker.last_heard > options_.worker_timeout) {
       silent.push_back(peer);
     } else if (now - worker.last_sent >= options_.heartbeat_interval) {
@@ -252,6 +301,17 @@ void Scheduler::OnTick(absl::Time now) {
   for (const std::string& peer : silent) {
     LoseWorker(peer, absl::StrCat("silent for more than ",
                                   absl::FormatDuration(options_.worker_timeout)));
+  }
+  std::vector<uint64_t> unread;
+  for (uint64_t id : runnable_) {
+    Job* job = FindJob(id);
+    if (job->stream_results() && !job->reader_attached() && now - job->submitted() > options_.reader_timeout) {
+      unread.push_back(id);
+    }
+  }
+  for (uint64_t id : unread) {
+    LogWarning(absl::StrCat("job ", id, ": no client came for its streamed results; cancelled"));
+    (void)Cancel(id, now);
   }
 }
 
@@ -269,8 +329,10 @@ void Scheduler::Dispatch(absl::Time now) {
         std::optional<v1::Chunk> next = job->NextChunk(now);
         if (!next) break;
         worker.held[ChunkKey{job_id, next->chunk_index()}] = next->attempt();
+        next->set_coordinator_instance(options_.instance);
         *assign->add_chunks() = *std::move(next);
         --worker.credit;
+        ++worker.chunks_sent;
       }
       if (worker.credit == 0) break;
     }

@@ -6,6 +6,7 @@
 #define DROVER_COORDINATOR_SCHEDULER_H_
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -29,6 +30,10 @@ struct SchedulerOptions {
   absl::Duration heartbeat_interval = absl::Seconds(1);  // we send, and ask workers to send
   absl::Duration worker_timeout = absl::Seconds(5);      // silence after which a worker is lost
   uint32_t max_credit_per_worker = 1u << 16;             // a worker may not ask for more
+  // Stamped on chunks; results carrying another are dropped (see control.proto).
+  uint64_t instance = 0;
+  // A `drover run` job whose client never comes to read its results is cancelled after this.
+  absl::Duration reader_timeout = absl::Seconds(30);
 };
 
 // Not thread-safe: owned by the coordinator's loop thread.
@@ -100,6 +105,11 @@ class Scheduler {
     bool draining = false;
     absl::Time last_heard;
     absl::Time last_sent;
+    // Lost-Assign detection: chunks sent since Welcome, with marks taken each
+    // heartbeat interval; a worker that reports having received fewer than a
+    // mark at least 3 intervals old lost them in transit.
+    uint64_t chunks_sent = 0;
+    std::deque<std::pair<absl::Time, uint64_t>> sent_marks;
   };
 
   void OnHello(const std::string& peer, const v1::Hello& hello, absl::Time now);
@@ -107,6 +117,8 @@ class Scheduler {
   // Records a chunk's result in its job (and the journal). False for a duplicate.
   bool RecordResult(Job* job, v1::ChunkResult&& result, absl::Time now);
   void StartDrain(WorkerRecord& worker, absl::Time now);
+  // False (and the worker lost) when Assigns sent to it never arrived.
+  bool CheckReceived(WorkerRecord& worker, uint64_t chunks_received, absl::Time now);
   v1::WorkerInfo Info(const WorkerRecord& worker) const;
   void LoseWorker(const std::string& peer, absl::string_view why);
   void CancelOnWorkers(uint64_t job_id);

@@ -54,7 +54,7 @@ absl::Status SumSquares(std::string_view input, std::string* output) {
 bool IsPrime(int64_t n) {
   if (n < 2) return false;
   if (n % 2 == 0) return n == 2;
-  for (int64_t d = 3; d * d <= n; d += 2) {
+  for (int64_t d = 3; d <= n / d; d += 2) {
     if (n % d == 0) return false;
   }
   return true;

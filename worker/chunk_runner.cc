@@ -190,6 +190,28 @@ void RunCommands(const RunContext& context, const v1::Chunk& chunk, ChunkItems& 
   }
 }
 
+// A chunk's result travels as one message: past this size every item fails
+// instead (protobuf messages stop at 2 GiB; journals and memory suffer before).
+constexpr uint64_t kMaxChunkOutputBytes = 512ull << 20;
+
+void LimitSize(v1::ChunkOutputs* out) {
+  uint64_t bytes = out->outputs().size();
+  for (const v1::TaskInfo& task : out->tasks()) bytes += task.stderr().size();
+  if (bytes <= kMaxChunkOutputBytes) return;
+  std::string why = absl::StrCat("the chunk's output (", bytes >> 20, " MiB) is over the ",
+                                 kMaxChunkOutputBytes >> 20, " MiB a chunk may return; use a smaller "
+                                 "--chunk or --max-output");
+  out->clear_outputs();
+  out->clear_output_sizes();
+  for (v1::TaskInfo& task : *out->mutable_tasks()) task.clear_stderr();
+  out->clear_errors();
+  for (uint32_t i = 0; i < out->item_count(); ++i) {
+    v1::ItemError* error = out->add_errors();
+    error->set_offset(i);
+    error->set_message(why);
+  }
+}
+
 }  // namespace
 
 std::string ExpandPlaceholders(const std::string& arg, absl::string_view item, uint64_t task_number,
@@ -219,6 +241,7 @@ v1::ChunkResult RunChunk(const RunContext& context, const v1::Chunk& chunk,
   result.set_job_id(chunk.job_id());
   result.set_chunk_index(chunk.chunk_index());
   result.set_attempt(chunk.attempt());
+  result.set_coordinator_instance(chunk.coordinator_instance());
   v1::ChunkOutputs* out = result.mutable_outputs();
   out->set_first_index(chunk.first_index());
   out->set_worker(context.worker_name);
@@ -229,6 +252,7 @@ v1::ChunkResult RunChunk(const RunContext& context, const v1::Chunk& chunk,
   if (chunk.kernel().empty() && chunk.has_command()) {
     RunCommands(context, chunk, items, collector, out, cancelled);
     collector.Finish();
+    LimitSize(out);
     return result;
   }
   const KernelRegistry::Kernel* kernel = context.registry->Find(chunk.kernel());
@@ -245,6 +269,7 @@ v1::ChunkResult RunChunk(const RunContext& context, const v1::Chunk& chunk,
     collector.KernelItem(i, kernel->fn, items.Get(i), chunk.retries(), timeout, cancelled);
   }
   collector.Finish();
+  LimitSize(out);
   return result;
 }
 

@@ -120,14 +120,20 @@ CommandOutcome RunCommand(const CommandTask& task, const std::atomic<bool>& canc
   // Readable when the task exits, so its end is seen at once (-1 if the kernel lacks pidfds:
   // then a short poll stands in).
   int exit_fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  absl::Time stop_reading_at = absl::InfiniteFuture();
   while (out_open || err_open || !exited) {
     if (!exited && wait4(pid, &status, WNOHANG, &usage) == pid) {
       exited = true;
       outcome.duration = absl::Now() - start;
       kill(-pid, SIGKILL);  // background grandchildren go with it
+      // Something outside the group (setsid) may still hold the pipes: read
+      // what comes for a moment, then stop.
+      stop_reading_at = absl::Now() + absl::Seconds(1);
     }
     absl::Time now = absl::Now();
-    if (!killed && cancelled.load(std::memory_order_relaxed)) {
+    if (exited) {
+      if (now >= stop_reading_at) break;
+    } else if (!killed && cancelled.load(std::memory_order_relaxed)) {
       outcome.cancelled = true;
       kill(-pid, SIGKILL);
       killed = true;

@@ -103,6 +103,7 @@ int main(int argc, char** argv) {
   g_worker = &worker;
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
+  std::signal(SIGPIPE, SIG_IGN);  // a dead reaper must not take the worker with it
   absl::Status status = worker.Run();
   g_worker = nullptr;
   if (status.code() == absl::StatusCode::kInternal) {

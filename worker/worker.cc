@@ -56,6 +56,7 @@ class Session {
     socket_.set(zmq::sockopt::linger, 1000);
     socket_.set(zmq::sockopt::sndhwm, 0);  // credit bounds what is in flight
     socket_.set(zmq::sockopt::rcvhwm, 0);
+    socket_.set(zmq::sockopt::maxmsgsize, kMaxFrameBytes);
   }
 
   absl::Status Run() {
@@ -79,8 +80,10 @@ class Session {
     }
     bool stopped = pool_.Shutdown(options_.stop_grace);
     socket_.close();
-    if (!stopped && status.ok()) {
-      return absl::InternalError("running kernels did not stop in time");
+    if (!stopped) {
+      // Kernels still run on detached threads that use this session: leave now.
+      LogError("running kernels did not stop in time; exiting without waiting for them");
+      _exit(status.ok() ? 0 : 1);
     }
     return status;
   }
@@ -139,7 +142,7 @@ class Session {
   // answered the drain, or it is gone).
   bool DrainDone() const {
     if (received_ != finished_) return false;
-    return drain_acknowledged_ || !registered_ || absl::Now() - last_heard_ > options_.coordinator_timeout;
+    return drain_acknowledged_ || !registered_ || absl::Now() - last_heard_ > coordinator_timeout_;
   }
 
   int PollTimeoutMs() const {
@@ -162,8 +165,10 @@ class Session {
       case v1::CoordinatorMessage::kWelcome:
         if (!registered_) {
           registered_ = true;
+          received_at_registration_ = received_;
           if (message.welcome().heartbeat_interval_ms() > 0) {
             heartbeat_interval_ = absl::Milliseconds(message.welcome().heartbeat_interval_ms());
+            coordinator_timeout_ = std::max(options_.coordinator_timeout, 5 * heartbeat_interval_);
           }
           LogInfo(absl::StrCat("registered with ", options_.coordinator, " as ",
                                message.welcome().worker_id()));
@@ -219,6 +224,7 @@ class Session {
     v1::WorkerMessage message;
     v1::Ready* ready = message.mutable_ready();
     ready->set_credit(static_cast<uint32_t>(credit));
+    ready->set_chunks_received(received_ - received_at_registration_);
     ready->mutable_results()->Reserve(static_cast<int>(results.size()));
     for (v1::ChunkResult& result : results) *ready->add_results() = std::move(result);
     outstanding_credit_ += credit;
@@ -253,7 +259,7 @@ class Session {
       }
       return;
     }
-    if (now - last_heard_ > options_.coordinator_timeout) {
+    if (now - last_heard_ > coordinator_timeout_) {
       LogWarning(absl::StrCat("coordinator at ", options_.coordinator, " silent for ",
                               absl::FormatDuration(now - last_heard_),
                               "; dropping held work and registering again"));
@@ -262,7 +268,7 @@ class Session {
     }
     if (now - last_sent_ >= heartbeat_interval_) {
       v1::WorkerMessage beat;
-      beat.mutable_heartbeat();
+      beat.mutable_heartbeat()->set_chunks_received(received_ - received_at_registration_);
       Send(beat);
     }
   }
@@ -317,10 +323,12 @@ class Session {
   bool drained_ = false;
   bool said_waiting_ = false;
   absl::Duration heartbeat_interval_ = absl::Seconds(1);
+  absl::Duration coordinator_timeout_ = options_.coordinator_timeout;
   absl::Time last_hello_ = absl::InfinitePast();
   absl::Time last_heard_ = absl::Now();
   absl::Time last_sent_ = absl::InfinitePast();
   uint64_t received_ = 0;            // chunks received
+  uint64_t received_at_registration_ = 0;
   uint64_t finished_ = 0;            // chunks finished or dropped
   uint64_t outstanding_credit_ = 0;  // granted and not yet filled
 };

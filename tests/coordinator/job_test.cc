@@ -8,6 +8,7 @@ namespace drover {
 namespace {
 
 const absl::Time kNow = absl::FromUnixSeconds(1000);
+using Outcome = Job::ResultOutcome;
 
 v1::JobSpec RangeSpec(int64_t items, uint32_t chunk, bool stream = false) {
   v1::JobSpec spec;
@@ -51,7 +52,7 @@ TEST(Job, DispatchesChunksInOrderAndFinishesWhenAllAreDone) {
   EXPECT_EQ(chunks[3].range().start(), 9);
   EXPECT_EQ(chunks[3].range().end(), 10);
   EXPECT_EQ(job.Status().state(), v1::JOB_STATE_RUNNING);
-  for (const auto& chunk : chunks) EXPECT_TRUE(job.OnResult(EchoResult(chunk), kNow));
+  for (const auto& chunk : chunks) EXPECT_EQ(job.OnResult(EchoResult(chunk), kNow), Outcome::kRecorded);
   EXPECT_EQ(job.Status().state(), v1::JOB_STATE_SUCCEEDED);
   EXPECT_EQ(job.Status().done_items(), 10u);
 }
@@ -63,15 +64,15 @@ TEST(Job, TheFirstResultOfAChunkWinsAndLaterOnesAreDropped) {
   v1::Chunk again = *job.NextChunk(kNow);
   EXPECT_EQ(again.chunk_index(), first.chunk_index());
   EXPECT_EQ(again.attempt(), 2u);
-  EXPECT_TRUE(job.OnResult(EchoResult(first), kNow));   // the lost worker's late result counts
-  EXPECT_FALSE(job.OnResult(EchoResult(again), kNow));  // the duplicate does not
+  EXPECT_EQ(job.OnResult(EchoResult(first), kNow), Outcome::kRecorded);   // the lost worker's late result counts
+  EXPECT_EQ(job.OnResult(EchoResult(again), kNow), Outcome::kDuplicate);  // the duplicate does not
   EXPECT_EQ(job.Status().done_items(), 2u);
 }
 
 TEST(Job, RequeueOfAFinishedChunkIsIgnored) {
   Job job(1, RangeSpec(4, 2), kNow);
   v1::Chunk chunk = *job.NextChunk(kNow);
-  ASSERT_TRUE(job.OnResult(EchoResult(chunk), kNow));
+  ASSERT_EQ(job.OnResult(EchoResult(chunk), kNow), Outcome::kRecorded);
   job.Requeue(chunk.chunk_index(), chunk.attempt());
   v1::Chunk next = *job.NextChunk(kNow);
   EXPECT_EQ(next.chunk_index(), 1u);
@@ -83,18 +84,18 @@ TEST(Job, MalformedResultIsDroppedAndTheChunkStaysOpen) {
   v1::Chunk chunk = *job.NextChunk(kNow);
   v1::ChunkResult bad = EchoResult(chunk);
   bad.mutable_outputs()->set_item_count(7);
-  EXPECT_FALSE(job.OnResult(std::move(bad), kNow));
+  EXPECT_EQ(job.OnResult(std::move(bad), kNow), Outcome::kMalformed);
   v1::ChunkResult sizes_wrong = EchoResult(chunk);
   sizes_wrong.mutable_outputs()->mutable_outputs()->append("extra");
-  EXPECT_FALSE(job.OnResult(std::move(sizes_wrong), kNow));
-  EXPECT_TRUE(job.OnResult(EchoResult(chunk), kNow));
+  EXPECT_EQ(job.OnResult(std::move(sizes_wrong), kNow), Outcome::kMalformed);
+  EXPECT_EQ(job.OnResult(EchoResult(chunk), kNow), Outcome::kRecorded);
 }
 
 TEST(Job, OrderedReadersWaitForGapsUnorderedReadersDoNot) {
   Job job(1, RangeSpec(6, 2), kNow);
   v1::Chunk c0 = *job.NextChunk(kNow), c1 = *job.NextChunk(kNow), c2 = *job.NextChunk(kNow);
-  ASSERT_TRUE(job.OnResult(EchoResult(c2), kNow));
-  ASSERT_TRUE(job.OnResult(EchoResult(c1), kNow));
+  ASSERT_EQ(job.OnResult(EchoResult(c2), kNow), Outcome::kRecorded);
+  ASSERT_EQ(job.OnResult(EchoResult(c1), kNow), Outcome::kRecorded);
 
   ResultCursor ordered;
   ResultCursor unordered;
@@ -108,7 +109,7 @@ TEST(Job, OrderedReadersWaitForGapsUnorderedReadersDoNot) {
   job.PullResults(&unordered, 100, &batch, &end);
   EXPECT_EQ(FirstIndexes(batch), (std::vector<uint64_t>{4, 2}));  // completion order
 
-  ASSERT_TRUE(job.OnResult(EchoResult(c0), kNow));
+  ASSERT_EQ(job.OnResult(EchoResult(c0), kNow), Outcome::kRecorded);
   batch.Clear();
   job.PullResults(&ordered, 100, &batch, &end);
   EXPECT_EQ(FirstIndexes(batch), (std::vector<uint64_t>{0, 2, 4}));
@@ -123,7 +124,7 @@ TEST(Job, StreamModeDropsDeliveredResultsAndBoundsDispatch) {
   uint64_t dispatched = 0;
   while (auto chunk = job.NextChunk(kNow)) {
     ++dispatched;
-    ASSERT_TRUE(job.OnResult(EchoResult(*chunk), kNow));
+    ASSERT_EQ(job.OnResult(EchoResult(*chunk), kNow), Outcome::kRecorded);
   }
   EXPECT_EQ(dispatched, window);  // nothing read yet: dispatch pauses at the window
   ResultCursor cursor;
@@ -142,7 +143,7 @@ TEST(Job, CancelStopsDispatchAndDropsLaterResults) {
   v1::Chunk chunk = *job.NextChunk(kNow);
   ASSERT_TRUE(job.Cancel(kNow).ok());
   EXPECT_FALSE(job.NextChunk(kNow).has_value());
-  EXPECT_FALSE(job.OnResult(EchoResult(chunk), kNow));
+  EXPECT_EQ(job.OnResult(EchoResult(chunk), kNow), Outcome::kDuplicate);
   EXPECT_EQ(job.Status().state(), v1::JOB_STATE_CANCELLED);
   EXPECT_EQ(job.Cancel(kNow).code(), absl::StatusCode::kFailedPrecondition);
 }
@@ -154,7 +155,7 @@ TEST(Job, FailedItemsMakeTheJobFailed) {
   v1::ItemError* error = result.mutable_outputs()->add_errors();
   error->set_offset(1);
   error->set_message("bad");
-  ASSERT_TRUE(job.OnResult(std::move(result), kNow));
+  ASSERT_EQ(job.OnResult(std::move(result), kNow), Outcome::kRecorded);
   EXPECT_EQ(job.Status().state(), v1::JOB_STATE_FAILED);
   EXPECT_EQ(job.Status().failed_items(), 1u);
 }

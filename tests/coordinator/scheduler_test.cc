@@ -246,5 +246,80 @@ TEST_F(SchedulerTest, ReaderLeavingAStreamJobCancelsIt) {
   EXPECT_EQ(scheduler_.GetJob(job)->state(), v1::JOB_STATE_CANCELLED);
 }
 
+TEST_F(SchedulerTest, AssignsLostInTransitAreRequeued) {
+  Register("a", 1);
+  Register("b", 1);
+  SubmitRange(2, 1);
+  Credit("a", 2);
+  scheduler_.Dispatch(now_);
+  outbox_.Take("a");  // this Assign never reaches the worker (a reconnect dropped it)
+  for (int tick = 0; tick < 5; ++tick) {
+    now_ += absl::Seconds(1);
+    scheduler_.OnTick(now_);
+    outbox_.Take("a");  // heartbeats
+    outbox_.Take("b");
+    v1::WorkerMessage beat;
+    beat.mutable_heartbeat()->set_chunks_received(0);
+    scheduler_.OnWorkerMessage("a", beat, now_);
+    Credit("b", 0);
+    if (scheduler_.ListWorkers().size() == 1) break;
+  }
+  ASSERT_EQ(scheduler_.ListWorkers().size(), 1u);  // a was dropped...
+  EXPECT_TRUE(outbox_.Take("a").has_reregister());  // ...and told to register again
+  Credit("b", 2);
+  scheduler_.Dispatch(now_);
+  EXPECT_EQ(outbox_.Take("b").assign().chunks_size(), 2);  // its chunks moved
+}
+
+TEST_F(SchedulerTest, AMalformedResultSendsTheChunkAgain) {
+  Register("a", 1);
+  uint64_t job = SubmitRange(4, 2);
+  Credit("a", 1);
+  scheduler_.Dispatch(now_);
+  v1::Assign assign = outbox_.Take("a").assign();
+  v1::WorkerMessage bad;
+  v1::ChunkResult* result = bad.mutable_ready()->add_results();
+  result->set_job_id(job);
+  result->set_chunk_index(0);
+  result->set_attempt(assign.chunks(0).attempt());
+  result->mutable_outputs()->set_item_count(99);
+  bad.mutable_ready()->set_credit(1);
+  scheduler_.OnWorkerMessage("a", bad, now_);
+  scheduler_.Dispatch(now_);
+  v1::Assign again = outbox_.Take("a").assign();
+  ASSERT_GE(again.chunks_size(), 1);
+  EXPECT_EQ(again.chunks(0).chunk_index(), 0u);
+  EXPECT_EQ(again.chunks(0).attempt(), 2u);
+}
+
+TEST_F(SchedulerTest, ResultsForAnotherCoordinatorInstanceAreDropped) {
+  Register("a", 1);
+  uint64_t job = SubmitRange(1, 1);
+  Credit("a", 1);
+  scheduler_.Dispatch(now_);
+  v1::Assign assign = outbox_.Take("a").assign();
+  assign.mutable_chunks(0)->set_coordinator_instance(12345);  // as if from before a restart
+  v1::WorkerMessage message;
+  v1::ChunkResult* result = message.mutable_ready()->add_results();
+  result->set_job_id(job);
+  result->set_chunk_index(0);
+  result->set_attempt(1);
+  result->set_coordinator_instance(12345);
+  result->mutable_outputs()->set_item_count(1);
+  scheduler_.OnWorkerMessage("a", message, now_);
+  EXPECT_EQ(scheduler_.GetJob(job)->done_items(), 0u);
+}
+
+TEST_F(SchedulerTest, AStreamJobNobodyReadsIsCancelled) {
+  v1::JobSpec spec;
+  spec.set_kernel("echo");
+  spec.mutable_items()->mutable_range()->set_end(3);
+  spec.set_stream_results(true);
+  uint64_t job = *scheduler_.Submit(spec, now_);
+  now_ += absl::Seconds(31);
+  scheduler_.OnTick(now_);
+  EXPECT_EQ(scheduler_.GetJob(job)->state(), v1::JOB_STATE_CANCELLED);
+}
+
 }  // namespace
 }  // namespace drover

@@ -126,7 +126,7 @@ TEST_F(CommandTest, CancelKillsRunningTasks) {
 }
 
 TEST(CommandCrash, AKilledWorkerLeavesNoTaskBehind) {
-  TestCluster cluster({"--worker-timeout", "1"});
+  TestCluster cluster({"--worker-timeout", "1", "--heartbeat", "0.2"});
   ChildProcess& worker = cluster.AddWorker(2);
   ASSERT_TRUE(cluster.WaitForWorkers(1));
   std::string mark = Marker();

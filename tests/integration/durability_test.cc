@@ -41,7 +41,7 @@ class StateDir {
 
 TEST(Durability, ACoordinatorKilledMidJobComesBackWithEverything) {
   StateDir state;
-  TestCluster cluster({"--state-dir", state.path(), "--worker-timeout", "2"}, FreePort(), FreePort());
+  TestCluster cluster({"--state-dir", state.path(), "--worker-timeout", "2", "--heartbeat", "0.3"}, FreePort(), FreePort());
   cluster.AddWorker(2);
   cluster.AddWorker(2);
   ASSERT_TRUE(cluster.WaitForWorkers(2));

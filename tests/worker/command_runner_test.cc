@@ -105,6 +105,16 @@ TEST_F(CommandRunnerTest, GrandchildrenDoNotOutliveTheirTask) {
   EXPECT_FALSE(Alive(grandchild));
 }
 
+TEST_F(CommandRunnerTest, ADetachedDescendantHoldingThePipesDoesNotHangTheTask) {
+  // setsid puts `sleep` outside the task's group; it keeps stdout open.
+  CommandOutcome outcome = Run({"sh", "-c", "setsid sleep 30 & echo $!"});
+  EXPECT_EQ(outcome.exit_code, 0);
+  EXPECT_FALSE(outcome.timed_out);
+  pid_t detached = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(outcome.stdout_data), &detached));
+  kill(detached, SIGKILL);  // outside the task's group by design: the test cleans it up
+}
+
 TEST_F(CommandRunnerTest, AMissingOrNonExecutableProgramIsAClearFailure) {
   CommandOutcome missing = Run({"drover-no-such-program"});
   EXPECT_EQ(missing.start_error, "cannot run 'drover-no-such-program': No such file or directory");
