@@ -219,6 +219,7 @@ Job::ResultOutcome Job::OnResult(v1::ChunkResult&& result, absl::Time now) {
                             ok.message()));
     return ResultOutcome::kMalformed;
   }
+  if (state_ == v1::JOB_STATE_QUEUED) SetState(v1::JOB_STATE_RUNNING, now);  // (replayed results)
   in_flight_.erase(index);
   attempts_.erase(index);
   // A re-queued copy that has not gone out again is simply skipped.

@@ -26,7 +26,9 @@ namespace {
 // slow chunks are never hoarded (prefetch is at least 1 chunk per slot).
 constexpr absl::Duration kPrefetchTime = absl::Milliseconds(20);
 constexpr int kMaxPrefetchPerSlot = 1024;
-constexpr absl::Duration kHelloInterval = absl::Seconds(1);
+// Hello is sent again until a Welcome comes: after 0.5 s, then doubling up to 5 s.
+constexpr absl::Duration kFirstHelloRetry = absl::Milliseconds(500);
+constexpr absl::Duration kMaxHelloRetry = absl::Seconds(5);
 
 std::string HostName() {
   char name[256] = {};
@@ -165,6 +167,7 @@ class Session {
       case v1::CoordinatorMessage::kWelcome:
         if (!registered_) {
           registered_ = true;
+          hello_retry_ = kFirstHelloRetry;
           received_at_registration_ = received_;
           if (message.welcome().heartbeat_interval_ms() > 0) {
             heartbeat_interval_ = absl::Milliseconds(message.welcome().heartbeat_interval_ms());
@@ -250,7 +253,8 @@ class Session {
   void Housekeeping() {
     absl::Time now = absl::Now();
     if (!registered_) {
-      if (now - last_hello_ >= kHelloInterval) {
+      if (now - last_hello_ >= hello_retry_) {
+        hello_retry_ = std::min(hello_retry_ * 2, kMaxHelloRetry);
         if (!said_waiting_) {
           LogInfo(absl::StrCat("waiting for the coordinator at ", options_.coordinator));
           said_waiting_ = true;
@@ -325,6 +329,7 @@ class Session {
   absl::Duration heartbeat_interval_ = absl::Seconds(1);
   absl::Duration coordinator_timeout_ = options_.coordinator_timeout;
   absl::Time last_hello_ = absl::InfinitePast();
+  absl::Duration hello_retry_ = kFirstHelloRetry;
   absl::Time last_heard_ = absl::Now();
   absl::Time last_sent_ = absl::InfinitePast();
   uint64_t received_ = 0;            // chunks received
