@@ -56,6 +56,17 @@ class Client::Impl {
 
   absl::Status Check(const grpc::Status& status) { return FromGrpc(status, target_); }
 
+  // One unary call: `method` is a Stub member such as &v1::Drover::Stub::GetJob.
+  template <typename Request, typename Reply, typename Method>
+  absl::StatusOr<Reply> Unary(Method method, const Request& request,
+                              absl::Duration deadline = absl::Seconds(30)) {
+    Call call(this, deadline);
+    Reply reply;
+    absl::Status status = Check((stub_.get()->*method)(call.context(), request, &reply));
+    if (!status.ok()) return status;
+    return reply;
+  }
+
   void CancelAll() {
     absl::MutexLock lock(&mu_);
     cancelled_ = true;
@@ -93,80 +104,56 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
 }
 
 absl::StatusOr<uint64_t> Client::Submit(const v1::JobSpec& spec) {
-  Impl::Call call(impl_.get());
   v1::SubmitRequest request;
   *request.mutable_spec() = spec;
-  v1::SubmitReply reply;
-  absl::Status status = impl_->Check(impl_->stub_->Submit(call.context(), request, &reply));
-  if (!status.ok()) return status;
-  return reply.job_id();
+  auto reply = impl_->Unary<v1::SubmitRequest, v1::SubmitReply>(&v1::Drover::Stub::Submit, request);
+  if (!reply.ok()) return reply.status();
+  return reply->job_id();
 }
 
 absl::StatusOr<v1::JobStatus> Client::GetJob(uint64_t job_id) {
-  Impl::Call call(impl_.get());
   v1::JobRef request;
   request.set_job_id(job_id);
-  v1::JobStatus reply;
-  absl::Status status = impl_->Check(impl_->stub_->GetJob(call.context(), request, &reply));
-  if (!status.ok()) return status;
-  return reply;
+  return impl_->Unary<v1::JobRef, v1::JobStatus>(&v1::Drover::Stub::GetJob, request);
 }
 
 absl::StatusOr<std::vector<v1::JobStatus>> Client::ListJobs() {
-  Impl::Call call(impl_.get());
-  v1::ListJobsReply reply;
-  absl::Status status =
-      impl_->Check(impl_->stub_->ListJobs(call.context(), v1::ListJobsRequest(), &reply));
-  if (!status.ok()) return status;
-  return std::vector<v1::JobStatus>(reply.jobs().begin(), reply.jobs().end());
+  auto reply = impl_->Unary<v1::ListJobsRequest, v1::ListJobsReply>(&v1::Drover::Stub::ListJobs, {});
+  if (!reply.ok()) return reply.status();
+  return std::vector<v1::JobStatus>(reply->jobs().begin(), reply->jobs().end());
 }
 
 absl::StatusOr<v1::JobStatus> Client::Cancel(uint64_t job_id) {
-  Impl::Call call(impl_.get());
   v1::JobRef request;
   request.set_job_id(job_id);
-  v1::JobStatus reply;
-  absl::Status status = impl_->Check(impl_->stub_->Cancel(call.context(), request, &reply));
-  if (!status.ok()) return status;
-  return reply;
+  return impl_->Unary<v1::JobRef, v1::JobStatus>(&v1::Drover::Stub::Cancel, request);
 }
 
 absl::StatusOr<v1::ChunkOutputs> Client::GetTask(uint64_t job_id, uint64_t index) {
-  Impl::Call call(impl_.get());
   v1::TaskRef request;
   request.set_job_id(job_id);
   request.set_index(index);
-  v1::ChunkOutputs reply;
-  absl::Status status = impl_->Check(impl_->stub_->GetTask(call.context(), request, &reply));
-  if (!status.ok()) return status;
-  return reply;
+  return impl_->Unary<v1::TaskRef, v1::ChunkOutputs>(&v1::Drover::Stub::GetTask, request);
 }
 
 absl::StatusOr<std::vector<v1::WorkerInfo>> Client::ListWorkers() {
-  Impl::Call call(impl_.get());
-  v1::ListWorkersReply reply;
-  absl::Status status =
-      impl_->Check(impl_->stub_->ListWorkers(call.context(), v1::ListWorkersRequest(), &reply));
-  if (!status.ok()) return status;
-  return std::vector<v1::WorkerInfo>(reply.workers().begin(), reply.workers().end());
+  auto reply = impl_->Unary<v1::ListWorkersRequest, v1::ListWorkersReply>(&v1::Drover::Stub::ListWorkers, {});
+  if (!reply.ok()) return reply.status();
+  return std::vector<v1::WorkerInfo>(reply->workers().begin(), reply->workers().end());
 }
 
 absl::StatusOr<v1::WorkerInfo> Client::DrainWorker(const std::string& worker_id) {
-  Impl::Call call(impl_.get());
   v1::DrainWorkerRequest request;
   request.set_worker_id(worker_id);
-  v1::WorkerInfo reply;
-  absl::Status status = impl_->Check(impl_->stub_->DrainWorker(call.context(), request, &reply));
-  if (!status.ok()) return status;
-  return reply;
+  return impl_->Unary<v1::DrainWorkerRequest, v1::WorkerInfo>(&v1::Drover::Stub::DrainWorker, request);
 }
 
 absl::Status Client::Shutdown(const std::string& reason) {
-  Impl::Call call(impl_.get(), absl::Seconds(10));
   v1::ShutdownRequest request;
   request.set_reason(reason);
-  v1::ShutdownReply reply;
-  return impl_->Check(impl_->stub_->Shutdown(call.context(), request, &reply));
+  return impl_->Unary<v1::ShutdownRequest, v1::ShutdownReply>(&v1::Drover::Stub::Shutdown, request,
+                                                             absl::Seconds(10))
+      .status();
 }
 
 absl::StatusOr<v1::JobStatus> Client::Watch(

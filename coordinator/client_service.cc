@@ -21,6 +21,17 @@ grpc::Status ToGrpc(const absl::Status& status) {
 
 const grpc::Status kStopping(grpc::StatusCode::UNAVAILABLE, "the coordinator is stopping");
 
+// Runs `fn` on the loop and puts its value in `*reply`: the shape of most unary handlers.
+template <typename Reply>
+grpc::Status Answer(CoordinatorLoop* loop, std::function<absl::StatusOr<Reply>(Scheduler&)> fn,
+                    Reply* reply) {
+  std::optional<absl::StatusOr<Reply>> answer = loop->Call<absl::StatusOr<Reply>>(std::move(fn));
+  if (!answer) return kStopping;
+  if (!answer->ok()) return ToGrpc(answer->status());
+  *reply = **std::move(answer);
+  return grpc::Status::OK;
+}
+
 }  // namespace
 
 ClientService::ClientService(CoordinatorLoop* loop, std::function<void()> on_shutdown)
@@ -38,12 +49,7 @@ grpc::Status ClientService::Submit(grpc::ServerContext*, const v1::SubmitRequest
 
 grpc::Status ClientService::GetJob(grpc::ServerContext*, const v1::JobRef* request,
                                    v1::JobStatus* reply) {
-  auto status = loop_->Call<absl::StatusOr<v1::JobStatus>>(
-      [&](Scheduler& s) { return s.GetJob(request->job_id()); });
-  if (!status) return kStopping;
-  if (!status->ok()) return ToGrpc(status->status());
-  *reply = **status;
-  return grpc::Status::OK;
+  return Answer<v1::JobStatus>(loop_, [&](Scheduler& s) { return s.GetJob(request->job_id()); }, reply);
 }
 
 grpc::Status ClientService::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*,
@@ -117,22 +123,14 @@ grpc::Status ClientService::StreamResults(grpc::ServerContext* context,
 
 grpc::Status ClientService::Cancel(grpc::ServerContext*, const v1::JobRef* request,
                                    v1::JobStatus* reply) {
-  auto status = loop_->Call<absl::StatusOr<v1::JobStatus>>(
-      [&](Scheduler& s) { return s.Cancel(request->job_id(), absl::Now()); });
-  if (!status) return kStopping;
-  if (!status->ok()) return ToGrpc(status->status());
-  *reply = **status;
-  return grpc::Status::OK;
+  return Answer<v1::JobStatus>(
+      loop_, [&](Scheduler& s) { return s.Cancel(request->job_id(), absl::Now()); }, reply);
 }
 
 grpc::Status ClientService::GetTask(grpc::ServerContext*, const v1::TaskRef* request,
                                     v1::ChunkOutputs* reply) {
-  auto chunk = loop_->Call<absl::StatusOr<v1::ChunkOutputs>>(
-      [&](Scheduler& s) { return s.TaskResult(request->job_id(), request->index()); });
-  if (!chunk) return kStopping;
-  if (!chunk->ok()) return ToGrpc(chunk->status());
-  *reply = **std::move(chunk);
-  return grpc::Status::OK;
+  return Answer<v1::ChunkOutputs>(
+      loop_, [&](Scheduler& s) { return s.TaskResult(request->job_id(), request->index()); }, reply);
 }
 
 grpc::Status ClientService::ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
@@ -146,12 +144,8 @@ grpc::Status ClientService::ListWorkers(grpc::ServerContext*, const v1::ListWork
 
 grpc::Status ClientService::DrainWorker(grpc::ServerContext*, const v1::DrainWorkerRequest* request,
                                         v1::WorkerInfo* reply) {
-  auto info = loop_->Call<absl::StatusOr<v1::WorkerInfo>>(
-      [&](Scheduler& s) { return s.DrainWorker(request->worker_id(), absl::Now()); });
-  if (!info) return kStopping;
-  if (!info->ok()) return ToGrpc(info->status());
-  *reply = **std::move(info);
-  return grpc::Status::OK;
+  return Answer<v1::WorkerInfo>(
+      loop_, [&](Scheduler& s) { return s.DrainWorker(request->worker_id(), absl::Now()); }, reply);
 }
 
 grpc::Status ClientService::Shutdown(grpc::ServerContext*, const v1::ShutdownRequest* request,
