@@ -29,6 +29,9 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
   command->add_option("--reduce", job->reduce, "combine integer outputs: sum, min, max or count (exact)")
       ->check(CLI::IsMember({"sum", "min", "max", "count"}));
   command->add_option("--name", job->name, "a name for the job, shown by `drover jobs`");
+  command->add_option("--require", job->require,
+                      "run only on workers with this label (KEY or KEY=VALUE, repeatable; see "
+                      "drover-worker --label)");
   command->add_option("--retries", job->retries,
                       "run a failed task again up to N times, with backoff; a chunk whose worker is "
                       "lost is sent again at most 1+max(N,2) times in all");

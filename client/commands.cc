@@ -241,17 +241,19 @@ int WorkersCommand(const CommonOptions& common) {
   absl::StatusOr<std::vector<v1::WorkerInfo>> workers = (*client)->ListWorkers();
   if (!workers.ok()) return Fail(workers.status());
   if (!common.json) {
-    std::printf("%-6s %-24s %-16s %8s %5s %6s %10s  %s\n", "ID", "NAME", "HOST", "PID", "SLOTS", "HELD",
-                "DONE", "STATE");
+    std::printf("%-6s %-24s %-16s %8s %5s %6s %10s  %-8s %s\n", "ID", "NAME", "HOST", "PID", "SLOTS", "HELD",
+                "DONE", "STATE", "LABELS");
   }
   for (const v1::WorkerInfo& w : *workers) {
     if (common.json) {
       std::printf("%s\n", Json(w).c_str());
       continue;
     }
-    std::printf("%-6s %-24s %-16s %8u %5u %6u %10llu  %s\n", w.worker_id().c_str(), w.name().c_str(),
+    std::string labels = absl::StrJoin(w.labels(), ",");
+    std::printf("%-6s %-24s %-16s %8u %5u %6u %10llu  %-8s %s\n", w.worker_id().c_str(), w.name().c_str(),
                 w.host().c_str(), w.pid(), w.slots(), w.chunks_held(),
-                static_cast<unsigned long long>(w.chunks_done()), w.draining() ? "draining" : "ready");
+                static_cast<unsigned long long>(w.chunks_done()), w.draining() ? "draining" : "ready",
+                labels.c_str());
   }
   return kExitOk;
 }

@@ -103,6 +103,12 @@ absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream
     }
   }
   spec.set_retries(options.retries);
+  for (const std::string& label : options.require) {
+    if (label.empty() || label.front() == '=') {
+      return absl::InvalidArgumentError(absl::StrCat("--require: want KEY or KEY=VALUE, got '", label, "'"));
+    }
+    spec.add_require(label);
+  }
   spec.set_chunk_size(options.chunk);
   spec.set_name(options.name);
   absl::StatusOr<v1::Reduce> reduce = ParseReduce(options.reduce);

@@ -25,6 +25,7 @@ struct JobOptions {
   std::string reduce;                // "", sum, min, max, count
   std::string name;
   uint32_t retries = 0;              // runs again of a failed task
+  std::vector<std::string> require;  // worker labels the job needs
   std::string timeout;               // "30s", "500ms", "2m", or seconds (kernels: reported, not stopped)
   // Command jobs only.
   std::string cwd;

@@ -77,6 +77,14 @@ void Scheduler::SyncJournal() {
   }
 }
 
+bool Scheduler::CanRun(const WorkerRecord& worker, const v1::JobSpec& spec) {
+  if (!spec.has_command() && !worker.kernels.contains(spec.kernel())) return false;
+  for (const std::string& required : spec.require()) {
+    if (!worker.labels.contains(required)) return false;
+  }
+  return true;
+}
+
 Job* Scheduler::FindJob(uint64_t job_id) const {
   auto it = jobs_.find(job_id);
   return it == jobs_.end() ? nullptr : it->second.get();
@@ -158,6 +166,10 @@ void Scheduler::OnHello(const std::string& peer, const v1::Hello& hello, absl::T
   worker.id = absl::StrCat("w", next_worker_number_++);
   worker.hello = hello;
   worker.kernels.insert(hello.kernels().begin(), hello.kernels().end());
+  for (const std::string& label : hello.labels()) {
+    worker.labels.insert(label);
+    worker.labels.insert(label.substr(0, label.find('=')));  // "gpu=a100" also satisfies "gpu"
+  }
   worker.last_heard = now;
   LogInfo(absl::StrCat("worker ", worker.id, " joined: ", hello.name(), " on ", hello.host(),
                        ", ", hello.slots(), " slots"));
@@ -324,7 +336,7 @@ void Scheduler::Dispatch(absl::Time now) {
     v1::Assign* assign = message.mutable_assign();
     for (uint64_t job_id : runnable_) {
       Job* job = FindJob(job_id);
-      if (!job->spec().has_command() && !worker.kernels.contains(job->spec().kernel())) continue;
+      if (!CanRun(worker, job->spec())) continue;
       while (worker.credit > 0) {
         std::optional<v1::Chunk> next = job->NextChunk(now);
         if (!next) break;
@@ -353,6 +365,12 @@ absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now) {
           absl::StrCat("unknown kernel '", spec.kernel(), "': no connected worker offers it (they offer: ",
                        absl::StrJoin(offered, ", "), ")"));
     }
+  }
+  if (!workers_.empty() && spec.require_size() > 0 &&
+      std::none_of(workers_.begin(), workers_.end(), [&](const auto& w) { return CanRun(w.second, spec); })) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "no connected worker has the labels ", absl::StrJoin(spec.require(), ", "),
+        " (start one with --label, see `drover workers`)"));
   }
   uint64_t id = next_job_id_;
   if (journal_ != nullptr) {
@@ -454,6 +472,7 @@ v1::WorkerInfo Scheduler::Info(const WorkerRecord& worker) const {
   info.set_chunks_done(worker.chunks_done);
   info.set_last_seen_unix_ms(absl::ToUnixMillis(worker.last_heard));
   info.set_draining(worker.draining);
+  for (const std::string& label : worker.hello.labels()) info.add_labels(label);
   return info;
 }
 

@@ -99,6 +99,7 @@ class Scheduler {
     std::string id;
     v1::Hello hello;
     absl::flat_hash_set<std::string> kernels;
+    absl::flat_hash_set<std::string> labels;  // "key=value" and "key" for each label
     uint64_t credit = 0;
     absl::flat_hash_map<ChunkKey, uint32_t> held;  // -> attempt
     uint64_t chunks_done = 0;
@@ -124,6 +125,8 @@ class Scheduler {
   void CancelOnWorkers(uint64_t job_id);
   void Send(WorkerRecord& worker, v1::CoordinatorMessage& message, absl::Time now);
   Job* FindJob(uint64_t job_id) const;
+  // Whether `worker` may run `spec`: it offers the kernel and has the labels.
+  static bool CanRun(const WorkerRecord& worker, const v1::JobSpec& spec);
 
   // Constant after construction.
   const SchedulerOptions options_;

@@ -57,6 +57,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_option("--name", options.name, "name shown in `drover workers` (default HOST-PID)");
+  app.add_option("--label", options.labels,
+                 "a label for jobs to --require: KEY=VALUE or KEY, e.g. gpu=a100 (repeatable)");
   app.add_option("--plugin", plugins, "shared library with more kernels (repeatable); see "
                                       "worker/include/drover/kernel.h")
       ->check(CLI::ExistingFile);

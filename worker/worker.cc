@@ -294,6 +294,7 @@ class Session {
     hello->set_pid(static_cast<uint32_t>(getpid()));
     hello->set_slots(static_cast<uint32_t>(slots_));
     for (const std::string& name : registry_->Names()) hello->add_kernels(name);
+    for (const std::string& label : options_.labels) hello->add_labels(label);
     last_hello_ = absl::Now();
     last_heard_ = last_hello_;
     Send(message);

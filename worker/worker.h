@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -19,6 +20,7 @@ struct WorkerOptions {
   std::string coordinator;  // ZeroMQ endpoint, e.g. tcp://127.0.0.1:7341
   int slots = 0;            // CPU slots; 0 means the number of cores
   std::string name;         // shown in `drover workers`; empty means HOST-PID
+  std::vector<std::string> labels;  // "key=value" or "key"; jobs select workers with --require
   // How long the coordinator may stay silent before the worker drops its work
   // and registers again.
   absl::Duration coordinator_timeout = absl::Seconds(10);

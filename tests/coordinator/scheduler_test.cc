@@ -48,11 +48,13 @@ class SchedulerTest : public ::testing::Test {
     return options;
   }
 
-  void Register(const std::string& peer, uint32_t slots, std::vector<std::string> kernels = {"echo"}) {
+  void Register(const std::string& peer, uint32_t slots, std::vector<std::string> kernels = {"echo"},
+                std::vector<std::string> labels = {}) {
     v1::WorkerMessage message;
     message.mutable_hello()->set_name(peer);
     message.mutable_hello()->set_slots(slots);
     for (const auto& k : kernels) message.mutable_hello()->add_kernels(k);
+    for (const auto& l : labels) message.mutable_hello()->add_labels(l);
     scheduler_.OnWorkerMessage(peer, message, now_);
     v1::CoordinatorMessage welcome = outbox_.Take(peer);
     ASSERT_TRUE(welcome.has_welcome());
@@ -192,6 +194,28 @@ TEST_F(SchedulerTest, OnlyWorkersOfferingTheKernelGetItsChunks) {
   Credit("special", 1);
   scheduler_.Dispatch(now_);
   EXPECT_EQ(outbox_.Take("special").assign().chunks_size(), 1);
+}
+
+TEST_F(SchedulerTest, RequiredLabelsPickTheWorkers) {
+  Register("cpu", 1);
+  Register("gpu", 1, {"echo"}, {"gpu=a100", "zone=b"});
+  v1::JobSpec spec;
+  spec.set_kernel("echo");
+  spec.mutable_items()->mutable_range()->set_end(2);
+  spec.add_require("gpu");
+  spec.add_require("zone=b");
+  ASSERT_TRUE(scheduler_.Submit(spec, now_).ok());
+  Credit("cpu", 2);
+  scheduler_.Dispatch(now_);
+  EXPECT_TRUE(outbox_.empty());
+  Credit("gpu", 2);
+  scheduler_.Dispatch(now_);
+  EXPECT_EQ(outbox_.Take("gpu").assign().chunks_size(), 2);
+
+  spec.set_require(1, "zone=c");
+  absl::StatusOr<uint64_t> none = scheduler_.Submit(spec, now_);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(none.status().message().find("no connected worker has the labels gpu, zone=c"), std::string::npos);
 }
 
 TEST_F(SchedulerTest, UnknownKernelIsRefusedWithTheKernelsOnOffer) {

@@ -151,6 +151,21 @@ TEST(Jobs, PluginKernelsRunAndAThrowingKernelFailsOnlyItsTask) {
   EXPECT_EQ(after.out, "3\n");
 }
 
+TEST(Jobs, RequiredLabelsSendAJobToTheRightWorkers) {
+  TestCluster cluster;
+  cluster.AddWorker(1, {"--name", "plain"});
+  cluster.AddWorker(1, {"--name", "fancy", "--label", "gpu=a100"});
+  ASSERT_TRUE(cluster.WaitForWorkers(2));
+  CommandResult r = cluster.Drover({"run", "--require", "gpu", "--range", "0:6", "--", "sh", "-c", "echo $DROVER_WORKER"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Lines(r.out), std::vector<std::string>(6, "fancy"));
+  CommandResult none = cluster.Drover({"run", "--require", "gpu=h100", "--kernel", "echo", "x"});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.err.find("no connected worker has the labels gpu=h100"), std::string::npos) << none.err;
+  CommandResult workers = cluster.Drover({"workers"});
+  EXPECT_NE(workers.out.find("gpu=a100"), std::string::npos) << workers.out;
+}
+
 TEST(Jobs, SubmitStatusWaitResultsAndJobs) {
   TestCluster cluster;
   cluster.AddWorker(2);
