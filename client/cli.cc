@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/commands.h"
 #include "common/endpoint.h"
+#include "common/token.h"
 
 namespace drover {
 namespace {
@@ -100,6 +101,10 @@ int RunCli(int argc, char** argv) {
                  "the coordinator's client address HOST[:PORT] (default: $DROVER_COORDINATOR or "
                  "127.0.0.1:7340)");
   app.add_flag("--json", common.json, "print JSON (one object per line)");
+  std::string token_file;
+  app.add_option("--token-file", token_file,
+                 "send the token in FILE to the coordinator (default: $DROVER_TOKEN, if set)")
+      ->check(CLI::ExistingFile);
 
   JobOptions submit_job;
   CLI::App* submit = app.add_subcommand("submit", "submit a job and print its id; results are kept");
@@ -178,6 +183,12 @@ int RunCli(int argc, char** argv) {
     return kExitUsage;
   }
   common.coordinator = *target;
+  absl::StatusOr<std::string> token = ReadToken(token_file);
+  if (!token.ok()) {
+    std::fprintf(stderr, "drover: %s\n", std::string(token.status().message()).c_str());
+    return kExitUsage;
+  }
+  common.token = *token;
   InstallInterruptHandler();
 
   if (submit->parsed()) return SubmitCommand(common, submit_job);

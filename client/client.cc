@@ -29,8 +29,11 @@ absl::Status FromGrpc(const grpc::Status& status, absl::string_view target) {
 
 class Client::Impl {
  public:
-  Impl(std::string target, std::shared_ptr<grpc::Channel> channel)
-      : target_(std::move(target)), channel_(std::move(channel)), stub_(v1::Drover::NewStub(channel_)) {}
+  Impl(std::string target, std::string token, std::shared_ptr<grpc::Channel> channel)
+      : target_(std::move(target)),
+        authorization_(token.empty() ? "" : "Bearer " + token),
+        channel_(std::move(channel)),
+        stub_(v1::Drover::NewStub(channel_)) {}
 
   // Registers a context so CancelAll() can reach it; unregisters on destruction.
   class Call {
@@ -39,6 +42,7 @@ class Client::Impl {
       if (deadline != absl::InfiniteDuration()) {
         context_.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
       }
+      if (!impl_->authorization_.empty()) context_.AddMetadata("authorization", impl_->authorization_);
       absl::MutexLock lock(&impl_->mu_);
       if (impl_->cancelled_) context_.TryCancel();
       impl_->calls_.insert(&context_);
@@ -74,6 +78,7 @@ class Client::Impl {
   }
 
   const std::string target_;
+  const std::string authorization_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Drover::Stub> stub_;
 
@@ -100,7 +105,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
         absl::FormatDuration(options.connect_timeout),
         " (is drover-coordinator running there? set --coordinator or DROVER_COORDINATOR)"));
   }
-  return std::unique_ptr<Client>(new Client(std::make_unique<Impl>(options.target, channel)));
+  return std::unique_ptr<Client>(new Client(std::make_unique<Impl>(options.target, options.token, channel)));
 }
 
 absl::StatusOr<uint64_t> Client::Submit(const v1::JobSpec& spec) {

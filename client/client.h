@@ -22,6 +22,7 @@ namespace drover {
 
 struct ClientOptions {
   std::string target;  // HOST:PORT or unix:PATH of the coordinator's client port
+  std::string token;   // sent as "authorization: Bearer TOKEN" when not empty
   // How long Connect() waits for the coordinator to answer.
   absl::Duration connect_timeout = absl::Seconds(5);
 };
@@ -29,7 +30,8 @@ struct ClientOptions {
 // Thread-safe: calls may run concurrently, and CancelAll() may be called from
 // any thread (for example on Ctrl-C) to end every call in progress.
 // Errors are the coordinator's gRPC status as an absl::Status (same codes):
-// kUnavailable when it cannot be reached, kNotFound for an unknown job,
+// kUnavailable when it cannot be reached, kUnauthenticated without a valid
+// token, kNotFound for an unknown job,
 // kInvalidArgument for a bad job spec, kCancelled after CancelAll().
 class Client {
  public:

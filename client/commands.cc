@@ -106,9 +106,10 @@ void SetInterruptibleClient(const std::shared_ptr<Client>& client) {
 
 bool Interrupted() { return interrupted.load(); }
 
-absl::StatusOr<std::shared_ptr<Client>> ConnectTo(const std::string& target) {
+absl::StatusOr<std::shared_ptr<Client>> ConnectTo(const std::string& target, const std::string& token) {
   ClientOptions options;
   options.target = target;
+  options.token = token;
   absl::StatusOr<std::unique_ptr<Client>> connected = Client::Connect(options);
   if (!connected.ok()) return connected.status();
   std::shared_ptr<Client> client = *std::move(connected);
@@ -119,7 +120,7 @@ absl::StatusOr<std::shared_ptr<Client>> ConnectTo(const std::string& target) {
 int SubmitCommand(const CommonOptions& common, const JobOptions& job) {
   absl::StatusOr<v1::JobSpec> spec = BuildJobSpec(job, std::cin);
   if (!spec.ok()) return Fail(spec.status());
-  auto client = ConnectTo(common.coordinator);
+  auto client = ConnectTo(common.coordinator, common.token);
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<uint64_t> id = (*client)->Submit(*spec);
   if (!id.ok()) return Fail(id.status());
@@ -134,7 +135,7 @@ int SubmitCommand(const CommonOptions& common, const JobOptions& job) {
 }
 
 int StatusCommand(const CommonOptions& common, uint64_t job_id) {
-  auto client = ConnectTo(common.coordinator);
+  auto client = ConnectTo(common.coordinator, common.token);
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<v1::JobStatus> status = (*client)->GetJob(job_id);
   if (!status.ok()) return Fail(status.status());
@@ -143,7 +144,7 @@ int StatusCommand(const CommonOptions& common, uint64_t job_id) {
 }
 
 int WaitCommand(const CommonOptions& common, uint64_t job_id, bool quiet) {
-  auto client = ConnectTo(common.coordinator);
+  auto client = ConnectTo(common.coordinator, common.token);
   if (!client.ok()) return Fail(client.status());
   ProgressReporter progress(stderr, isatty(STDERR_FILENO) != 0);
   // A coordinator restarting (with --state-dir) is waited for, up to a minute.
@@ -175,7 +176,7 @@ int WaitCommand(const CommonOptions& common, uint64_t job_id, bool quiet) {
 }
 
 int ResultsCommand(const CommonOptions& common, uint64_t job_id, bool unordered) {
-  auto client = ConnectTo(common.coordinator);
+  auto client = ConnectTo(common.coordinator, common.token);
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<v1::JobStatus> before = (*client)->GetJob(job_id);
   if (!before.ok()) return Fail(before.status());
@@ -195,7 +196,7 @@ int ResultsCommand(const CommonOptions& common, uint64_t job_id, bool unordered)
 }
 
 int LogsCommand(const CommonOptions& common, uint64_t job_id, uint64_t task_number) {
-  auto client = ConnectTo(common.coordinator);
+  auto client = ConnectTo(common.coordinator, common.token);
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<v1::ChunkOutputs> chunk = (*client)->GetTask(job_id, task_number - 1);
   if (!chunk.ok()) return Fail(chunk.status());
@@ -205,7 +206,7 @@ int LogsCommand(const CommonOptions& common, uint64_t job_id, uint64_t task_numb
 }
 
 int CancelCommand(const CommonOptions& common, uint64_t job_id) {
-  auto client = ConnectTo(common.coordinator);
+  auto client = ConnectTo(common.coordinator, common.token);
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<v1::JobStatus> status = (*client)->Cancel(job_id);
   if (!status.ok()) return Fail(status.status());
@@ -214,7 +215,7 @@ int CancelCommand(const CommonOptions& common, uint64_t job_id) {
 }
 
 int JobsCommand(const CommonOptions& common) {
-  auto client = ConnectTo(common.coordinator);
+  auto client = ConnectTo(common.coordinator, common.token);
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<std::vector<v1::JobStatus>> jobs = (*client)->ListJobs();
   if (!jobs.ok()) return Fail(jobs.status());
@@ -236,7 +237,7 @@ int JobsCommand(const CommonOptions& common) {
 }
 
 int WorkersCommand(const CommonOptions& common) {
-  auto client = ConnectTo(common.coordinator);
+  auto client = ConnectTo(common.coordinator, common.token);
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<std::vector<v1::WorkerInfo>> workers = (*client)->ListWorkers();
   if (!workers.ok()) return Fail(workers.status());
@@ -259,7 +260,7 @@ int WorkersCommand(const CommonOptions& common) {
 }
 
 int DrainCommand(const CommonOptions& common, const std::string& worker_id) {
-  auto client = ConnectTo(common.coordinator);
+  auto client = ConnectTo(common.coordinator, common.token);
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<v1::WorkerInfo> info = (*client)->DrainWorker(worker_id);
   if (!info.ok()) return Fail(info.status());

@@ -25,6 +25,7 @@ enum ExitCode : int {
 
 struct CommonOptions {
   std::string coordinator;  // client address of the coordinator
+  std::string token;        // from --token-file or $DROVER_TOKEN
   bool json = false;
 };
 
@@ -54,7 +55,7 @@ int RunCommand(const CommonOptions& common, const RunOptions& run);
 // after Ctrl-C, else kExitError).
 int Fail(const absl::Status& status);
 // Connects and registers the client for Ctrl-C (held weakly: it may be destroyed at any time).
-absl::StatusOr<std::shared_ptr<Client>> ConnectTo(const std::string& target);
+absl::StatusOr<std::shared_ptr<Client>> ConnectTo(const std::string& target, const std::string& token);
 
 // Ctrl-C handling: a thread takes SIGINT/SIGTERM and cancels the calls of the
 // registered client. Call InstallInterruptHandler() once at start-up, before

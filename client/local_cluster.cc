@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/token.h"
 
 namespace drover {
 namespace {
@@ -106,10 +107,23 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(LocalClusterOp
   }
   cluster->log_dir_ = dir_template;  // mkdtemp makes it mode 0700
 
+  // Private: sockets in the 0700 directory, and a token clients must show.
+  cluster->token_ = NewToken();
+  const std::string token_file = cluster->log_dir_ + "/token";
+  {
+    int fd = open(token_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, cluster->token_.data(), cluster->token_.size()) !=
+                      static_cast<ssize_t>(cluster->token_.size())) {
+      if (fd >= 0) close(fd);
+      return absl::UnavailableError(absl::StrCat("cannot write ", token_file));
+    }
+    close(fd);
+  }
   int ready[2];
   if (pipe2(ready, O_CLOEXEC) != 0) return absl::UnavailableError("pipe failed");
   absl::StatusOr<pid_t> coordinator = cluster->Spawn(
-      {coordinator_bin, "--listen-workers", "tcp://127.0.0.1:0", "--listen-clients", "127.0.0.1:0",
+      {coordinator_bin, "--listen-workers", absl::StrCat("ipc://", cluster->log_dir_, "/workers"),
+       "--listen-clients", absl::StrCat("unix:", cluster->log_dir_, "/client"), "--token-file", token_file,
        "--ready-fd", absl::StrCat(ready[1])},
       cluster->log_dir_ + "/coordinator.log", ready[1]);
   close(ready[1]);
@@ -134,6 +148,7 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(LocalClusterOp
     std::vector<std::string> argv = {worker_bin, "--coordinator", workers_endpoint, "--slots",
                                      absl::StrCat(cluster->options_.slots_per_worker), "--name",
                                      absl::StrCat("local-", i + 1)};
+    if (geteuid() == 0) argv.push_back("--allow-root");  // whoever runs drover as root already is
     for (const std::string& plugin : cluster->options_.plugins) {
       argv.push_back("--plugin");
       argv.push_back(plugin);

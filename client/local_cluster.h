@@ -29,6 +29,8 @@ struct LocalClusterOptions {
 
 // The children share one process group and die with the process that
 // started them (PR_SET_PDEATHSIG), so a crash of the parent leaves no orphans.
+// They talk over an ipc:// and a unix: socket inside a fresh 0700 directory,
+// and clients need a random token as well: other users cannot reach them.
 // Their logs go to files in a private temporary directory, removed by Stop()
 // unless something went wrong.
 // Start() and Stop() belong to one thread; client_target() is thread-safe.
@@ -40,6 +42,7 @@ class LocalCluster {
   ~LocalCluster();  // Stop() if not done yet
 
   const std::string& client_target() const { return client_target_; }
+  const std::string& token() const { return token_; }
   const std::string& log_dir() const { return log_dir_; }
 
   // SIGINTs the group (workers and coordinator stop at once, running tasks are
@@ -57,6 +60,7 @@ class LocalCluster {
   LocalClusterOptions options_;
   std::string log_dir_;
   std::string client_target_;
+  std::string token_;
   pid_t group_ = 0;
   std::thread monitor_;
   bool stopped_ = false;

@@ -102,7 +102,7 @@ int RunLocal(v1::JobSpec spec, const CommonOptions& common, const RunOptions& ru
   if (!cluster.ok()) return Fail(cluster.status());
 
   int code;
-  auto client = ConnectTo((*cluster)->client_target());
+  auto client = ConnectTo((*cluster)->client_target(), (*cluster)->token());
   if (!client.ok()) {
     code = Fail(client.status());
   } else {
@@ -127,7 +127,7 @@ int RunCommand(const CommonOptions& common, const RunOptions& run) {
   if (!run.plugins.empty()) {
     return Fail(absl::InvalidArgumentError("--plugin goes with --local; remote workers load plugins themselves"));
   }
-  auto client = ConnectTo(common.coordinator);
+  auto client = ConnectTo(common.coordinator, common.token);
   if (!client.ok()) return Fail(client.status());
   return SubmitAndStream(**client, *std::move(spec), common, run);
 }

@@ -34,11 +34,28 @@ grpc::Status Answer(CoordinatorLoop* loop, std::function<absl::StatusOr<Reply>(S
 
 }  // namespace
 
-ClientService::ClientService(CoordinatorLoop* loop, std::function<void()> on_shutdown)
-    : loop_(loop), on_shutdown_(std::move(on_shutdown)) {}
+ClientService::ClientService(CoordinatorLoop* loop, std::function<void()> on_shutdown, std::string token)
+    : loop_(loop), on_shutdown_(std::move(on_shutdown)), token_(std::move(token)) {}
 
-grpc::Status ClientService::Submit(grpc::ServerContext*, const v1::SubmitRequest* request,
+grpc::Status ClientService::Authorize(const grpc::ServerContext* context) const {
+  if (token_.empty()) return grpc::Status::OK;
+  const std::string expected = "Bearer " + token_;
+  auto range = context->client_metadata().equal_range("authorization");
+  for (auto it = range.first; it != range.second; ++it) {
+    const grpc::string_ref& given = it->second;
+    if (given.size() != expected.size()) continue;
+    unsigned char difference = 0;  // constant time: no early exit on the first wrong byte
+    for (size_t i = 0; i < expected.size(); ++i) difference |= given.data()[i] ^ expected[i];
+    if (difference == 0) return grpc::Status::OK;
+  }
+  LogWarning(absl::StrCat("refused a call from ", context->peer(), ": no valid token"));
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                      "this coordinator needs a token: set DROVER_TOKEN or --token-file");
+}
+
+grpc::Status ClientService::Submit(grpc::ServerContext* context, const v1::SubmitRequest* request,
                                    v1::SubmitReply* reply) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   auto id = loop_->Call<absl::StatusOr<uint64_t>>(
       [&](Scheduler& s) { return s.Submit(request->spec(), absl::Now()); });
   if (!id) return kStopping;
@@ -47,13 +64,15 @@ grpc::Status ClientService::Submit(grpc::ServerContext*, const v1::SubmitRequest
   return grpc::Status::OK;
 }
 
-grpc::Status ClientService::GetJob(grpc::ServerContext*, const v1::JobRef* request,
+grpc::Status ClientService::GetJob(grpc::ServerContext* context, const v1::JobRef* request,
                                    v1::JobStatus* reply) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   return Answer<v1::JobStatus>(loop_, [&](Scheduler& s) { return s.GetJob(request->job_id()); }, reply);
 }
 
-grpc::Status ClientService::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*,
+grpc::Status ClientService::ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest*,
                                      v1::ListJobsReply* reply) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   auto jobs = loop_->Call<std::vector<v1::JobStatus>>([](Scheduler& s) { return s.ListJobs(); });
   if (!jobs) return kStopping;
   for (v1::JobStatus& job : *jobs) *reply->add_jobs() = std::move(job);
@@ -62,6 +81,7 @@ grpc::Status ClientService::ListJobs(grpc::ServerContext*, const v1::ListJobsReq
 
 grpc::Status ClientService::WatchJob(grpc::ServerContext* context, const v1::JobRef* request,
                                      grpc::ServerWriter<v1::JobStatus>* writer) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   std::string last_sent;
   while (!context->IsCancelled()) {
     uint64_t seen = loop_->change_count();
@@ -87,6 +107,7 @@ grpc::Status ClientService::WatchJob(grpc::ServerContext* context, const v1::Job
 grpc::Status ClientService::StreamResults(grpc::ServerContext* context,
                                           const v1::ResultsRequest* request,
                                           grpc::ServerWriter<v1::ResultBatch>* writer) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   const uint64_t job_id = request->job_id();
   auto attached = loop_->Call<absl::Status>([&](Scheduler& s) { return s.AttachReader(job_id); });
   if (!attached) return kStopping;
@@ -121,20 +142,23 @@ grpc::Status ClientService::StreamResults(grpc::ServerContext* context,
   }
 }
 
-grpc::Status ClientService::Cancel(grpc::ServerContext*, const v1::JobRef* request,
+grpc::Status ClientService::Cancel(grpc::ServerContext* context, const v1::JobRef* request,
                                    v1::JobStatus* reply) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   return Answer<v1::JobStatus>(
       loop_, [&](Scheduler& s) { return s.Cancel(request->job_id(), absl::Now()); }, reply);
 }
 
-grpc::Status ClientService::GetTask(grpc::ServerContext*, const v1::TaskRef* request,
+grpc::Status ClientService::GetTask(grpc::ServerContext* context, const v1::TaskRef* request,
                                     v1::ChunkOutputs* reply) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   return Answer<v1::ChunkOutputs>(
       loop_, [&](Scheduler& s) { return s.TaskResult(request->job_id(), request->index()); }, reply);
 }
 
-grpc::Status ClientService::ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
+grpc::Status ClientService::ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest*,
                                         v1::ListWorkersReply* reply) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   auto workers =
       loop_->Call<std::vector<v1::WorkerInfo>>([](Scheduler& s) { return s.ListWorkers(); });
   if (!workers) return kStopping;
@@ -142,14 +166,16 @@ grpc::Status ClientService::ListWorkers(grpc::ServerContext*, const v1::ListWork
   return grpc::Status::OK;
 }
 
-grpc::Status ClientService::DrainWorker(grpc::ServerContext*, const v1::DrainWorkerRequest* request,
+grpc::Status ClientService::DrainWorker(grpc::ServerContext* context, const v1::DrainWorkerRequest* request,
                                         v1::WorkerInfo* reply) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   return Answer<v1::WorkerInfo>(
       loop_, [&](Scheduler& s) { return s.DrainWorker(request->worker_id(), absl::Now()); }, reply);
 }
 
-grpc::Status ClientService::Shutdown(grpc::ServerContext*, const v1::ShutdownRequest* request,
+grpc::Status ClientService::Shutdown(grpc::ServerContext* context, const v1::ShutdownRequest* request,
                                      v1::ShutdownReply*) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   std::string reason = request->reason().empty() ? "the coordinator is shutting down"
                                                   : request->reason();
   LogInfo(absl::StrCat("shutdown requested by a client: ", reason));

@@ -14,8 +14,10 @@ namespace drover {
 class ClientService final : public v1::Drover::Service {
  public:
   // `loop` must outlive the service. `on_shutdown` is called (once, from a
-  // handler thread) when a client asks the coordinator to stop.
-  ClientService(CoordinatorLoop* loop, std::function<void()> on_shutdown);
+  // handler thread) when a client asks the coordinator to stop. A non-empty
+  // `token` must come with every call as "authorization: Bearer TOKEN";
+  // calls without it get UNAUTHENTICATED and nothing runs.
+  ClientService(CoordinatorLoop* loop, std::function<void()> on_shutdown, std::string token = "");
 
   grpc::Status Submit(grpc::ServerContext* context, const v1::SubmitRequest* request,
                       v1::SubmitReply* reply) override;
@@ -39,8 +41,11 @@ class ClientService final : public v1::Drover::Service {
                         v1::ShutdownReply* reply) override;
 
  private:
+  grpc::Status Authorize(const grpc::ServerContext* context) const;
+
   CoordinatorLoop* const loop_;
   std::function<void()> on_shutdown_;
+  const std::string token_;
 };
 
 }  // namespace drover

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
@@ -17,10 +18,12 @@
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/endpoint.h"
 #include "common/log.h"
+#include "common/token.h"
 #include "coordinator/client_service.h"
 #include "coordinator/coordinator_loop.h"
 
@@ -49,6 +52,8 @@ int main(int argc, char** argv) {
   int ready_fd = -1;
   int max_message_mib = 64;
   std::string state_dir;
+  std::string token_file;
+  bool insecure = false;
   bool verbose = false;
   app.add_option("--listen-workers", worker_address,
                  "where workers connect: HOST:PORT or a ZeroMQ endpoint (port 0 picks a free one)")
@@ -66,6 +71,13 @@ int main(int argc, char** argv) {
   app.add_option("--state-dir", state_dir,
                  "keep a journal of jobs and results in DIR and restore it at start, so a restart "
                  "(even after kill -9) loses nothing; without it state is in memory only");
+  app.add_option("--token-file", token_file,
+                 "clients must send the token in FILE (or in $DROVER_TOKEN) with every call; "
+                 "required to listen for clients beyond loopback")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--insecure", insecure,
+               "allow listening beyond loopback without credentials (anyone who reaches the "
+               "ports can run commands here)");
   app.add_option("--max-message-mib", max_message_mib, "largest client request accepted, in MiB")
       ->capture_default_str()
       ->check(CLI::Range(1, 2000));
@@ -95,12 +107,31 @@ int main(int argc, char** argv) {
                  std::string((zmq_endpoint.ok() ? grpc_address.status() : zmq_endpoint.status()).message()).c_str());
     return 2;
   }
-  for (const std::string& address : {*zmq_endpoint, *grpc_address}) {
-    if (!drover::IsLoopbackAddress(address)) {
-      drover::LogWarning(absl::StrCat("listening on ", address,
-                                      " beyond loopback with no authentication: anyone who can "
-                                      "reach it can run work here"));
-    }
+  absl::StatusOr<std::string> token = drover::ReadToken(token_file);
+  if (!token.ok()) {
+    std::fprintf(stderr, "drover-coordinator: %s\n", std::string(token.status().message()).c_str());
+    return 2;
+  }
+  // drover runs commands: nothing beyond loopback without credentials, unless asked.
+  std::vector<std::string> exposed;
+  if (!drover::IsLoopbackAddress(*zmq_endpoint)) {
+    exposed.push_back(absl::StrCat(*zmq_endpoint, " (workers: no worker credentials yet)"));
+  }
+  if (!drover::IsLoopbackAddress(*grpc_address) && token->empty()) {
+    exposed.push_back(absl::StrCat(*grpc_address, " (clients: no --token-file)"));
+  }
+  if (!exposed.empty() && !insecure) {
+    std::fprintf(stderr,
+                 "drover-coordinator: refusing to listen beyond loopback without credentials on %s.\n"
+                 "Anyone who reaches such a port could run commands here. Give clients a token "
+                 "(--token-file), keep workers on loopback or a tunnel, or pass --insecure on a "
+                 "network you trust.\n",
+                 absl::StrJoin(exposed, ", ").c_str());
+    return 2;
+  }
+  for (const std::string& what : exposed) {
+    drover::LogWarning(absl::StrCat("--insecure: listening without credentials on ", what,
+                                    "; anyone who reaches it can run commands here"));
   }
 
   // Signals are taken by one thread with sigwait, so no handler runs inside gRPC or ZeroMQ.
@@ -141,7 +172,7 @@ int main(int argc, char** argv) {
   }
 
   absl::Notification stop;
-  drover::ClientService service(&loop, [&stop] { RequestStop(&stop); });
+  drover::ClientService service(&loop, [&stop] { RequestStop(&stop); }, *token);
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   builder.AddListeningPort(*grpc_address, grpc::InsecureServerCredentials(), &grpc_port);

@@ -4,16 +4,19 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <map>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 
 extern char** environ;
@@ -52,6 +55,99 @@ bool ReadSome(int fd, std::string* out, uint64_t cap, bool* truncated) {
   return true;
 }
 
+// The path execve() needs for `name` (a PATH search when it has no '/'), or
+// "" with `*error` set (ENOENT or EACCES). Done before fork: the child may only
+// make async-signal-safe calls.
+std::string FindProgram(const std::string& name, int* error) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = getenv("PATH");
+  *error = ENOENT;
+  for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin", ':')) {
+    std::string candidate = absl::StrCat(dir.empty() ? "." : dir, "/", name);
+    if (access(candidate.c_str(), X_OK) == 0) {
+      struct stat info;
+      if (stat(candidate.c_str(), &info) == 0 && S_ISREG(info.st_mode)) return candidate;
+    } else if (errno == EACCES) {
+      *error = EACCES;
+    }
+  }
+  return "";
+}
+
+// Starts the task in a new process group, and registers that group with the
+// reaper *before* the task may run (the child waits on a gate), so a worker
+// killed at any moment leaves nothing behind. Errors: kFailedPrecondition for
+// a cwd that cannot be entered, else the exec error's text.
+absl::StatusOr<pid_t> Spawn(const std::string& program, char* const* argv, char* const* envp,
+                            const std::string& cwd, int out, int err, ProcessGroups* groups) {
+  int gate[2], report[2];
+  if (pipe2(gate, O_CLOEXEC) != 0) return absl::InternalError(strerror(errno));
+  if (pipe2(report, O_CLOEXEC) != 0) {
+    close(gate[0]);
+    close(gate[1]);
+    return absl::InternalError(strerror(errno));
+  }
+  const char* dir = cwd.empty() ? nullptr : cwd.c_str();
+  pid_t pid = fork();
+  if (pid == 0) {
+    // Child: async-signal-safe calls only, up to execve.
+    setpgid(0, 0);
+    close(gate[1]);
+    char go;
+    if (read(gate[0], &go, 1) != 1) _exit(127);  // the worker is gone
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int null_fd = open("/dev/null", O_RDONLY);
+    dup2(null_fd, STDIN_FILENO);
+    dup2(out, STDOUT_FILENO);
+    dup2(err, STDERR_FILENO);
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    for (int s : {SIGINT, SIGTERM, SIGPIPE, SIGHUP, SIGQUIT}) sigaction(s, &default_action, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    int failure[2] = {0, 0};
+    if (dir != nullptr && chdir(dir) != 0) {
+      failure[0] = 1;
+      failure[1] = errno;
+    } else {
+      execve(program.c_str(), argv, envp);
+      failure[1] = errno;
+    }
+    ssize_t ignored = write(report[1], failure, sizeof(failure));
+    (void)ignored;
+    _exit(127);
+  }
+  close(gate[0]);
+  close(report[1]);
+  if (pid < 0) {
+    close(gate[1]);
+    close(report[0]);
+    return absl::InternalError(absl::StrCat("fork failed: ", strerror(errno)));
+  }
+  setpgid(pid, pid);  // also here, whichever runs first
+  groups->Add(pid);
+  ssize_t ignored = write(gate[1], "g", 1);
+  (void)ignored;
+  close(gate[1]);
+  int failure[2] = {0, 0};
+  ssize_t n;
+  do {
+    n = read(report[0], failure, sizeof(failure));  // end of file: execve succeeded
+  } while (n < 0 && errno == EINTR);
+  close(report[0]);
+  if (n == static_cast<ssize_t>(sizeof(failure))) {
+    waitpid(pid, nullptr, 0);
+    groups->Remove(pid);
+    if (failure[0] == 1) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot change to directory '", cwd, "': ", strerror(failure[1])));
+    }
+    return absl::UnknownError(strerror(failure[1]));
+  }
+  return pid;
+}
+
 }  // namespace
 
 CommandOutcome RunCommand(const CommandTask& task, const std::atomic<bool>& cancelled,
@@ -66,25 +162,6 @@ CommandOutcome RunCommand(const CommandTask& task, const std::atomic<bool>& canc
     outcome.start_error = absl::StrCat("cannot create pipes: ", strerror(errno));
     return outcome;
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, err[1], STDERR_FILENO);
-  if (!task.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, task.cwd.c_str());
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  for (int s : {SIGINT, SIGTERM, SIGPIPE, SIGHUP, SIGQUIT}) sigaddset(&defaults, s);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setpgroup(&attr, 0);  // its own process group, led by the task
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
-                                      POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_USEVFORK);
-
   std::vector<std::string> argv_strings = task.argv;
   std::vector<std::string> env_strings = BuildEnvironment(task.env);
   std::vector<char*> argv, envp;
@@ -92,24 +169,24 @@ CommandOutcome RunCommand(const CommandTask& task, const std::atomic<bool>& canc
   argv.push_back(nullptr);
   for (std::string& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
+  int lookup_error = 0;
+  std::string program = FindProgram(task.argv[0], &lookup_error);
 
   absl::Time start = absl::Now();
-  pid_t pid = -1;
-  int spawned = posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  absl::StatusOr<pid_t> spawned =
+      program.empty() ? absl::StatusOr<pid_t>(absl::Status(absl::StatusCode::kNotFound, strerror(lookup_error)))
+                      : Spawn(program, argv.data(), envp.data(), task.cwd, out[1], err[1], groups);
   close(out[1]);
   close(err[1]);
-  if (spawned != 0) {
+  if (!spawned.ok()) {
     close(out[0]);
     close(err[0]);
-    outcome.start_error = absl::StrCat("cannot run '", task.argv[0], "': ", strerror(spawned));
-    if (spawned == ENOENT && !task.cwd.empty() && access(task.cwd.c_str(), X_OK) != 0) {
-      outcome.start_error = absl::StrCat("cannot change to directory '", task.cwd, "'");
-    }
+    outcome.start_error = spawned.status().code() == absl::StatusCode::kFailedPrecondition
+                              ? std::string(spawned.status().message())
+                              : absl::StrCat("cannot run '", task.argv[0], "': ", spawned.status().message());
     return outcome;
   }
-  groups->Add(pid);
+  const pid_t pid = *spawned;
 
   absl::Time deadline = task.timeout == absl::InfiniteDuration() ? absl::InfiniteFuture()
                                                                    : start + task.timeout;

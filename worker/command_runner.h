@@ -1,4 +1,4 @@
-// Runs one command task as a child process in its own process group,
+// Runs one command task as a child process (fork + execve) in its own process group,
 // capturing stdout and stderr (up to a cap each, without deadlock however much
 // it prints), with a timeout, and leaving nothing of it running afterwards.
 #ifndef DROVER_WORKER_COMMAND_RUNNER_H_

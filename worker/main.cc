@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   drover::WorkerOptions options;
   std::vector<std::string> plugins;
   bool list_kernels = false;
+  bool allow_root = false;
   bool verbose = false;
   app.add_option("-c,--coordinator", coordinator,
                  "coordinator's worker address: HOST[:PORT] (default port 7341) or a ZeroMQ "
@@ -63,6 +64,8 @@ int main(int argc, char** argv) {
                                       "worker/include/drover/kernel.h")
       ->check(CLI::ExistingFile);
   app.add_flag("--list-kernels", list_kernels, "print the kernels this worker offers and exit");
+  app.add_flag("--allow-root", allow_root,
+               "run even as root (a worker runs whatever commands its coordinator sends)");
   app.add_flag("-v,--verbose", verbose, "log debug messages");
   try {
     app.parse(argc, argv);
@@ -85,6 +88,12 @@ int main(int argc, char** argv) {
       std::printf("%-14s %s\n", name.c_str(), registry.Find(name)->help.c_str());
     }
     return 0;
+  }
+  if (geteuid() == 0 && !allow_root) {
+    std::fprintf(stderr,
+                 "drover-worker: refusing to run as root: a worker runs whatever commands its "
+                 "coordinator sends. Run it as an ordinary user, or pass --allow-root if you mean it.\n");
+    return 2;
   }
   absl::StatusOr<std::string> endpoint =
       drover::ToZmqEndpoint(coordinator, drover::kDefaultWorkerPort);

@@ -232,6 +232,7 @@ void TestCluster::StartCoordinator() {
 ChildProcess& TestCluster::AddWorker(int slots, std::vector<std::string> extra_flags) {
   std::vector<std::string> argv = {BinPath("drover-worker"), "--coordinator", worker_endpoint_,
                                    "--slots", absl::StrCat(slots)};
+  if (geteuid() == 0) argv.push_back("--allow-root");  // CI runs as root
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   workers_.push_back(std::make_unique<ChildProcess>(argv));
   return *workers_.back();

@@ -3,6 +3,7 @@
 // chunks are re-run elsewhere and every result is recorded once.
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 #include <zmq.hpp>
@@ -55,7 +56,9 @@ TEST(Robustness, AWorkerRefusesACoordinatorOfAnotherVersion) {
   router.set(zmq::sockopt::linger, 0);
   router.bind("tcp://127.0.0.1:*");
   std::string endpoint = router.get(zmq::sockopt::last_endpoint);
-  ChildProcess worker({BinPath("drover-worker"), "--coordinator", endpoint, "--slots", "1"});
+  std::vector<std::string> argv = {BinPath("drover-worker"), "--coordinator", endpoint, "--slots", "1"};
+  if (geteuid() == 0) argv.push_back("--allow-root");
+  ChildProcess worker(argv);
   router.set(zmq::sockopt::rcvtimeo, 20000);
   std::vector<zmq::message_t> frames;
   ASSERT_TRUE(zmq::recv_multipart(router, std::back_inserter(frames)));
