@@ -246,6 +246,7 @@ bool TestCluster::WaitForWorkers(int count) {
 }
 
 CommandResult TestCluster::Drover(std::vector<std::string> args, const std::string& input) {
+  if (!token_file_.empty()) args.insert(args.begin(), {"--token-file", token_file_});
   args.insert(args.begin(), {BinPath("drover"), "--coordinator", client_target_});
   return RunProgram(args, input);
 }

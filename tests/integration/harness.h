@@ -79,7 +79,10 @@ class TestCluster {
   // Waits until `count` workers are registered (via `drover workers --json`).
   bool WaitForWorkers(int count);
 
-  // Runs `drover --coordinator TARGET args...`.
+  // From now on Drover() passes --token-file FILE.
+  void set_token_file(std::string file) { token_file_ = std::move(file); }
+
+  // Runs `drover --coordinator TARGET [--token-file FILE] args...`.
   CommandResult Drover(std::vector<std::string> args, const std::string& input = "");
 
  private:
@@ -92,6 +95,7 @@ class TestCluster {
   std::vector<std::unique_ptr<ChildProcess>> workers_;
   std::string client_target_;
   std::string worker_endpoint_;
+  std::string token_file_;
 };
 
 // Pids of live processes whose environment contains `entry` (e.g. "MARK=123").
