@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/commands.h"
+#include "common/curve.h"
 #include "common/endpoint.h"
 #include "common/token.h"
 
@@ -142,6 +143,12 @@ int RunCli(int argc, char** argv) {
       "drain", "ask a worker to finish what it holds, take nothing new, then exit");
   drain->add_option("worker", drain_id, "the worker's id (the ID column of `drover workers`)")->required();
 
+  std::string key_prefix;
+  CLI::App* keygen = app.add_subcommand(
+      "keygen", "write a CURVE key pair for a coordinator or a worker: PREFIX.key (secret) and "
+                "PREFIX.pub (public), mode 0600");
+  keygen->add_option("prefix", key_prefix, "path and name without extension, e.g. keys/worker1")->required();
+
   RunOptions run_options;
   CLI::App* run = app.add_subcommand(
       "run", "submit a job, print its results in input order as they arrive, exit 0 if all succeeded");
@@ -191,6 +198,13 @@ int RunCli(int argc, char** argv) {
   common.token = *token;
   InstallInterruptHandler();
 
+  if (keygen->parsed()) {
+    absl::StatusOr<CurveKeyPair> pair = WriteNewKeyPair(key_prefix);
+    if (!pair.ok()) return Fail(pair.status());
+    std::printf("wrote %s.key (keep it secret) and %s.pub: %s\n", key_prefix.c_str(), key_prefix.c_str(),
+                pair->public_key.c_str());
+    return kExitOk;
+  }
   if (submit->parsed()) return SubmitCommand(common, submit_job);
   if (status->parsed()) return StatusCommand(common, job_id);
   if (wait->parsed()) return WaitCommand(common, job_id, quiet);

@@ -1,7 +1,9 @@
 // Implements coordinator_loop.h.
 #include "coordinator/coordinator_loop.h"
 
+#include <array>
 #include <chrono>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -10,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "common/curve.h"
 #include "common/log.h"
 #include "common/wire.h"
 
@@ -50,6 +53,51 @@ CoordinatorLoop::~CoordinatorLoop() = default;
 void CoordinatorLoop::Restore(const std::vector<v1::JournalRecord>& records) {
   scheduler_.Restore(records, absl::Now());
   Publish(scheduler_.change_count());
+}
+
+void CoordinatorLoop::RequireCurve(const std::string& secret_key, std::set<std::string> authorized_keys) {
+  authorized_keys_ = std::move(authorized_keys);
+  zap_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::rep);
+  zap_->set(zmq::sockopt::linger, 0);
+  zap_->bind("inproc://zeromq.zap.01");  // ZeroMQ asks here about every CURVE handshake
+  router_.set(zmq::sockopt::curve_server, 1);
+  router_.set(zmq::sockopt::curve_secretkey, secret_key);
+  router_.set(zmq::sockopt::zap_domain, "drover");
+}
+
+void CoordinatorLoop::AnswerZap() {
+  // ZAP (ZeroMQ RFC 27): version, request id, domain, address, identity,
+  // mechanism, then the client's 32-byte public key for CURVE.
+  std::vector<zmq::message_t> request;
+  try {
+    if (!zmq::recv_multipart(*zap_, std::back_inserter(request), zmq::recv_flags::dontwait)) return;
+  } catch (const zmq::error_t& e) {
+    LogWarning(absl::StrCat("authentication request: ", e.what()));
+    return;
+  }
+  bool admitted = false;
+  std::string key_text = "(none)";
+  std::string address = request.size() > 3 ? request[3].to_string() : "?";
+  if (request.size() >= 7 && request[5].to_string() == "CURVE" && request[6].size() == 32) {
+    key_text = KeyToZ85(static_cast<const unsigned char*>(request[6].data()));
+    admitted = authorized_keys_.contains(key_text);
+  }
+  if (!admitted) {
+    LogWarning(absl::StrCat("refused a worker from ", address, " with key ", key_text,
+                            ": not in the authorized keys"));
+  }
+  std::array<zmq::const_buffer, 6> reply = {
+      zmq::str_buffer("1.0"),
+      zmq::buffer(request.size() > 1 ? request[1].data() : nullptr, request.size() > 1 ? request[1].size() : 0),
+      zmq::buffer(std::string_view(admitted ? "200" : "400")),
+      zmq::buffer(std::string_view(admitted ? "OK" : "key not authorized")),
+      zmq::buffer(std::string_view(admitted ? key_text : std::string_view())),
+      zmq::str_buffer("")};
+  try {
+    zmq::send_multipart(*zap_, reply);
+  } catch (const zmq::error_t& e) {
+    LogWarning(absl::StrCat("authentication reply: ", e.what()));
+  }
 }
 
 absl::StatusOr<std::string> CoordinatorLoop::Bind(const std::string& endpoint) {
@@ -151,14 +199,16 @@ void CoordinatorLoop::Run() {
       if (stop_) break;
     }
     zmq::pollitem_t items[] = {{router_.handle(), 0, ZMQ_POLLIN, 0},
-                               {nullptr, wakeup_.fd(), ZMQ_POLLIN, 0}};
+                               {nullptr, wakeup_.fd(), ZMQ_POLLIN, 0},
+                               {zap_ ? zap_->handle() : nullptr, zap_ ? 0 : -1, ZMQ_POLLIN, 0}};
     try {
-      zmq::poll(items, 2, std::chrono::milliseconds(100));
+      zmq::poll(items, zap_ ? 3 : 2, std::chrono::milliseconds(100));
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) LogWarning(absl::StrCat("poll failed: ", e.what()));
     }
     absl::Time now = absl::Now();
     if (items[1].revents & ZMQ_POLLIN) wakeup_.Clear();
+    if (zap_ && (items[2].revents & ZMQ_POLLIN)) AnswerZap();
     RunPosted();
     if (items[0].revents & ZMQ_POLLIN) ReceiveFromWorkers(now);
     if (now >= next_tick) {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include <zmq.hpp>
@@ -32,6 +33,11 @@ class CoordinatorLoop {
   // Rebuilds state from journal records; call before Run().
   void Restore(const std::vector<v1::JournalRecord>& records);
   ~CoordinatorLoop();
+
+  // Requires workers to connect with CURVE: this coordinator's secret key
+  // (Z85) and the public keys of the workers it admits (checked by a ZAP
+  // handler on the loop thread; a refused key is logged). Call before Bind().
+  void RequireCurve(const std::string& secret_key, std::set<std::string> authorized_keys);
 
   // Binds the worker socket. A port of 0 picks a free one. Returns the bound
   // endpoint. Errors: kInvalidArgument (bad endpoint), kUnavailable (in use).
@@ -70,10 +76,13 @@ class CoordinatorLoop {
 
   void RunPosted();
   void ReceiveFromWorkers(absl::Time now);
+  void AnswerZap();
   void Publish(uint64_t change_count);
 
   zmq::context_t context_{1};
   zmq::socket_t router_;
+  std::unique_ptr<zmq::socket_t> zap_;  // ZeroMQ's authentication requests (CURVE only)
+  std::set<std::string> authorized_keys_;
   std::unique_ptr<ZmqOutbox> outbox_;
   Scheduler scheduler_;  // loop thread only
   Wakeup wakeup_;

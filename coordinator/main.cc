@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cstdio>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +23,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "common/curve.h"
 #include "common/endpoint.h"
 #include "common/log.h"
 #include "common/token.h"
@@ -53,6 +56,8 @@ int main(int argc, char** argv) {
   int max_message_mib = 64;
   std::string state_dir;
   std::string token_file;
+  std::string curve_key_file;
+  std::string authorized_keys_file;
   bool insecure = false;
   bool verbose = false;
   app.add_option("--listen-workers", worker_address,
@@ -74,6 +79,13 @@ int main(int argc, char** argv) {
   app.add_option("--token-file", token_file,
                  "clients must send the token in FILE (or in $DROVER_TOKEN) with every call; "
                  "required to listen for clients beyond loopback")
+      ->check(CLI::ExistingFile);
+  app.add_option("--curve-key", curve_key_file,
+                 "require workers to connect with CURVE (encrypted and authenticated): this "
+                 "coordinator's key pair from `drover keygen`; needs --authorized-keys")
+      ->check(CLI::ExistingFile);
+  app.add_option("--authorized-keys", authorized_keys_file,
+                 "the workers' public keys (.pub lines) this coordinator admits")
       ->check(CLI::ExistingFile);
   app.add_flag("--insecure", insecure,
                "allow listening beyond loopback without credentials (anyone who reaches the "
@@ -112,10 +124,27 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "drover-coordinator: %s\n", std::string(token.status().message()).c_str());
     return 2;
   }
+  if (curve_key_file.empty() != authorized_keys_file.empty()) {
+    std::fprintf(stderr, "drover-coordinator: --curve-key and --authorized-keys go together\n");
+    return 2;
+  }
+  std::optional<drover::CurveKeyPair> curve_key;
+  std::set<std::string> authorized_keys;
+  if (!curve_key_file.empty()) {
+    absl::StatusOr<drover::CurveKeyPair> pair = drover::ReadKeyPair(curve_key_file);
+    absl::StatusOr<std::set<std::string>> keys = drover::ReadAuthorizedKeys(authorized_keys_file);
+    if (!pair.ok() || !keys.ok()) {
+      std::fprintf(stderr, "drover-coordinator: %s\n",
+                   std::string((pair.ok() ? keys.status() : pair.status()).message()).c_str());
+      return 2;
+    }
+    curve_key = *pair;
+    authorized_keys = *std::move(keys);
+  }
   // drover runs commands: nothing beyond loopback without credentials, unless asked.
   std::vector<std::string> exposed;
-  if (!drover::IsLoopbackAddress(*zmq_endpoint)) {
-    exposed.push_back(absl::StrCat(*zmq_endpoint, " (workers: no worker credentials yet)"));
+  if (!drover::IsLoopbackAddress(*zmq_endpoint) && !curve_key) {
+    exposed.push_back(absl::StrCat(*zmq_endpoint, " (workers: no --curve-key)"));
   }
   if (!drover::IsLoopbackAddress(*grpc_address) && token->empty()) {
     exposed.push_back(absl::StrCat(*grpc_address, " (clients: no --token-file)"));
@@ -123,9 +152,9 @@ int main(int argc, char** argv) {
   if (!exposed.empty() && !insecure) {
     std::fprintf(stderr,
                  "drover-coordinator: refusing to listen beyond loopback without credentials on %s.\n"
-                 "Anyone who reaches such a port could run commands here. Give clients a token "
-                 "(--token-file), keep workers on loopback or a tunnel, or pass --insecure on a "
-                 "network you trust.\n",
+                 "Anyone who reaches such a port could run commands here or join as a worker. Give "
+                 "clients a token (--token-file) and workers CURVE keys (--curve-key, "
+                 "--authorized-keys; see `drover keygen`), or pass --insecure on a network you trust.\n",
                  absl::StrJoin(exposed, ", ").c_str());
     return 2;
   }
@@ -163,6 +192,10 @@ int main(int argc, char** argv) {
     options.instance = absl::Uniform<uint64_t>(absl::BitGen(), 1, UINT64_MAX);
   }
   drover::CoordinatorLoop loop(options, journal.get());
+  if (curve_key) {
+    loop.RequireCurve(curve_key->secret_key, authorized_keys);
+    drover::LogInfo(absl::StrCat("workers must use CURVE; ", authorized_keys.size(), " key(s) authorized"));
+  }
   if (journal != nullptr) loop.Restore(records);
   records.clear();
   absl::StatusOr<std::string> bound = loop.Bind(*zmq_endpoint);

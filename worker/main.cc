@@ -11,6 +11,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
+#include "common/curve.h"
 #include "common/endpoint.h"
 #include "common/log.h"
 #include "worker/kernel_registry.h"
@@ -49,6 +50,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> plugins;
   bool list_kernels = false;
   bool allow_root = false;
+  std::string curve_key_file;
+  std::string coordinator_key_file;
   bool verbose = false;
   app.add_option("-c,--coordinator", coordinator,
                  "coordinator's worker address: HOST[:PORT] (default port 7341) or a ZeroMQ "
@@ -64,6 +67,12 @@ int main(int argc, char** argv) {
                                       "worker/include/drover/kernel.h")
       ->check(CLI::ExistingFile);
   app.add_flag("--list-kernels", list_kernels, "print the kernels this worker offers and exit");
+  app.add_option("--curve-key", curve_key_file,
+                 "this worker's key pair (`drover keygen`) for a coordinator that requires CURVE")
+      ->check(CLI::ExistingFile);
+  app.add_option("--coordinator-key", coordinator_key_file,
+                 "the coordinator's public key (.pub): the worker talks only to that coordinator")
+      ->check(CLI::ExistingFile);
   app.add_flag("--allow-root", allow_root,
                "run even as root (a worker runs whatever commands its coordinator sends)");
   app.add_flag("-v,--verbose", verbose, "log debug messages");
@@ -103,6 +112,22 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.coordinator = *endpoint;
+  if (curve_key_file.empty() != coordinator_key_file.empty()) {
+    std::fprintf(stderr, "drover-worker: --curve-key and --coordinator-key go together\n");
+    return 2;
+  }
+  if (!curve_key_file.empty()) {
+    absl::StatusOr<drover::CurveKeyPair> pair = drover::ReadKeyPair(curve_key_file);
+    absl::StatusOr<std::string> server = drover::ReadPublicKey(coordinator_key_file);
+    if (!pair.ok() || !server.ok()) {
+      std::fprintf(stderr, "drover-worker: %s\n",
+                   std::string((pair.ok() ? server.status() : pair.status()).message()).c_str());
+      return 2;
+    }
+    options.curve_public_key = pair->public_key;
+    options.curve_secret_key = pair->secret_key;
+    options.coordinator_public_key = *server;
+  }
 
   // Before any thread starts: a reaper that kills running tasks if this worker dies.
   drover::ProcessGroups groups;

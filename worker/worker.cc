@@ -9,6 +9,9 @@
 #include <vector>
 
 #include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include <cstring>
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
@@ -29,6 +32,7 @@ constexpr int kMaxPrefetchPerSlot = 1024;
 // Hello is sent again until a Welcome comes: after 0.5 s, then doubling up to 5 s.
 constexpr absl::Duration kFirstHelloRetry = absl::Milliseconds(500);
 constexpr absl::Duration kMaxHelloRetry = absl::Seconds(5);
+constexpr int kMaxFailedHandshakes = 3;
 
 std::string HostName() {
   char name[256] = {};
@@ -59,6 +63,16 @@ class Session {
     socket_.set(zmq::sockopt::sndhwm, 0);  // credit bounds what is in flight
     socket_.set(zmq::sockopt::rcvhwm, 0);
     socket_.set(zmq::sockopt::maxmsgsize, kMaxFrameBytes);
+    if (!options.coordinator_public_key.empty()) {
+      socket_.set(zmq::sockopt::curve_serverkey, options.coordinator_public_key);
+      socket_.set(zmq::sockopt::curve_publickey, options.curve_public_key);
+      socket_.set(zmq::sockopt::curve_secretkey, options.curve_secret_key);
+    }
+    // Handshake outcomes, to say clearly when keys are refused.
+    zmq_socket_monitor(socket_.handle(), "inproc://drover-worker-monitor",
+                       ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL);
+    monitor_.connect("inproc://drover-worker-monitor");
   }
 
   absl::Status Run() {
@@ -94,14 +108,18 @@ class Session {
   absl::Status Loop() {
     while (!stop_requested_->load()) {
       zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
-                                 {nullptr, wakeup_->fd(), ZMQ_POLLIN, 0}};
+                                 {nullptr, wakeup_->fd(), ZMQ_POLLIN, 0},
+                                 {monitor_.handle(), 0, ZMQ_POLLIN, 0}};
       try {
-        zmq::poll(items, 2, std::chrono::milliseconds(PollTimeoutMs()));
+        zmq::poll(items, 3, std::chrono::milliseconds(PollTimeoutMs()));
       } catch (const zmq::error_t& e) {
         if (e.num() != EINTR) return ZmqErrorToStatus(e, "poll");
         continue;  // a signal: Stop() has set the flag
       }
       if (items[1].revents & ZMQ_POLLIN) wakeup_->Clear();
+      if (items[2].revents & ZMQ_POLLIN) {
+        if (absl::Status handshake = CheckHandshake(); !handshake.ok()) return handshake;
+      }
       while (true) {
         zmq::message_t frame;
         zmq::recv_result_t got;
@@ -125,6 +143,34 @@ class Session {
         return absl::OkStatus();
       }
       Housekeeping();
+    }
+    return absl::OkStatus();
+  }
+
+  // Reads one monitor event. Returns an error once the coordinator has refused
+  // the handshake a few times in a row (wrong keys): retrying cannot help.
+  absl::Status CheckHandshake() {
+    std::vector<zmq::message_t> event;
+    if (!zmq::recv_multipart(monitor_, std::back_inserter(event), zmq::recv_flags::dontwait) ||
+        event.empty() || event[0].size() < 6) {
+      return absl::OkStatus();
+    }
+    uint16_t id;
+    std::memcpy(&id, event[0].data(), sizeof(id));
+    if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+      failed_handshakes_ = 0;
+      return absl::OkStatus();
+    }
+    ++failed_handshakes_;
+    std::string why = id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                          ? "the coordinator refused this worker's key (is its .pub in the coordinator's "
+                            "--authorized-keys?)"
+                          : "the security handshake with the coordinator failed (do --coordinator-key, "
+                            "--curve-key and the coordinator's CURVE setting match?)";
+    LogError(absl::StrCat(options_.coordinator, ": ", why));
+    // A refused key is final (ZeroMQ does not retry it); other failures get a few tries.
+    if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH || failed_handshakes_ >= kMaxFailedHandshakes) {
+      return absl::FailedPreconditionError(absl::StrCat("giving up on ", options_.coordinator, ": ", why));
     }
     return absl::OkStatus();
   }
@@ -318,6 +364,8 @@ class Session {
   const std::string name_;
   zmq::context_t context_{1};
   zmq::socket_t socket_;
+  zmq::socket_t monitor_{context_, zmq::socket_type::pair};
+  int failed_handshakes_ = 0;
   SlotPool pool_;
   const int slots_;
 

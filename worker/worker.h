@@ -21,6 +21,10 @@ struct WorkerOptions {
   int slots = 0;            // CPU slots; 0 means the number of cores
   std::string name;         // shown in `drover workers`; empty means HOST-PID
   std::vector<std::string> labels;  // "key=value" or "key"; jobs select workers with --require
+  // CURVE (all three, Z85, or none): this worker's key pair and the coordinator's public key.
+  std::string curve_public_key;
+  std::string curve_secret_key;
+  std::string coordinator_public_key;
   // How long the coordinator may stay silent before the worker drops its work
   // and registers again.
   absl::Duration coordinator_timeout = absl::Seconds(10);
