@@ -109,8 +109,11 @@ absl::StatusOr<std::set<std::string>> ReadAuthorizedKeys(const std::string& path
   int number = 0;
   for (absl::string_view line : absl::StrSplit(*text, '\n')) {
     ++number;
-    line = absl::StripAsciiWhitespace(line.substr(0, line.find('#')));
-    if (line.empty()) continue;
+    // Z85 uses '#', so only a line that starts with '#' is a comment; a key may
+    // be followed by white space and a note.
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || line.front() == '#') continue;
+    if (line.size() > 40 && absl::ascii_isspace(static_cast<unsigned char>(line[40]))) line = line.substr(0, 40);
     if (!IsZ85Key(line)) {
       return absl::InvalidArgumentError(absl::StrCat(path, ":", number, ": not a public key"));
     }

@@ -28,8 +28,8 @@ absl::StatusOr<CurveKeyPair> ReadKeyPair(const std::string& path);
 // Reads a public key from a .pub file (or the public half of a .key file).
 absl::StatusOr<std::string> ReadPublicKey(const std::string& path);
 
-// Reads an authorised-keys file: one Z85 public key per line ('#' starts a
-// comment). Errors: kNotFound, kInvalidArgument naming the bad line.
+// Reads an authorised-keys file: one Z85 public key per line, optionally
+// followed by white space and a note; lines starting with '#' are comments. Errors: kNotFound, kInvalidArgument naming the bad line.
 absl::StatusOr<std::set<std::string>> ReadAuthorizedKeys(const std::string& path);
 
 // The Z85 text of a 32-byte binary key.
