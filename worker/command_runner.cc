@@ -2,6 +2,7 @@
 #include "worker/command_runner.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -74,76 +75,77 @@ std::string FindProgram(const std::string& name, int* error) {
   return "";
 }
 
-// Starts the task in a new process group, and registers that group with the
-// reaper *before* the task may run (the child waits on a gate), so a worker
-// killed at any moment leaves nothing behind. Errors: kFailedPrecondition for
-// a cwd that cannot be entered, else the exec error's text.
+// Writes "+PID\n" into `line` without allocating (for the vfork child).
+int FormatAdd(char* line, pid_t pid) {
+  char digits[16];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + pid % 10);
+    pid /= 10;
+  } while (pid > 0);
+  int at = 0;
+  line[at++] = '+';
+  while (n > 0) line[at++] = digits[--n];
+  line[at++] = '\n';
+  return at;
+}
+
+// Starts the task with vfork + execve in a new process group. The child
+// registers its group with the reaper *before* execve, so no task can run
+// unknown to it: a worker killed at any instant leaves nothing behind. The
+// child makes only async-signal-safe calls, with every signal blocked until
+// just before execve (as posix_spawn does). Errors: kFailedPrecondition for a
+// cwd that cannot be entered, else the exec error's text.
 absl::StatusOr<pid_t> Spawn(const std::string& program, char* const* argv, char* const* envp,
                             const std::string& cwd, int out, int err, ProcessGroups* groups) {
-  int gate[2], report[2];
-  if (pipe2(gate, O_CLOEXEC) != 0) return absl::InternalError(strerror(errno));
-  if (pipe2(report, O_CLOEXEC) != 0) {
-    close(gate[0]);
-    close(gate[1]);
-    return absl::InternalError(strerror(errno));
-  }
+  const int reaper = groups->fd();
+  const char* path = program.c_str();
   const char* dir = cwd.empty() ? nullptr : cwd.c_str();
-  pid_t pid = fork();
+  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  sigset_t all, saved, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  pthread_sigmask(SIG_SETMASK, &all, &saved);
+  volatile int failed_step = 0;  // written by the child (vfork shares memory)
+  volatile int failed_errno = 0;
+  pid_t pid = vfork();
   if (pid == 0) {
-    // Child: async-signal-safe calls only, up to execve.
     setpgid(0, 0);
-    close(gate[1]);
-    char go;
-    if (read(gate[0], &go, 1) != 1) _exit(127);  // the worker is gone
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int null_fd = open("/dev/null", O_RDONLY);
+    if (reaper >= 0) {
+      char line[24];
+      ssize_t ignored = write(reaper, line, static_cast<size_t>(FormatAdd(line, getpid())));
+      (void)ignored;
+    }
     dup2(null_fd, STDIN_FILENO);
     dup2(out, STDOUT_FILENO);
     dup2(err, STDERR_FILENO);
     struct sigaction default_action {};
     default_action.sa_handler = SIG_DFL;
     for (int s : {SIGINT, SIGTERM, SIGPIPE, SIGHUP, SIGQUIT}) sigaction(s, &default_action, nullptr);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    int failure[2] = {0, 0};
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (dir != nullptr && chdir(dir) != 0) {
-      failure[0] = 1;
-      failure[1] = errno;
-    } else {
-      execve(program.c_str(), argv, envp);
-      failure[1] = errno;
+      failed_errno = errno;
+      failed_step = 1;
+      _exit(127);
     }
-    ssize_t ignored = write(report[1], failure, sizeof(failure));
-    (void)ignored;
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execve(path, argv, envp);
+    failed_errno = errno;
+    failed_step = 2;
     _exit(127);
   }
-  close(gate[0]);
-  close(report[1]);
-  if (pid < 0) {
-    close(gate[1]);
-    close(report[0]);
-    return absl::InternalError(absl::StrCat("fork failed: ", strerror(errno)));
-  }
-  setpgid(pid, pid);  // also here, whichever runs first
-  groups->Add(pid);
-  ssize_t ignored = write(gate[1], "g", 1);
-  (void)ignored;
-  close(gate[1]);
-  int failure[2] = {0, 0};
-  ssize_t n;
-  do {
-    n = read(report[0], failure, sizeof(failure));  // end of file: execve succeeded
-  } while (n < 0 && errno == EINTR);
-  close(report[0]);
-  if (n == static_cast<ssize_t>(sizeof(failure))) {
+  int fork_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  if (null_fd >= 0) close(null_fd);
+  if (pid < 0) return absl::InternalError(absl::StrCat("vfork failed: ", strerror(fork_errno)));
+  if (failed_step != 0) {
     waitpid(pid, nullptr, 0);
     groups->Remove(pid);
-    if (failure[0] == 1) {
+    if (failed_step == 1) {
       return absl::FailedPreconditionError(
-          absl::StrCat("cannot change to directory '", cwd, "': ", strerror(failure[1])));
+          absl::StrCat("cannot change to directory '", cwd, "': ", strerror(failed_errno)));
     }
-    return absl::UnknownError(strerror(failure[1]));
+    return absl::UnknownError(strerror(failed_errno));
   }
   return pid;
 }

@@ -26,6 +26,9 @@ class ProcessGroups {
 
   void Add(pid_t group);
   void Remove(pid_t group);
+  // The pipe to the reaper (-1 before Start()), for a child to write "+PID\n"
+  // itself between fork and exec.
+  int fd() const { return pipe_; }
 
  private:
   int pipe_ = -1;
