@@ -102,6 +102,14 @@ int RunCli(int argc, char** argv) {
                  "the coordinator's client address HOST[:PORT] (default: $DROVER_COORDINATOR or "
                  "127.0.0.1:7340)");
   app.add_flag("--json", common.json, "print JSON (one object per line)");
+  std::string ca_file, client_cert_file, client_key_file;
+  app.add_flag("--tls", common.tls, "talk TLS to the coordinator (system CAs unless --ca)");
+  app.add_option("--ca", ca_file, "trust this CA (PEM) for the coordinator's certificate; implies --tls")
+      ->check(CLI::ExistingFile);
+  app.add_option("--client-cert", client_cert_file, "mutual TLS: this client's certificate (PEM)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--client-key", client_key_file, "mutual TLS: this client's private key (PEM)")
+      ->check(CLI::ExistingFile);
   std::string token_file;
   app.add_option("--token-file", token_file,
                  "send the token in FILE to the coordinator (default: $DROVER_TOKEN, if set)")
@@ -196,6 +204,21 @@ int RunCli(int argc, char** argv) {
     return kExitUsage;
   }
   common.token = *token;
+  if (client_cert_file.empty() != client_key_file.empty()) {
+    std::fprintf(stderr, "drover: --client-cert and --client-key go together\n");
+    return kExitUsage;
+  }
+  for (auto [file, pem] : {std::pair{&ca_file, &common.ca_pem}, std::pair{&client_cert_file, &common.client_cert_pem},
+                           std::pair{&client_key_file, &common.client_key_pem}}) {
+    if (file->empty()) continue;
+    absl::StatusOr<std::string> text = ReadWholeFile(*file);
+    if (!text.ok()) {
+      std::fprintf(stderr, "drover: %s\n", std::string(text.status().message()).c_str());
+      return kExitUsage;
+    }
+    *pem = *text;
+    common.tls = true;
+  }
   InstallInterruptHandler();
 
   if (keygen->parsed()) {

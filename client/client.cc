@@ -98,7 +98,15 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
   // Find a restarted coordinator quickly (gRPC's default backoff grows to minutes).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  auto channel = grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (options.tls) {
+    grpc::SslCredentialsOptions tls;
+    tls.pem_root_certs = options.ca_pem;
+    tls.pem_cert_chain = options.client_cert_pem;
+    tls.pem_private_key = options.client_key_pem;
+    credentials = grpc::SslCredentials(tls);
+  }
+  auto channel = grpc::CreateCustomChannel(options.target, credentials, args);
   if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + options.connect_timeout))) {
     return absl::UnavailableError(absl::StrCat(
         "cannot reach the coordinator at ", options.target, " within ",

@@ -23,6 +23,10 @@ namespace drover {
 struct ClientOptions {
   std::string target;  // HOST:PORT or unix:PATH of the coordinator's client port
   std::string token;   // sent as "authorization: Bearer TOKEN" when not empty
+  bool tls = false;            // talk TLS (system roots unless ca_pem is set)
+  std::string ca_pem;          // trust this CA (PEM text) for the coordinator's certificate
+  std::string client_cert_pem; // mutual TLS: this client's certificate and key (PEM text)
+  std::string client_key_pem;
   // How long Connect() waits for the coordinator to answer.
   absl::Duration connect_timeout = absl::Seconds(5);
 };

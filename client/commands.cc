@@ -106,6 +106,21 @@ void SetInterruptibleClient(const std::shared_ptr<Client>& client) {
 
 bool Interrupted() { return interrupted.load(); }
 
+absl::StatusOr<std::shared_ptr<Client>> ConnectTo(const CommonOptions& common) {
+  ClientOptions options;
+  options.target = common.coordinator;
+  options.token = common.token;
+  options.tls = common.tls;
+  options.ca_pem = common.ca_pem;
+  options.client_cert_pem = common.client_cert_pem;
+  options.client_key_pem = common.client_key_pem;
+  absl::StatusOr<std::unique_ptr<Client>> connected = Client::Connect(options);
+  if (!connected.ok()) return connected.status();
+  std::shared_ptr<Client> client = *std::move(connected);
+  SetInterruptibleClient(client);
+  return client;
+}
+
 absl::StatusOr<std::shared_ptr<Client>> ConnectTo(const std::string& target, const std::string& token) {
   ClientOptions options;
   options.target = target;
@@ -120,7 +135,7 @@ absl::StatusOr<std::shared_ptr<Client>> ConnectTo(const std::string& target, con
 int SubmitCommand(const CommonOptions& common, const JobOptions& job) {
   absl::StatusOr<v1::JobSpec> spec = BuildJobSpec(job, std::cin);
   if (!spec.ok()) return Fail(spec.status());
-  auto client = ConnectTo(common.coordinator, common.token);
+  auto client = ConnectTo(common);
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<uint64_t> id = (*client)->Submit(*spec);
   if (!id.ok()) return Fail(id.status());
@@ -135,7 +150,7 @@ int SubmitCommand(const CommonOptions& common, const JobOptions& job) {
 }
 
 int StatusCommand(const CommonOptions& common, uint64_t job_id) {
-  auto client = ConnectTo(common.coordinator, common.token);
+  auto client = ConnectTo(common);
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<v1::JobStatus> status = (*client)->GetJob(job_id);
   if (!status.ok()) return Fail(status.status());
@@ -144,7 +159,7 @@ int StatusCommand(const CommonOptions& common, uint64_t job_id) {
 }
 
 int WaitCommand(const CommonOptions& common, uint64_t job_id, bool quiet) {
-  auto client = ConnectTo(common.coordinator, common.token);
+  auto client = ConnectTo(common);
   if (!client.ok()) return Fail(client.status());
   ProgressReporter progress(stderr, isatty(STDERR_FILENO) != 0);
   // A coordinator restarting (with --state-dir) is waited for, up to a minute.
@@ -176,7 +191,7 @@ int WaitCommand(const CommonOptions& common, uint64_t job_id, bool quiet) {
 }
 
 int ResultsCommand(const CommonOptions& common, uint64_t job_id, bool unordered) {
-  auto client = ConnectTo(common.coordinator, common.token);
+  auto client = ConnectTo(common);
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<v1::JobStatus> before = (*client)->GetJob(job_id);
   if (!before.ok()) return Fail(before.status());
@@ -196,7 +211,7 @@ int ResultsCommand(const CommonOptions& common, uint64_t job_id, bool unordered)
 }
 
 int LogsCommand(const CommonOptions& common, uint64_t job_id, uint64_t task_number) {
-  auto client = ConnectTo(common.coordinator, common.token);
+  auto client = ConnectTo(common);
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<v1::ChunkOutputs> chunk = (*client)->GetTask(job_id, task_number - 1);
   if (!chunk.ok()) return Fail(chunk.status());
@@ -206,7 +221,7 @@ int LogsCommand(const CommonOptions& common, uint64_t job_id, uint64_t task_numb
 }
 
 int CancelCommand(const CommonOptions& common, uint64_t job_id) {
-  auto client = ConnectTo(common.coordinator, common.token);
+  auto client = ConnectTo(common);
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<v1::JobStatus> status = (*client)->Cancel(job_id);
   if (!status.ok()) return Fail(status.status());
@@ -215,7 +230,7 @@ int CancelCommand(const CommonOptions& common, uint64_t job_id) {
 }
 
 int JobsCommand(const CommonOptions& common) {
-  auto client = ConnectTo(common.coordinator, common.token);
+  auto client = ConnectTo(common);
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<std::vector<v1::JobStatus>> jobs = (*client)->ListJobs();
   if (!jobs.ok()) return Fail(jobs.status());
@@ -237,7 +252,7 @@ int JobsCommand(const CommonOptions& common) {
 }
 
 int WorkersCommand(const CommonOptions& common) {
-  auto client = ConnectTo(common.coordinator, common.token);
+  auto client = ConnectTo(common);
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<std::vector<v1::WorkerInfo>> workers = (*client)->ListWorkers();
   if (!workers.ok()) return Fail(workers.status());
@@ -260,7 +275,7 @@ int WorkersCommand(const CommonOptions& common) {
 }
 
 int DrainCommand(const CommonOptions& common, const std::string& worker_id) {
-  auto client = ConnectTo(common.coordinator, common.token);
+  auto client = ConnectTo(common);
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<v1::WorkerInfo> info = (*client)->DrainWorker(worker_id);
   if (!info.ok()) return Fail(info.status());

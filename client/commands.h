@@ -26,6 +26,8 @@ enum ExitCode : int {
 struct CommonOptions {
   std::string coordinator;  // client address of the coordinator
   std::string token;        // from --token-file or $DROVER_TOKEN
+  bool tls = false;         // --tls, or implied by --ca / --client-cert
+  std::string ca_pem, client_cert_pem, client_key_pem;
   bool json = false;
 };
 
@@ -55,6 +57,8 @@ int RunCommand(const CommonOptions& common, const RunOptions& run);
 // after Ctrl-C, else kExitError).
 int Fail(const absl::Status& status);
 // Connects and registers the client for Ctrl-C (held weakly: it may be destroyed at any time).
+absl::StatusOr<std::shared_ptr<Client>> ConnectTo(const CommonOptions& common);
+// Local mode: its own target and token, no TLS.
 absl::StatusOr<std::shared_ptr<Client>> ConnectTo(const std::string& target, const std::string& token);
 
 // Ctrl-C handling: a thread takes SIGINT/SIGTERM and cancels the calls of the

@@ -127,7 +127,7 @@ int RunCommand(const CommonOptions& common, const RunOptions& run) {
   if (!run.plugins.empty()) {
     return Fail(absl::InvalidArgumentError("--plugin goes with --local; remote workers load plugins themselves"));
   }
-  auto client = ConnectTo(common.coordinator, common.token);
+  auto client = ConnectTo(common);
   if (!client.ok()) return Fail(client.status());
   return SubmitAndStream(**client, *std::move(spec), common, run);
 }

@@ -26,6 +26,14 @@ absl::StatusOr<std::string> ReadToken(const std::string& file) {
   return token;
 }
 
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 std::string NewToken() {
   std::random_device random;  // the kernel's random source
   std::string token;

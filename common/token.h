@@ -14,6 +14,9 @@ namespace drover {
 // read the file), kInvalidArgument (the file is empty).
 absl::StatusOr<std::string> ReadToken(const std::string& file);
 
+// The whole text of a file (certificates, keys). Errors: kNotFound.
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
+
 // A new random token (32 hex digits), for local mode.
 std::string NewToken();
 

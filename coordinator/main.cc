@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   std::string token_file;
   std::string curve_key_file;
   std::string authorized_keys_file;
+  std::string tls_cert_file, tls_key_file, tls_client_ca_file;
   bool insecure = false;
   bool verbose = false;
   app.add_option("--listen-workers", worker_address,
@@ -79,6 +80,12 @@ int main(int argc, char** argv) {
   app.add_option("--token-file", token_file,
                  "clients must send the token in FILE (or in $DROVER_TOKEN) with every call; "
                  "required to listen for clients beyond loopback")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-cert", tls_cert_file, "serve clients over TLS with this certificate (PEM)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", tls_key_file, "the TLS certificate's private key (PEM)")->check(CLI::ExistingFile);
+  app.add_option("--tls-client-ca", tls_client_ca_file,
+                 "mutual TLS: clients must show a certificate signed by this CA (PEM)")
       ->check(CLI::ExistingFile);
   app.add_option("--curve-key", curve_key_file,
                  "require workers to connect with CURVE (encrypted and authenticated): this "
@@ -146,8 +153,36 @@ int main(int argc, char** argv) {
   if (!drover::IsLoopbackAddress(*zmq_endpoint) && !curve_key) {
     exposed.push_back(absl::StrCat(*zmq_endpoint, " (workers: no --curve-key)"));
   }
-  if (!drover::IsLoopbackAddress(*grpc_address) && token->empty()) {
-    exposed.push_back(absl::StrCat(*grpc_address, " (clients: no --token-file)"));
+  if (tls_cert_file.empty() != tls_key_file.empty() || (!tls_client_ca_file.empty() && tls_cert_file.empty())) {
+    std::fprintf(stderr, "drover-coordinator: --tls-cert and --tls-key go together (and --tls-client-ca needs them)\n");
+    return 2;
+  }
+  std::shared_ptr<grpc::ServerCredentials> client_credentials = grpc::InsecureServerCredentials();
+  if (!tls_cert_file.empty()) {
+    absl::StatusOr<std::string> cert = drover::ReadWholeFile(tls_cert_file);
+    absl::StatusOr<std::string> key = drover::ReadWholeFile(tls_key_file);
+    absl::StatusOr<std::string> client_ca =
+        tls_client_ca_file.empty() ? absl::StatusOr<std::string>("") : drover::ReadWholeFile(tls_client_ca_file);
+    for (const auto* read : {&cert, &key, &client_ca}) {
+      if (!read->ok()) {
+        std::fprintf(stderr, "drover-coordinator: %s\n", std::string(read->status().message()).c_str());
+        return 2;
+      }
+    }
+    grpc::SslServerCredentialsOptions tls(tls_client_ca_file.empty()
+                                              ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                              : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    tls.pem_root_certs = *client_ca;
+    tls.pem_key_cert_pairs.push_back({*key, *cert});
+    client_credentials = grpc::SslServerCredentials(tls);
+  }
+  // Clients prove who they are with a token or a client certificate (mutual TLS).
+  if (!drover::IsLoopbackAddress(*grpc_address) && token->empty() && tls_client_ca_file.empty()) {
+    exposed.push_back(absl::StrCat(*grpc_address, " (clients: no --token-file or --tls-client-ca)"));
+  }
+  if (!drover::IsLoopbackAddress(*grpc_address) && tls_cert_file.empty() && insecure == false && exposed.empty()) {
+    drover::LogWarning(absl::StrCat("clients on ", *grpc_address,
+                                    " are served without TLS: the token travels in clear text (--tls-cert)"));
   }
   if (!exposed.empty() && !insecure) {
     std::fprintf(stderr,
@@ -208,7 +243,7 @@ int main(int argc, char** argv) {
   drover::ClientService service(&loop, [&stop] { RequestStop(&stop); }, *token);
   grpc::ServerBuilder builder;
   int grpc_port = 0;
-  builder.AddListeningPort(*grpc_address, grpc::InsecureServerCredentials(), &grpc_port);
+  builder.AddListeningPort(*grpc_address, client_credentials, &grpc_port);
   builder.SetMaxReceiveMessageSize(max_message_mib << 20);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
