@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   int ready_fd = -1;
   int max_message_mib = 64;
   std::string state_dir;
+  drover::SchedulerOptions options;
   std::string token_file;
   std::string curve_key_file;
   std::string authorized_keys_file;
@@ -97,6 +98,13 @@ int main(int argc, char** argv) {
   app.add_flag("--insecure", insecure,
                "allow listening beyond loopback without credentials (anyone who reaches the "
                "ports can run commands here)");
+  app.add_option("--max-items", options.max_inline_items, "most items a job may list (ranges are not counted)")
+      ->capture_default_str();
+  app.add_option("--max-item-bytes", options.max_item_bytes, "largest item a job may list, in bytes")
+      ->capture_default_str();
+  app.add_option("--max-command-bytes", options.max_command_bytes,
+                 "largest command (arguments and environment together), in bytes")
+      ->capture_default_str();
   app.add_option("--max-message-mib", max_message_mib, "largest client request accepted, in MiB")
       ->capture_default_str()
       ->check(CLI::Range(1, 2000));
@@ -205,7 +213,6 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  drover::SchedulerOptions options;
   options.heartbeat_interval = absl::Seconds(heartbeat_seconds);
   options.worker_timeout = absl::Seconds(worker_timeout_seconds);
   std::unique_ptr<drover::Journal> journal;

@@ -77,6 +77,33 @@ void Scheduler::SyncJournal() {
   }
 }
 
+absl::Status Scheduler::CheckLimits(const v1::JobSpec& spec) const {
+  if (spec.items().has_inline_()) {
+    const auto& items = spec.items().inline_().items();
+    if (static_cast<uint64_t>(items.size()) > options_.max_inline_items) {
+      return absl::InvalidArgumentError(absl::StrCat("the job has ", items.size(), " items; this coordinator takes at most ",
+                                                     options_.max_inline_items, " listed items (--max-items); use --range or split the job"));
+    }
+    for (int i = 0; i < items.size(); ++i) {
+      if (items[i].size() > options_.max_item_bytes) {
+        return absl::InvalidArgumentError(absl::StrCat("item ", i + 1, " has ", items[i].size(), " bytes; the limit is ",
+                                                       options_.max_item_bytes, " (--max-item-bytes)"));
+      }
+    }
+  }
+  if (spec.has_command()) {
+    uint64_t bytes = 0;
+    for (const std::string& arg : spec.command().argv()) bytes += arg.size() + 1;
+    for (const std::string& env : spec.command().env()) bytes += env.size() + 1;
+    if (bytes > options_.max_command_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat("the command line and environment take ", bytes,
+                                                     " bytes; the limit is ", options_.max_command_bytes,
+                                                     " (--max-command-bytes)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 bool Scheduler::CanRun(const WorkerRecord& worker, const v1::JobSpec& spec) {
   if (!spec.has_command() && !worker.kernels.contains(spec.kernel())) return false;
   for (const std::string& required : spec.require()) {
@@ -357,6 +384,7 @@ void Scheduler::Dispatch(absl::Time now) {
 
 absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now) {
   if (absl::Status valid = ValidateJobSpec(spec); !valid.ok()) return valid;
+  if (absl::Status within = CheckLimits(spec); !within.ok()) return within;
   if (!workers_.empty() && !spec.has_command()) {
     std::set<std::string> offered;
     for (const auto& [peer, worker] : workers_) offered.insert(worker.kernels.begin(), worker.kernels.end());

@@ -34,6 +34,10 @@ struct SchedulerOptions {
   uint64_t instance = 0;
   // A `drover run` job whose client never comes to read its results is cancelled after this.
   absl::Duration reader_timeout = absl::Seconds(30);
+  // Limits on what a client may submit (a job over one is refused, kInvalidArgument).
+  uint64_t max_inline_items = 10'000'000;
+  uint64_t max_item_bytes = 1 << 20;
+  uint64_t max_command_bytes = 128 << 10;  // a command's arguments and environment together
 };
 
 // Not thread-safe: owned by the coordinator's loop thread.
@@ -127,6 +131,7 @@ class Scheduler {
   Job* FindJob(uint64_t job_id) const;
   // Whether `worker` may run `spec`: it offers the kernel and has the labels.
   static bool CanRun(const WorkerRecord& worker, const v1::JobSpec& spec);
+  absl::Status CheckLimits(const v1::JobSpec& spec) const;
 
   // Constant after construction.
   const SchedulerOptions options_;

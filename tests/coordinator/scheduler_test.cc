@@ -218,6 +218,30 @@ TEST_F(SchedulerTest, RequiredLabelsPickTheWorkers) {
   EXPECT_NE(none.status().message().find("no connected worker has the labels gpu, zone=c"), std::string::npos);
 }
 
+TEST(SchedulerLimits, OversizeJobsAreRefusedWithTheLimitNamed) {
+  FakeOutbox outbox;
+  SchedulerOptions options;
+  options.max_inline_items = 2;
+  options.max_item_bytes = 4;
+  options.max_command_bytes = 16;
+  Scheduler scheduler(options, &outbox);
+  const absl::Time now = absl::FromUnixSeconds(1);
+  v1::JobSpec spec;
+  spec.set_kernel("echo");
+  for (const char* item : {"a", "b", "c"}) spec.mutable_items()->mutable_inline_()->add_items(item);
+  EXPECT_NE(scheduler.Submit(spec, now).status().message().find("--max-items"), std::string::npos);
+  spec.mutable_items()->mutable_inline_()->clear_items();
+  spec.mutable_items()->mutable_inline_()->add_items("toolong");
+  EXPECT_NE(scheduler.Submit(spec, now).status().message().find("--max-item-bytes"), std::string::npos);
+  v1::JobSpec command;
+  command.mutable_items()->mutable_range()->set_end(1);
+  command.mutable_command()->add_argv("a-rather-long-program-name");
+  EXPECT_NE(scheduler.Submit(command, now).status().message().find("--max-command-bytes"), std::string::npos);
+  spec.mutable_items()->mutable_inline_()->set_items(0, "ok");
+  EXPECT_TRUE(scheduler.Submit(spec, now).ok());
+  EXPECT_TRUE(outbox.empty());
+}
+
 TEST_F(SchedulerTest, UnknownKernelIsRefusedWithTheKernelsOnOffer) {
   Register("a", 1, {"echo", "noop"});
   v1::JobSpec spec;

@@ -80,6 +80,16 @@ TEST(Security, NoListeningBeyondLoopbackWithoutCredentials) {
   EXPECT_TRUE(insecure.Running());
 }
 
+TEST(Security, OversizeJobsAreRefusedAndTheCoordinatorServesOn) {
+  TestCluster cluster({"--max-item-bytes", "8"});
+  cluster.AddWorker(1);
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  CommandResult big = cluster.Drover({"run", "--kernel", "echo", "short", "much-too-long-an-item"});
+  EXPECT_EQ(big.exit_code, 2);
+  EXPECT_NE(big.err.find("item 2 has 21 bytes; the limit is 8"), std::string::npos) << big.err;
+  EXPECT_EQ(cluster.Drover({"run", "--kernel", "echo", "fine"}).out, "fine\n");
+}
+
 TEST(Security, AWorkerDoesNotRunAsRootByAccident) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to check the refusal";
   CommandResult r = RunProgram({BinPath("drover-worker"), "--coordinator", "127.0.0.1:1"});
