@@ -1,0 +1,53 @@
+// libFuzzer target: arbitrary bytes as a worker's ZeroMQ frame, decoded and fed
+// to a scheduler that has a registered worker and a job in flight. The
+// scheduler must never crash, and its bookkeeping must stay consistent.
+#include <cstddef>
+#include <cstdint>
+
+#include <zmq.hpp>
+
+#include "common/wire.h"
+#include "coordinator/scheduler.h"
+
+namespace {
+
+class NullOutbox : public drover::WorkerOutbox {
+ public:
+  void Send(const std::string&, drover::v1::CoordinatorMessage&) override {}
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  NullOutbox outbox;
+  drover::Scheduler scheduler(drover::SchedulerOptions{}, &outbox);
+  absl::Time now = absl::FromUnixSeconds(1000);
+  drover::v1::WorkerMessage hello;
+  hello.mutable_hello()->set_slots(2);
+  hello.mutable_hello()->add_kernels("echo");
+  scheduler.OnWorkerMessage("w", hello, now);
+  drover::v1::JobSpec spec;
+  spec.set_kernel("echo");
+  spec.mutable_items()->mutable_range()->set_end(10);
+  spec.set_chunk_size(3);
+  (void)scheduler.Submit(spec, now);
+  drover::v1::WorkerMessage credit;
+  credit.mutable_ready()->set_credit(4);
+  scheduler.OnWorkerMessage("w", credit, now);
+  scheduler.Dispatch(now);
+
+  zmq::message_t frame(data, size);
+  drover::v1::WorkerMessage message;
+  absl::Status decoded = drover::DecodeFrame(frame, &message);
+  if (decoded.code() == absl::StatusCode::kFailedPrecondition) {
+    scheduler.OnWrongVersion("w", decoded.message());
+  } else if (decoded.ok()) {
+    scheduler.OnWorkerMessage("w", message, now);
+    scheduler.OnWorkerMessage("stranger", message, now);
+  }
+  scheduler.OnTick(now + absl::Seconds(10));
+  scheduler.Dispatch(now);
+  (void)scheduler.GetJob(1);
+  (void)scheduler.ListWorkers();
+  return 0;
+}
