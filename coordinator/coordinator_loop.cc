@@ -45,7 +45,7 @@ CoordinatorLoop::CoordinatorLoop(SchedulerOptions options, Journal* journal)
   router_.set(zmq::sockopt::sndhwm, 0);            // credit bounds what is queued per worker
   router_.set(zmq::sockopt::rcvhwm, 0);
   router_.set(zmq::sockopt::linger, 500);
-  router_.set(zmq::sockopt::maxmsgsize, kMaxFrameBytes);
+  router_.set(zmq::sockopt::maxmsgsize, options.max_worker_message_bytes);
 }
 
 CoordinatorLoop::~CoordinatorLoop() = default;

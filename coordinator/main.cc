@@ -105,6 +105,11 @@ int main(int argc, char** argv) {
   app.add_option("--max-command-bytes", options.max_command_bytes,
                  "largest command (arguments and environment together), in bytes")
       ->capture_default_str();
+  int max_worker_message_mib = 1024;
+  app.add_option("--max-worker-message-mib", max_worker_message_mib,
+                 "largest message accepted from a worker, in MiB (a peer sending more is disconnected)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 2047));
   app.add_option("--max-message-mib", max_message_mib, "largest client request accepted, in MiB")
       ->capture_default_str()
       ->check(CLI::Range(1, 2000));
@@ -214,6 +219,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   options.heartbeat_interval = absl::Seconds(heartbeat_seconds);
+  options.max_worker_message_bytes = static_cast<int64_t>(max_worker_message_mib) << 20;
   options.worker_timeout = absl::Seconds(worker_timeout_seconds);
   std::unique_ptr<drover::Journal> journal;
   std::vector<drover::v1::JournalRecord> records;

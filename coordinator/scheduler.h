@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "coordinator/job.h"
 #include "coordinator/journal.h"
+#include "common/wire.h"
 #include "coordinator/worker_outbox.h"
 #include "drover/v1/control.pb.h"
 #include "drover/v1/service.pb.h"
@@ -38,6 +39,8 @@ struct SchedulerOptions {
   uint64_t max_inline_items = 10'000'000;
   uint64_t max_item_bytes = 1 << 20;
   uint64_t max_command_bytes = 128 << 10;  // a command's arguments and environment together
+  // Largest ZeroMQ message taken from a worker; a peer sending more is disconnected.
+  int64_t max_worker_message_bytes = kMaxFrameBytes;
 };
 
 // Not thread-safe: owned by the coordinator's loop thread.

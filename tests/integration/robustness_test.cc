@@ -2,6 +2,9 @@
 // a worker; another protocol version gets a clear refusal; a killed worker's
 // chunks are re-run elsewhere and every result is recorded once.
 #include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,6 +50,40 @@ TEST(Robustness, GarbageIsDroppedAndAnotherVersionIsRefused) {
   ASSERT_TRUE(cluster.WaitForWorkers(1));
   CommandResult r = cluster.Drover({"run", "--kernel", "echo", "ok"});
   EXPECT_EQ(r.out, "ok\n") << r.err;
+  EXPECT_TRUE(cluster.coordinator().Running());
+}
+
+TEST(Robustness, OversizeWorkerMessagesAndRawBytesOnTheClientPortLeaveItServing) {
+  TestCluster cluster({"--max-worker-message-mib", "1"});
+  {
+    zmq::context_t context;
+    zmq::socket_t peer(context, zmq::socket_type::dealer);
+    peer.set(zmq::sockopt::linger, 0);
+    peer.connect(cluster.worker_endpoint());
+    std::string big(3 << 20, 'x');  // over the 1 MiB limit: the coordinator drops the connection
+    peer.send(zmq::buffer(big), zmq::send_flags::none);
+  }
+  // Raw bytes at the gRPC port: an HTTP/2 preface followed by nonsense frames,
+  // and plain garbage on another connection.
+  std::string target = cluster.client_target();
+  int port = std::stoi(target.substr(target.rfind(':') + 1));
+  for (std::string payload : {std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + std::string(64, '\xff') +
+                                  std::string("\x00\x00\x04\x08\x00\x00\x00\x00\x00\x7f\xff\xff\xff", 13),
+                              std::string(100000, '\x42')}) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    ssize_t ignored = send(fd, payload.data(), payload.size(), MSG_NOSIGNAL);
+    (void)ignored;
+    close(fd);
+  }
+  cluster.AddWorker(1);
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  CommandResult r = cluster.Drover({"run", "--kernel", "echo", "still serving"});
+  EXPECT_EQ(r.out, "still serving\n") << r.err;
   EXPECT_TRUE(cluster.coordinator().Running());
 }
 
