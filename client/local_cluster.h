@@ -36,7 +36,7 @@ struct LocalClusterOptions {
 // Start() and Stop() belong to one thread; client_target() is thread-safe.
 class LocalCluster {
  public:
-  // Starts the coordinator (free ports on 127.0.0.1) and the workers.
+  // Starts the coordinator (sockets in the private directory) and the workers.
   // Errors: kNotFound (binaries missing), kUnavailable (a child failed to start).
   static absl::StatusOr<std::unique_ptr<LocalCluster>> Start(LocalClusterOptions options);
   ~LocalCluster();  // Stop() if not done yet

@@ -75,21 +75,6 @@ std::string FindProgram(const std::string& name, int* error) {
   return "";
 }
 
-// Writes "+PID\n" into `line` without allocating (for the vfork child).
-int FormatAdd(char* line, pid_t pid) {
-  char digits[16];
-  int n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + pid % 10);
-    pid /= 10;
-  } while (pid > 0);
-  int at = 0;
-  line[at++] = '+';
-  while (n > 0) line[at++] = digits[--n];
-  line[at++] = '\n';
-  return at;
-}
-
 // Starts the task with vfork + execve in a new process group. The child
 // registers its group with the reaper *before* execve, so no task can run
 // unknown to it: a worker killed at any instant leaves nothing behind. The
@@ -111,11 +96,7 @@ absl::StatusOr<pid_t> Spawn(const std::string& program, char* const* argv, char*
   pid_t pid = vfork();
   if (pid == 0) {
     setpgid(0, 0);
-    if (reaper >= 0) {
-      char line[24];
-      ssize_t ignored = write(reaper, line, static_cast<size_t>(FormatAdd(line, getpid())));
-      (void)ignored;
-    }
+    ProcessGroups::WriteAddLine(reaper, getpid());
     dup2(null_fd, STDIN_FILENO);
     dup2(out, STDOUT_FILENO);
     dup2(err, STDERR_FILENO);

@@ -67,11 +67,20 @@ absl::Status ProcessGroups::Start() {
   return absl::OkStatus();
 }
 
-void ProcessGroups::Add(pid_t group) {
-  if (pipe_ < 0) return;
-  char line[32];
-  int n = std::snprintf(line, sizeof(line), "+%d\n", static_cast<int>(group));
-  ssize_t ignored = write(pipe_, line, static_cast<size_t>(n));  // < PIPE_BUF: atomic
+void ProcessGroups::WriteAddLine(int fd, pid_t group) {
+  if (fd < 0) return;
+  char digits[16];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + group % 10);
+    group /= 10;
+  } while (group > 0);
+  char line[24];
+  int at = 0;
+  line[at++] = '+';
+  while (n > 0) line[at++] = digits[--n];
+  line[at++] = '\n';
+  ssize_t ignored = write(fd, line, static_cast<size_t>(at));  // < PIPE_BUF: atomic
   (void)ignored;
 }
 

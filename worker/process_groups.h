@@ -10,8 +10,10 @@
 
 namespace drover {
 
-// Start() once, before any thread starts (it forks). Add()/Remove() are
-// thread-safe (each is one atomic pipe write).
+// Start() once, before any thread starts (it forks). A task's child process
+// registers its own group (WriteAddLine into fd(), between fork and exec, so
+// the group is known before the task runs); Remove() is thread-safe (one
+// atomic pipe write).
 class ProcessGroups {
  public:
   ProcessGroups() = default;
@@ -20,15 +22,17 @@ class ProcessGroups {
   ProcessGroups& operator=(const ProcessGroups&) = delete;
 
   // Forks the reaper. Errors: kInternal if pipe or fork fails. Without a
-  // successful Start(), Add/Remove do nothing (tasks are still killed by the
+  // successful Start(), fd() is -1 and Remove does nothing (tasks are still killed by the
   // worker itself, just not after a crash).
   absl::Status Start();
 
-  void Add(pid_t group);
   void Remove(pid_t group);
-  // The pipe to the reaper (-1 before Start()), for a child to write "+PID\n"
-  // itself between fork and exec.
+  // The pipe to the reaper (-1 before Start()).
   int fd() const { return pipe_; }
+
+  // Writes the line that registers `group` into `fd`. Async-signal-safe (no
+  // allocation): for a vfork child between fork and exec.
+  static void WriteAddLine(int fd, pid_t group);
 
  private:
   int pipe_ = -1;
