@@ -46,11 +46,34 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
                       "commands: bytes kept per stream and task (default 1M); the rest is dropped "
                       "and the task marked truncated");
   command->add_option("--cpus", job->cpus, "commands: slots one task needs (default 1)");
+  command->add_option("--items-from", job->items_from,
+                      "the items are the outputs of job JOB's successful tasks, in order (waits for it)");
+  command->add_option("--grpc", job->grpc_target,
+                      "gRPC jobs: call the server at HOST:PORT once per item (on the workers' I/O engines, "
+                      "not their CPU slots)");
+  command->add_option("--method", job->method, "gRPC: the method, /package.Service/Method");
+  command->add_option("--proto-set", job->proto_set,
+                      "gRPC: the method's descriptors (protoc --include_imports --descriptor_set_out=FILE); "
+                      "default: ask the server by reflection");
+  command->add_flag("--raw", job->raw, "gRPC: items are serialized requests and outputs raw responses, not JSON");
+  command->add_option("--deadline", job->deadline, "gRPC: per-call deadline (5s, 200ms); default none");
+  command->add_option("--concurrency", job->concurrency, "gRPC: calls in flight per worker (default 256)")
+      ->check(CLI::Range(1u, 1u << 20));
+  command->add_option("--rate", job->rate, "gRPC: calls per second for the whole job, over all workers")
+      ->check(CLI::PositiveNumber);
+  command->add_option("-H,--header", job->headers, "gRPC: metadata key:value sent with every call (repeatable)");
+  command->add_flag("--grpc-tls", job->grpc_tls, "gRPC: TLS to the target (system CAs unless --grpc-ca)");
+  command->add_option("--grpc-ca", job->grpc_ca, "gRPC: trust this CA (PEM) for the target; implies --grpc-tls");
   command->footer(
       "Commands: drover run [ITEMS | ::: ITEMS | --range | --array | --each-line] [OPTIONS] -- CMD [ARGS]\n"
       "  In CMD and ARGS, {} is the item, {#} the task number (from 1), {%} the slot on its worker;\n"
       "  without {} the item is added as the last argument. No shell is involved (write sh -c '...'\n"
-      "  for one). Tasks see DROVER_JOB_ID, DROVER_TASK_ID, DROVER_ITEM and DROVER_WORKER.");
+      "  for one). Tasks see DROVER_JOB_ID, DROVER_TASK_ID, DROVER_ITEM and DROVER_WORKER.\n"
+      "gRPC calls: drover run --grpc HOST:PORT --method /pkg.Service/Method [--proto-set FILE] ITEMS...\n"
+      "  Each item is one request in JSON (protobuf's JSON mapping); each result is the response as\n"
+      "  JSON (a server-streaming method's responses as a JSON array). --retries N retries UNAVAILABLE,\n"
+      "  DEADLINE_EXCEEDED and RESOURCE_EXHAUSTED with jittered exponential backoff. --json adds the\n"
+      "  gRPC code, message, latency, attempts and worker of each call.");
 }
 
 // Takes `-- COMMAND...` and `::: ITEMS...` out of the arguments before CLI11

@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "client/job_inputs.h"
 #include "client/progress.h"
 #include "client/results_printer.h"
 
@@ -137,6 +138,7 @@ int SubmitCommand(const CommonOptions& common, const JobOptions& job) {
   if (!spec.ok()) return Fail(spec.status());
   auto client = ConnectTo(common);
   if (!client.ok()) return Fail(client.status());
+  if (absl::Status prepared = PrepareJobSpec(job, client->get(), &*spec); !prepared.ok()) return Fail(prepared);
   absl::StatusOr<uint64_t> id = (*client)->Submit(*spec);
   if (!id.ok()) return Fail(id.status());
   if (common.json) {

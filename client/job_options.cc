@@ -2,9 +2,11 @@
 #include "client/job_options.h"
 
 #include <fstream>
+#include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/grpc_codec.h"
 #include "common/items.h"
 
 namespace drover {
@@ -19,16 +21,16 @@ absl::StatusOr<v1::Reduce> ParseReduce(const std::string& name) {
       absl::StrCat("--reduce: unknown reduction '", name, "' (use sum, min, max or count)"));
 }
 
-absl::StatusOr<absl::Duration> ParseTimeout(const std::string& text) {
+absl::StatusOr<absl::Duration> ParseTimeout(const std::string& text, absl::string_view flag) {
   absl::Duration duration;
   double seconds = 0;
   if (absl::SimpleAtod(text, &seconds)) {
     duration = absl::Seconds(seconds);
   } else if (!absl::ParseDuration(text, &duration)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--timeout: '", text, "' is not a duration (e.g. 30s, 500ms, 2m, 1.5)"));
+        absl::StrCat(flag, ": '", text, "' is not a duration (e.g. 30s, 500ms, 2m, 1.5)"));
   }
-  if (duration <= absl::ZeroDuration()) return absl::InvalidArgumentError("--timeout must be positive");
+  if (duration <= absl::ZeroDuration()) return absl::InvalidArgumentError(absl::StrCat(flag, " must be positive"));
   return duration;
 }
 
@@ -52,20 +54,85 @@ absl::StatusOr<uint64_t> ParseBytes(const std::string& text) {
   return value * multiplier;
 }
 
+namespace {
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path, absl::string_view flag) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return absl::NotFoundError(absl::StrCat(flag, ": cannot open ", path));
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+absl::StatusOr<v1::GrpcSpec> BuildGrpcSpec(const JobOptions& options) {
+  v1::GrpcSpec call;
+  call.set_target(options.grpc_target);
+  if (options.method.empty()) {
+    return absl::InvalidArgumentError("--grpc needs --method /package.Service/Method");
+  }
+  if (absl::StatusOr<std::pair<std::string, std::string>> names = SplitMethodPath(options.method); !names.ok()) {
+    return names.status();
+  }
+  call.set_method(options.method);
+  call.set_raw(options.raw);
+  if (!options.proto_set.empty()) {
+    absl::StatusOr<std::string> descriptors = ReadWholeFile(options.proto_set, "--proto-set");
+    if (!descriptors.ok()) return descriptors.status();
+    call.set_descriptor_set(*std::move(descriptors));
+  }
+  if (!options.deadline.empty()) {
+    absl::StatusOr<absl::Duration> deadline = ParseTimeout(options.deadline, "--deadline");
+    if (!deadline.ok()) return deadline.status();
+    call.set_deadline_ms(static_cast<uint64_t>(std::max<int64_t>(1, absl::ToInt64Milliseconds(*deadline))));
+  }
+  call.set_concurrency(options.concurrency);
+  if (!(options.rate >= 0)) return absl::InvalidArgumentError("--rate must be a positive number of calls per second");
+  call.set_rate(options.rate);
+  for (const std::string& header : options.headers) {
+    size_t colon = header.find(':');
+    if (colon == 0 || colon == std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("-H: want key:value, got '", header, "'"));
+    }
+    call.add_metadata(header);
+  }
+  call.set_tls(options.grpc_tls || !options.grpc_ca.empty());
+  if (!options.grpc_ca.empty()) {
+    absl::StatusOr<std::string> ca = ReadWholeFile(options.grpc_ca, "--grpc-ca");
+    if (!ca.ok()) return ca.status();
+    call.set_ca_pem(*std::move(ca));
+  }
+  return call;
+}
+
+}  // namespace
+
 absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream& stdin_stream) {
   const bool command = !options.command.empty();
-  if (options.kernel.empty() == !command) {
+  const bool grpc = !options.grpc_target.empty();
+  const int kinds = (options.kernel.empty() ? 0 : 1) + (command ? 1 : 0) + (grpc ? 1 : 0);
+  if (kinds != 1) {
     return absl::InvalidArgumentError(
-        command ? "give a kernel (--kernel) or a command (after --), not both"
-                : "say what to run: --kernel NAME (e.g. --kernel echo), or -- COMMAND [ARGS...]");
+        kinds > 1 ? "give one of a kernel (--kernel), a command (after --) or gRPC calls (--grpc)"
+                  : "say what to run: --kernel NAME (e.g. --kernel echo), -- COMMAND [ARGS...], or "
+                    "--grpc HOST:PORT --method /pkg.Service/Method");
   }
   int sources = (!options.items.empty() ? 1 : 0) + (!options.each_line.empty() ? 1 : 0) +
-                (!options.range.empty() ? 1 : 0) + (!options.array.empty() ? 1 : 0);
+                (!options.range.empty() ? 1 : 0) + (!options.array.empty() ? 1 : 0) +
+                (options.items_from != 0 ? 1 : 0);
   if (sources != 1) {
     return absl::InvalidArgumentError(
         sources == 0 ? "give the job's items: as arguments (or after :::), with --range A:B, "
-                       "--array A-B[:STEP], or --each-line FILE"
-                     : "give the job's items one way only: arguments, --range, --array or --each-line");
+                       "--array A-B[:STEP], --each-line FILE or --items-from JOB"
+                     : "give the job's items one way only: arguments, --range, --array, --each-line or "
+                       "--items-from");
+  }
+  const bool grpc_options = !options.method.empty() || !options.proto_set.empty() || options.raw ||
+                            !options.deadline.empty() || options.concurrency != 0 || options.rate != 0 ||
+                            !options.headers.empty() || options.grpc_tls || !options.grpc_ca.empty();
+  if (!grpc && grpc_options) {
+    return absl::InvalidArgumentError(
+        "--method, --proto-set, --raw, --deadline, --concurrency, --rate, -H, --grpc-tls and --grpc-ca go "
+        "with --grpc TARGET");
   }
   if (options.chunk == 0) return absl::InvalidArgumentError("--chunk must be at least 1");
   v1::JobSpec spec;
@@ -91,8 +158,17 @@ absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream
     }
     if (options.cpus == 0) return absl::InvalidArgumentError("--cpus must be at least 1");
     spec_command->set_cpus(options.cpus);
+  } else if (grpc) {
+    absl::StatusOr<v1::GrpcSpec> call = BuildGrpcSpec(options);
+    if (!call.ok()) return call.status();
+    *spec.mutable_grpc() = *std::move(call);
   } else {
     spec.set_kernel(options.kernel);
+  }
+  if (!command) {
+    if (grpc && !options.timeout.empty()) {
+      return absl::InvalidArgumentError("gRPC calls take --deadline (per call), not --timeout");
+    }
     if (!options.cwd.empty() || !options.env.empty() || !options.max_output.empty() || options.cpus != 1) {
       return absl::InvalidArgumentError("--cwd, --env, --max-output and --cpus go with commands");
     }
@@ -127,6 +203,8 @@ absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream
       return absl::InvalidArgumentError(absl::StrCat("--array: ", range.status().message()));
     }
     *spec.mutable_items()->mutable_range() = *range;
+  } else if (options.items_from != 0) {
+    spec.mutable_items()->mutable_inline_();  // PrepareJobSpec fills them in
   } else if (!options.items.empty()) {
     auto* items = spec.mutable_items()->mutable_inline_()->mutable_items();
     for (const std::string& item : options.items) *items->Add() = item;

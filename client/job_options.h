@@ -32,6 +32,20 @@ struct JobOptions {
   std::vector<std::string> env;      // K=V
   std::string max_output;            // bytes per stream: 1048576, 64K, 1M, 2G
   uint32_t cpus = 1;
+  // gRPC jobs: each item is one call of `method` on `grpc_target`.
+  std::string grpc_target;           // --grpc HOST:PORT
+  std::string method;                // /package.Service/Method
+  std::string proto_set;             // FileDescriptorSet file; empty: server reflection
+  bool raw = false;                  // items and outputs are message bytes, not JSON
+  std::string deadline;              // per call: 5s, 200ms
+  uint32_t concurrency = 0;          // calls in flight per worker; 0 means 256
+  double rate = 0;                   // calls per second for the whole job; 0: no limit
+  std::vector<std::string> headers;  // key:value metadata
+  bool grpc_tls = false;
+  std::string grpc_ca;               // PEM file; implies grpc_tls
+  // The items are the outputs of this job's successful tasks (in order, one
+  // trailing newline removed); filled in by PrepareJobSpec.
+  uint64_t items_from = 0;
 };
 
 // Builds the spec. `stdin_stream` is read when each_line is "-".
@@ -40,8 +54,9 @@ struct JobOptions {
 // kNotFound when the items file cannot be opened.
 absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream& stdin_stream);
 
-// "1.5s", "500ms", "2m", or a plain number of seconds. Errors: kInvalidArgument.
-absl::StatusOr<absl::Duration> ParseTimeout(const std::string& text);
+// "1.5s", "500ms", "2m", or a plain number of seconds; `flag` names the
+// option in errors. Errors: kInvalidArgument.
+absl::StatusOr<absl::Duration> ParseTimeout(const std::string& text, absl::string_view flag = "--timeout");
 // "1048576", "64K", "1M", "2G" (powers of 1024). Errors: kInvalidArgument.
 absl::StatusOr<uint64_t> ParseBytes(const std::string& text);
 

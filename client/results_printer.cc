@@ -83,11 +83,17 @@ v1::TaskRecord ResultsPrinter::Record(const v1::ChunkOutputs& chunk, uint32_t of
   record.set_worker(chunk.worker());
   if (offset < static_cast<uint32_t>(chunk.tasks_size())) {
     const v1::TaskInfo& task = chunk.tasks(static_cast<int>(offset));
+    record.set_duration_seconds(static_cast<double>(task.duration_us()) / 1e6);
+    if (!task.grpc_code().empty()) {
+      record.set_grpc_code(task.grpc_code());
+      record.set_grpc_message(task.grpc_message());
+      record.set_attempts(task.attempts());
+      return record;
+    }
     record.set_item(IsValidUtf8(task.item()) ? task.item() : "(not UTF-8)");
     record.set_exit_code(task.exit_code());
     record.set_signal(task.signal());
     record.set_timed_out(task.timed_out());
-    record.set_duration_seconds(static_cast<double>(task.duration_us()) / 1e6);
     record.set_max_rss_kb(task.max_rss_kb());
     record.set_stdout_truncated(task.stdout_truncated());
     record.set_stderr_truncated(task.stderr_truncated());
@@ -110,7 +116,8 @@ void ResultsPrinter::Print(const v1::ChunkOutputs& chunk) {
   for (const v1::ItemError& error : chunk.errors()) {
     if (error.offset() < chunk.item_count()) errors[error.offset()] = &error;
   }
-  const bool commands = chunk.tasks_size() > 0;
+  // A command's stdout is printed as it is; other outputs get a newline each.
+  const bool commands = chunk.tasks_size() > 0 && chunk.tasks(0).grpc_code().empty();
   std::vector<size_t> offsets = OutputOffsets(chunk);
   for (uint32_t i = 0; i < chunk.item_count(); ++i) {
     absl::string_view output(chunk.outputs().data() + offsets[i], offsets[i + 1] - offsets[i]);

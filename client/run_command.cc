@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "client/job_inputs.h"
 #include "client/commands.h"
 #include "client/local_cluster.h"
 #include "client/progress.h"
@@ -123,12 +124,16 @@ int RunCommand(const CommonOptions& common, const RunOptions& run) {
   absl::StatusOr<v1::JobSpec> spec = BuildJobSpec(run.job, std::cin);
   if (!spec.ok()) return Fail(spec.status());
   spec->set_stream_results(true);
-  if (run.local) return RunLocal(*std::move(spec), common, run);
+  if (run.local) {
+    if (absl::Status prepared = PrepareJobSpec(run.job, nullptr, &*spec); !prepared.ok()) return Fail(prepared);
+    return RunLocal(*std::move(spec), common, run);
+  }
   if (!run.plugins.empty()) {
     return Fail(absl::InvalidArgumentError("--plugin goes with --local; remote workers load plugins themselves"));
   }
   auto client = ConnectTo(common);
   if (!client.ok()) return Fail(client.status());
+  if (absl::Status prepared = PrepareJobSpec(run.job, client->get(), &*spec); !prepared.ok()) return Fail(prepared);
   return SubmitAndStream(**client, *std::move(spec), common, run);
 }
 

@@ -3,6 +3,7 @@
 #ifndef DROVER_COMMON_ITEMS_H_
 #define DROVER_COMMON_ITEMS_H_
 
+#include <charconv>
 #include <cstdint>
 #include "absl/strings/string_view.h"
 
@@ -36,6 +37,36 @@ ChunkBounds BoundsOfChunk(uint64_t item_count, uint32_t chunk_size, uint64_t chu
 
 // Sets `chunk`'s items (range or inline copy) and first_index for `bounds`.
 void FillChunkItems(const v1::ItemSource& source, ChunkBounds bounds, v1::Chunk* chunk);
+
+// The items of a chunk, one at a time, without materialising a range.
+// `chunk` must outlive it. Not thread-safe (Get reuses a buffer).
+class ChunkItems {
+ public:
+  explicit ChunkItems(const v1::Chunk& chunk) : chunk_(chunk) {
+    if (chunk.has_range()) {
+      v1::ItemSource source;
+      *source.mutable_range() = chunk.range();
+      count_ = static_cast<uint32_t>(ItemCount(source));
+      step_ = chunk.range().step() > 1 ? chunk.range().step() : 1;
+    } else if (chunk.has_inline_()) {
+      count_ = static_cast<uint32_t>(chunk.inline_().items_size());
+    }
+  }
+  uint32_t count() const { return count_; }
+  // Valid until the next call.
+  absl::string_view Get(uint32_t i) {
+    if (!chunk_.has_range()) return chunk_.inline_().items(static_cast<int>(i));
+    auto [end, ec] = std::to_chars(digits_, digits_ + sizeof(digits_),
+                                   chunk_.range().start() + static_cast<int64_t>(i) * step_);
+    return absl::string_view(digits_, static_cast<size_t>(end - digits_));
+  }
+
+ private:
+  const v1::Chunk& chunk_;
+  uint32_t count_ = 0;
+  int64_t step_ = 1;
+  char digits_[24];
+};
 
 }  // namespace drover
 

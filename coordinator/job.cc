@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc_codec.h"
 #include "common/items.h"
 #include "common/log.h"
 
@@ -60,9 +61,24 @@ absl::Status CheckOutputs(const v1::ChunkOutputs& out, uint64_t first_index, uin
 
 absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
   const bool command = spec.has_command();
-  if (spec.kernel().empty() == !command) {
-    return absl::InvalidArgumentError(
-        command ? "a job runs a kernel or a command, not both" : "the job names no kernel or command");
+  const int kinds = (spec.kernel().empty() ? 0 : 1) + (command ? 1 : 0) + (spec.has_grpc() ? 1 : 0);
+  if (kinds != 1) {
+    return absl::InvalidArgumentError(kinds == 0 ? "the job names no kernel, command or gRPC method"
+                                                 : "a job runs one of a kernel, a command or gRPC calls");
+  }
+  if (spec.has_grpc()) {
+    const v1::GrpcSpec& grpc = spec.grpc();
+    if (grpc.target().empty()) return absl::InvalidArgumentError("the gRPC job has no target");
+    if (absl::StatusOr<std::pair<std::string, std::string>> method = SplitMethodPath(grpc.method()); !method.ok()) {
+      return method.status();
+    }
+    if (!grpc.raw() && grpc.descriptor_set().empty()) {
+      return absl::InvalidArgumentError("a JSON gRPC job needs the method's descriptors (or use raw items)");
+    }
+    if (spec.reduce() != v1::REDUCE_NONE) {
+      return absl::InvalidArgumentError("--reduce works with kernels, not gRPC calls");
+    }
+    if (!(grpc.rate() >= 0)) return absl::InvalidArgumentError("--rate must be a positive number");
   }
   if (command && spec.command().argv_size() == 0) {
     return absl::InvalidArgumentError("the command is empty");
@@ -156,6 +172,8 @@ std::optional<v1::Chunk> Job::NextChunk(absl::Time now) {
   chunk.set_attempt(attempt);
   if (spec_.has_command()) {
     *chunk.mutable_command() = spec_.command();
+  } else if (spec_.has_grpc()) {
+    *chunk.mutable_grpc() = spec_.grpc();
   } else {
     chunk.set_kernel(spec_.kernel());
   }
@@ -258,7 +276,9 @@ v1::JobStatus Job::Status() const {
   v1::JobStatus status;
   status.set_job_id(id_);
   status.set_name(spec_.name());
-  status.set_kernel(spec_.has_command() ? absl::StrCat("$ ", spec_.command().argv(0)) : spec_.kernel());
+  status.set_kernel(spec_.has_command() ? absl::StrCat("$ ", spec_.command().argv(0))
+                    : spec_.has_grpc()  ? absl::StrCat("grpc ", spec_.grpc().method())
+                                        : spec_.kernel());
   status.set_state(state_);
   status.set_total_items(total_items_);
   status.set_done_items(done_items_);

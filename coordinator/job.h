@@ -30,6 +30,9 @@ struct ResultCursor {
 };
 
 // Not thread-safe: owned by the coordinator's loop thread (through Scheduler).
+// Calls of a gRPC job in flight per worker when its spec does not say.
+inline constexpr uint32_t kDefaultGrpcConcurrency = 256;
+
 class Job {
  public:
   // In stream mode at most this many chunks, or bytes of results, wait

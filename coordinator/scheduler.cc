@@ -5,9 +5,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/items.h"
 #include "common/log.h"
 
 namespace drover {
+namespace {
+// Descriptor sets larger than this are refused (they travel to every worker).
+constexpr uint64_t kMaxGrpcSpecBytes = 8 << 20;
+}  // namespace
 
 Scheduler::Scheduler(SchedulerOptions options, WorkerOutbox* outbox, Journal* journal)
     : options_(options), outbox_(outbox), journal_(journal) {}
@@ -91,6 +96,11 @@ absl::Status Scheduler::CheckLimits(const v1::JobSpec& spec) const {
       }
     }
   }
+  if (spec.has_grpc() && spec.grpc().ByteSizeLong() > kMaxGrpcSpecBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("the gRPC call's descriptors and options take ",
+                                                   spec.grpc().ByteSizeLong(), " bytes; the limit is ",
+                                                   kMaxGrpcSpecBytes));
+  }
   if (spec.has_command()) {
     uint64_t bytes = 0;
     for (const std::string& arg : spec.command().argv()) bytes += arg.size() + 1;
@@ -105,7 +115,8 @@ absl::Status Scheduler::CheckLimits(const v1::JobSpec& spec) const {
 }
 
 bool Scheduler::CanRun(const WorkerRecord& worker, const v1::JobSpec& spec) {
-  if (!spec.has_command() && !worker.kernels.contains(spec.kernel())) return false;
+  if (!spec.kernel().empty() && !worker.kernels.contains(spec.kernel())) return false;
+  if (spec.has_grpc() && worker.hello.io_capacity() == 0) return false;
   for (const std::string& required : spec.require()) {
     if (!worker.labels.contains(required)) return false;
   }
@@ -164,8 +175,11 @@ void Scheduler::OnWorkerMessage(const std::string& peer, v1::WorkerMessage messa
       if (!worker.draining) {
         uint64_t credit = std::min<uint64_t>(message.ready().credit(), options_.max_credit_per_worker);
         worker.credit = std::min<uint64_t>(worker.credit + credit, options_.max_credit_per_worker);
-        if (credit > 0) dispatch_needed_ = true;
+        uint64_t io_capacity = worker.hello.io_capacity();
+        worker.io_credit = std::min<uint64_t>(worker.io_credit + message.ready().io_credit(), io_capacity);
+        if (credit > 0 || message.ready().io_credit() > 0) dispatch_needed_ = true;
       }
+      if (message.ready().has_load()) worker.load = message.ready().load();
       OnResults(&worker, message.mutable_ready(), now);
       break;
     }
@@ -173,6 +187,7 @@ void Scheduler::OnWorkerMessage(const std::string& peer, v1::WorkerMessage messa
       LoseWorker(peer, absl::StrCat("said goodbye (", message.goodbye().reason(), ")"));
       break;
     case v1::WorkerMessage::kHeartbeat:
+      if (message.heartbeat().has_load()) worker.load = message.heartbeat().load();
       break;
     default:
       LogWarning(absl::StrCat("dropped a message with no known body from worker ", worker.id));
@@ -212,7 +227,7 @@ void Scheduler::OnHello(const std::string& peer, const v1::Hello& hello, absl::T
 void Scheduler::OnResults(WorkerRecord* worker, v1::Ready* ready, absl::Time now) {
   for (v1::ChunkResult& result : *ready->mutable_results()) {
     if (result.coordinator_instance() != options_.instance) continue;  // another coordinator's job ids
-    worker->held.erase(ChunkKey{result.job_id(), result.chunk_index()});
+    Release(*worker, ChunkKey{result.job_id(), result.chunk_index()});
     Job* job = FindJob(result.job_id());
     if (job == nullptr || !RecordResult(job, std::move(result), now)) continue;
     ++worker->chunks_done;
@@ -298,10 +313,10 @@ void Scheduler::LoseWorker(const std::string& peer, absl::string_view why) {
   LogWarning(absl::StrCat("worker ", worker.id, " (", worker.hello.name(), ") lost: ", why, "; ",
                           worker.held.size(), " chunk(s) go back to the queue"));
   std::vector<std::pair<Job*, v1::ChunkResult>> given_up;
-  for (const auto& [key, attempt] : worker.held) {
+  for (const auto& [key, held] : worker.held) {
     Job* job = FindJob(key.first);
     if (job == nullptr) continue;
-    if (std::optional<v1::ChunkResult> failed = job->Requeue(key.second, attempt)) {
+    if (std::optional<v1::ChunkResult> failed = job->Requeue(key.second, held.attempt)) {
       given_up.emplace_back(job, *std::move(failed));
     }
   }
@@ -341,6 +356,15 @@ void Scheduler::OnTick(absl::Time now) {
     LoseWorker(peer, absl::StrCat("silent for more than ",
                                   absl::FormatDuration(options_.worker_timeout)));
   }
+  for (auto it = rates_.begin(); it != rates_.end();) {
+    // Paced jobs get more tokens with time: look again each tick.
+    if (runnable_.contains(it->first)) {
+      dispatch_needed_ = true;
+      ++it;
+    } else {
+      rates_.erase(it++);
+    }
+  }
   std::vector<uint64_t> unread;
   for (uint64_t id : runnable_) {
     Job* job = FindJob(id);
@@ -358,34 +382,85 @@ void Scheduler::Dispatch(absl::Time now) {
   if (!dispatch_needed_) return;
   dispatch_needed_ = false;
   for (auto& [peer, worker] : workers_) {
-    if (worker.credit == 0) continue;
+    if (worker.credit == 0 && worker.io_credit == 0) continue;
     v1::CoordinatorMessage message;
     v1::Assign* assign = message.mutable_assign();
     for (uint64_t job_id : runnable_) {
       Job* job = FindJob(job_id);
       if (!CanRun(worker, job->spec())) continue;
-      while (worker.credit > 0) {
-        std::optional<v1::Chunk> next = job->NextChunk(now);
-        if (!next) break;
-        worker.held[ChunkKey{job_id, next->chunk_index()}] = next->attempt();
-        next->set_coordinator_instance(options_.instance);
-        *assign->add_chunks() = *std::move(next);
-        --worker.credit;
-        ++worker.chunks_sent;
+      if (job->spec().has_grpc()) {
+        TakeIoChunks(worker, job, assign, now);
+      } else {
+        TakeCpuChunks(worker, job, assign, now);
       }
-      if (worker.credit == 0) break;
+      if (worker.credit == 0 && worker.io_credit == 0) break;
     }
     if (assign->chunks_size() > 0) {
+      worker.chunks_sent += assign->chunks_size();
       Send(worker, message, now);
       ++change_count_;
     }
   }
 }
 
+void Scheduler::TakeCpuChunks(WorkerRecord& worker, Job* job, v1::Assign* assign, absl::Time now) {
+  while (worker.credit > 0) {
+    std::optional<v1::Chunk> next = job->NextChunk(now);
+    if (!next) return;
+    worker.held[ChunkKey{job->id(), next->chunk_index()}] = {next->attempt(), 0};
+    next->set_coordinator_instance(options_.instance);
+    *assign->add_chunks() = *std::move(next);
+    --worker.credit;
+  }
+}
+
+void Scheduler::TakeIoChunks(WorkerRecord& worker, Job* job, v1::Assign* assign, absl::Time now) {
+  const v1::GrpcSpec& spec = job->spec().grpc();
+  const uint64_t concurrency = spec.concurrency() > 0 ? spec.concurrency() : kDefaultGrpcConcurrency;
+  const uint64_t chunk_size = std::max<uint32_t>(1, job->spec().chunk_size());
+  uint64_t& in_flight = worker.io_items_by_job[job->id()];
+  RateBucket* rate = nullptr;
+  if (spec.rate() > 0) {
+    rate = &rates_[job->id()];
+    // Refill; a tenth of a second's worth (at least a chunk) may go at once.
+    double burst = std::max<double>(static_cast<double>(chunk_size), spec.rate() / 10);
+    double elapsed = rate->refilled == absl::InfinitePast() ? 1.0 : absl::ToDoubleSeconds(now - rate->refilled);
+    rate->tokens = std::min(burst, rate->tokens + elapsed * spec.rate());
+    rate->refilled = now;
+  }
+  while (worker.io_credit > 0 && (in_flight == 0 || in_flight + chunk_size <= concurrency)) {
+    if (rate != nullptr && rate->tokens < static_cast<double>(chunk_size)) return;
+    std::optional<v1::Chunk> next = job->NextChunk(now);
+    if (!next) return;
+    uint32_t items = ChunkItems(*next).count();
+    worker.held[ChunkKey{job->id(), next->chunk_index()}] = {next->attempt(), items};
+    in_flight += items;
+    worker.io_credit -= std::min<uint64_t>(worker.io_credit, items);
+    if (rate != nullptr) rate->tokens -= items;
+    // The descriptors travel once per worker and job; the worker keeps them.
+    if (!worker.descriptors_sent.insert(job->id()).second) next->mutable_grpc()->clear_descriptor_set();
+    next->set_coordinator_instance(options_.instance);
+    *assign->add_chunks() = *std::move(next);
+  }
+}
+
+void Scheduler::Release(WorkerRecord& worker, ChunkKey key) {
+  auto it = worker.held.find(key);
+  if (it == worker.held.end()) return;
+  if (it->second.io_items > 0) {
+    auto job = worker.io_items_by_job.find(key.first);
+    if (job != worker.io_items_by_job.end()) {
+      job->second -= std::min<uint64_t>(job->second, it->second.io_items);
+      dispatch_needed_ = true;  // room under the job's concurrency
+    }
+  }
+  worker.held.erase(it);
+}
+
 absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now) {
   if (absl::Status valid = ValidateJobSpec(spec); !valid.ok()) return valid;
   if (absl::Status within = CheckLimits(spec); !within.ok()) return within;
-  if (!workers_.empty() && !spec.has_command()) {
+  if (!workers_.empty() && !spec.kernel().empty()) {
     std::set<std::string> offered;
     for (const auto& [peer, worker] : workers_) offered.insert(worker.kernels.begin(), worker.kernels.end());
     if (!offered.contains(spec.kernel())) {
@@ -447,6 +522,8 @@ void Scheduler::CancelOnWorkers(uint64_t job_id) {
       held |= match;
       return match;
     });
+    worker.io_items_by_job.erase(job_id);
+    worker.descriptors_sent.erase(job_id);
     if (!held) continue;
     v1::CoordinatorMessage cancel;
     cancel.mutable_cancel()->set_job_id(job_id);
@@ -497,6 +574,10 @@ v1::WorkerInfo Scheduler::Info(const WorkerRecord& worker) const {
   info.set_slots(worker.hello.slots());
   for (const std::string& kernel : worker.hello.kernels()) info.add_kernels(kernel);
   info.set_chunks_held(static_cast<uint32_t>(worker.held.size()));
+  info.set_slots_busy(worker.load.slots_busy());
+  info.set_io_capacity(worker.hello.io_capacity());
+  info.set_io_calls_in_flight(worker.load.io_calls_in_flight());
+  info.set_threads(worker.load.threads());
   info.set_chunks_done(worker.chunks_done);
   info.set_last_seen_unix_ms(absl::ToUnixMillis(worker.last_heard));
   info.set_draining(worker.draining);

@@ -107,8 +107,16 @@ class Scheduler {
     v1::Hello hello;
     absl::flat_hash_set<std::string> kernels;
     absl::flat_hash_set<std::string> labels;  // "key=value" and "key" for each label
-    uint64_t credit = 0;
-    absl::flat_hash_map<ChunkKey, uint32_t> held;  // -> attempt
+    uint64_t credit = 0;     // CPU chunks it asked for
+    uint64_t io_credit = 0;  // gRPC calls (items) its I/O engine asked for
+    struct Held {
+      uint32_t attempt = 0;
+      uint32_t io_items = 0;  // gRPC chunks: their calls
+    };
+    absl::flat_hash_map<ChunkKey, Held> held;
+    absl::flat_hash_map<uint64_t, uint64_t> io_items_by_job;  // calls held, per gRPC job
+    absl::flat_hash_set<uint64_t> descriptors_sent;            // gRPC jobs whose spec it has
+    v1::WorkerLoad load;
     uint64_t chunks_done = 0;
     bool draining = false;
     absl::Time last_heard;
@@ -120,7 +128,18 @@ class Scheduler {
     std::deque<std::pair<absl::Time, uint64_t>> sent_marks;
   };
 
+  // A gRPC job's calls are paced to its --rate with a token bucket.
+  struct RateBucket {
+    double tokens = 0;
+    absl::Time refilled = absl::InfinitePast();
+  };
+
   void OnHello(const std::string& peer, const v1::Hello& hello, absl::Time now);
+  // Adds chunks of `job` to `assign` while `worker` has credit of the right
+  // kind (CPU chunks, or gRPC calls within the job's concurrency and rate).
+  void TakeCpuChunks(WorkerRecord& worker, Job* job, v1::Assign* assign, absl::Time now);
+  void TakeIoChunks(WorkerRecord& worker, Job* job, v1::Assign* assign, absl::Time now);
+  void Release(WorkerRecord& worker, ChunkKey key);
   void OnResults(WorkerRecord* worker, v1::Ready* ready, absl::Time now);
   // Records a chunk's result in its job (and the journal). False for a duplicate.
   bool RecordResult(Job* job, v1::ChunkResult&& result, absl::Time now);
@@ -146,6 +165,7 @@ class Scheduler {
   uint64_t next_worker_number_ = 1;
   std::map<uint64_t, std::unique_ptr<Job>> jobs_;
   std::set<uint64_t> runnable_;  // unfinished jobs, in submission order
+  absl::flat_hash_map<uint64_t, RateBucket> rates_;  // gRPC jobs with a --rate
   uint64_t next_job_id_ = 1;
   bool dispatch_needed_ = false;
   uint64_t change_count_ = 0;

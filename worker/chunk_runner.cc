@@ -39,35 +39,6 @@ absl::Status CallKernel(KernelFn fn, absl::string_view input, std::string* outpu
   }
 }
 
-// The items of a chunk, one at a time, without materialising a range.
-class ChunkItems {
- public:
-  explicit ChunkItems(const v1::Chunk& chunk) : chunk_(chunk) {
-    if (chunk.has_range()) {
-      v1::ItemSource source;
-      *source.mutable_range() = chunk.range();
-      count_ = static_cast<uint32_t>(ItemCount(source));
-      step_ = chunk.range().step() > 1 ? chunk.range().step() : 1;
-    } else if (chunk.has_inline_()) {
-      count_ = static_cast<uint32_t>(chunk.inline_().items_size());
-    }
-  }
-  uint32_t count() const { return count_; }
-  // Valid until the next call.
-  absl::string_view Get(uint32_t i) {
-    if (!chunk_.has_range()) return chunk_.inline_().items(static_cast<int>(i));
-    auto [end, ec] = std::to_chars(digits_, digits_ + sizeof(digits_),
-                                   chunk_.range().start() + static_cast<int64_t>(i) * step_);
-    return absl::string_view(digits_, static_cast<size_t>(end - digits_));
-  }
-
- private:
-  const v1::Chunk& chunk_;
-  uint32_t count_ = 0;
-  int64_t step_ = 1;
-  char digits_[24];
-};
-
 // Collects per-item outputs (or a reduction) into a ChunkOutputs.
 class OutputCollector {
  public:

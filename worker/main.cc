@@ -60,6 +60,12 @@ int main(int argc, char** argv) {
   app.add_option("-s,--slots", options.slots, "CPU slots (threads running chunks); 0 = one per core")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--io-capacity", options.io_capacity,
+                 "gRPC calls (items of --grpc jobs) this worker holds at once, beside its CPU slots; 0: none")
+      ->capture_default_str();
+  app.add_option("--io-threads", options.io_threads, "threads driving those calls (fixed however many are in flight)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   app.add_option("--name", options.name, "name shown in `drover workers` (default HOST-PID)");
   app.add_option("--label", options.labels,
                  "a label for jobs to --require: KEY=VALUE or KEY, e.g. gpu=a100 (repeatable)");

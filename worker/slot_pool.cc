@@ -132,4 +132,9 @@ bool SlotPool::Shutdown(absl::Duration grace) {
   return all_exited;
 }
 
+int SlotPool::busy_slots() const {
+  absl::MutexLock lock(&mu_);
+  return total_slots_ - free_cpus_;
+}
+
 }  // namespace drover

@@ -45,6 +45,9 @@ class SlotPool {
   // many chunks finished or were dropped since then.
   std::vector<v1::ChunkResult> TakeFinished(uint64_t* finished);
 
+  // CPU slots running a chunk now.
+  int busy_slots() const;
+
   // Moving average of chunk run time; zero before the first chunk finishes.
   absl::Duration AverageChunkTime() const;
 

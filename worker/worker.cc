@@ -11,6 +11,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include <cstdio>
 #include <cstring>
 
 #include "absl/random/random.h"
@@ -19,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/wire.h"
+#include "worker/io_engine.h"
 #include "worker/slot_pool.h"
 
 namespace drover {
@@ -33,6 +35,19 @@ constexpr int kMaxPrefetchPerSlot = 1024;
 constexpr absl::Duration kFirstHelloRetry = absl::Milliseconds(500);
 constexpr absl::Duration kMaxHelloRetry = absl::Seconds(5);
 constexpr int kMaxFailedHandshakes = 3;
+
+// Threads in this process (Linux /proc), or 0 when unknown.
+uint32_t ThreadCount() {
+  FILE* status = std::fopen("/proc/self/status", "r");
+  if (status == nullptr) return 0;
+  char line[256];
+  uint32_t threads = 0;
+  while (std::fgets(line, sizeof(line), status) != nullptr) {
+    if (std::sscanf(line, "Threads: %u", &threads) == 1) break;
+  }
+  std::fclose(status);
+  return threads;
+}
 
 std::string HostName() {
   char name[256] = {};
@@ -55,6 +70,7 @@ class Session {
         name_(options.name.empty() ? absl::StrCat(host_, "-", getpid()) : options.name),
         socket_(context_, zmq::socket_type::dealer),
         pool_(slots, RunContext{registry, groups, name_, 0}, wakeup),
+        io_(options.io_threads, name_, wakeup),
         slots_(slots) {
     // A fixed routing id lets the coordinator recognise this worker after a reconnect.
     socket_.set(zmq::sockopt::routing_id,
@@ -82,7 +98,8 @@ class Session {
       return absl::InvalidArgumentError(
           absl::StrCat("cannot connect to ", options_.coordinator, ": ", e.what()));
     }
-    LogInfo(absl::StrCat("worker ", name_, " with ", slots_, " slots; kernels: ",
+    LogInfo(absl::StrCat("worker ", name_, " with ", slots_, " slots and room for ", options_.io_capacity,
+                         " gRPC calls on ", io_.threads(), " I/O threads; kernels: ",
                          absl::StrJoin(registry_->Names(), ", ")));
     SendHello();
     absl::Status status = Loop();
@@ -94,6 +111,7 @@ class Session {
                                                                           : status.ToString());
       Send(bye);
     }
+    io_.Shutdown();
     bool stopped = pool_.Shutdown(options_.stop_grace);
     socket_.close();
     if (!stopped) {
@@ -230,10 +248,20 @@ class Session {
       case v1::CoordinatorMessage::kAssign: {
         auto* chunks = message.mutable_assign()->mutable_chunks();
         received_ += chunks->size();
-        outstanding_credit_ -= std::min<uint64_t>(outstanding_credit_, chunks->size());
-        std::vector<v1::Chunk> batch(chunks->size());
-        for (int i = 0; i < chunks->size(); ++i) batch[i].Swap(chunks->Mutable(i));
-        pool_.Push(std::move(batch));
+        std::vector<v1::Chunk> cpu_batch, io_batch;
+        for (v1::Chunk& chunk : *chunks) {
+          if (chunk.has_grpc()) {
+            uint64_t items = ChunkItemCount(chunk);
+            io_received_items_ += items;
+            io_outstanding_credit_ -= std::min(io_outstanding_credit_, items);
+            io_batch.push_back(std::move(chunk));
+          } else {
+            outstanding_credit_ -= std::min<uint64_t>(outstanding_credit_, 1);
+            cpu_batch.push_back(std::move(chunk));
+          }
+        }
+        if (!cpu_batch.empty()) pool_.Push(std::move(cpu_batch));
+        if (!io_batch.empty()) io_.Push(std::move(io_batch));
         break;
       }
       case v1::CoordinatorMessage::kDrain:
@@ -242,6 +270,7 @@ class Session {
         break;
       case v1::CoordinatorMessage::kCancel:
         pool_.CancelJob(message.cancel().job_id());
+        io_.CancelJob(message.cancel().job_id());
         break;
       case v1::CoordinatorMessage::kHeartbeat:
         break;
@@ -267,12 +296,21 @@ class Session {
     uint64_t finished = 0;
     std::vector<v1::ChunkResult> results = pool_.TakeFinished(&finished);
     finished_ += finished;
+    uint64_t io_finished_items = 0;
+    std::vector<v1::ChunkResult> io_results = io_.TakeFinished(&finished, &io_finished_items);
+    finished_ += finished;
+    io_finished_items_ += io_finished_items;
+    for (v1::ChunkResult& result : io_results) results.push_back(std::move(result));
     if (!registered_) return;  // results of a lost registration are dropped
     uint64_t credit = CreditToGrant();
-    if (results.empty() && credit == 0) return;
+    uint64_t io_credit = IoCreditToGrant(!results.empty());
+    if (results.empty() && credit == 0 && io_credit == 0) return;
     v1::WorkerMessage message;
     v1::Ready* ready = message.mutable_ready();
     ready->set_credit(static_cast<uint32_t>(credit));
+    ready->set_io_credit(static_cast<uint32_t>(io_credit));
+    io_outstanding_credit_ += io_credit;
+    *ready->mutable_load() = Load();
     ready->set_chunks_received(received_ - received_at_registration_);
     ready->mutable_results()->Reserve(static_cast<int>(results.size()));
     for (v1::ChunkResult& result : results) *ready->add_results() = std::move(result);
@@ -294,6 +332,29 @@ class Session {
     // Grant in steps of at least a slot's worth to keep messages few.
     uint64_t gap = target - committed;
     return gap >= static_cast<uint64_t>(slots_) ? gap : 0;
+  }
+
+  // gRPC calls the engine can take beyond those held and promised. Sent in
+  // steps of an eighth of the capacity, or with results that go anyway.
+  uint64_t IoCreditToGrant(bool sending_anyway) const {
+    if (draining_ || options_.io_capacity == 0) return 0;
+    uint64_t committed = (io_received_items_ - io_finished_items_) + io_outstanding_credit_;
+    if (committed >= options_.io_capacity) return 0;
+    uint64_t gap = options_.io_capacity - committed;
+    return sending_anyway || gap >= std::max<uint64_t>(1, options_.io_capacity / 8) ? gap : 0;
+  }
+
+  v1::WorkerLoad Load() {
+    absl::Time now = absl::Now();
+    if (now - threads_read_ > absl::Milliseconds(100)) {
+      threads_ = ThreadCount();
+      threads_read_ = now;
+    }
+    v1::WorkerLoad load;
+    load.set_slots_busy(static_cast<uint32_t>(pool_.busy_slots()));
+    load.set_io_calls_in_flight(io_.calls_in_flight());
+    load.set_threads(threads_);
+    return load;
   }
 
   void Housekeeping() {
@@ -319,6 +380,7 @@ class Session {
     if (now - last_sent_ >= heartbeat_interval_) {
       v1::WorkerMessage beat;
       beat.mutable_heartbeat()->set_chunks_received(received_ - received_at_registration_);
+      *beat.mutable_heartbeat()->mutable_load() = Load();
       Send(beat);
     }
   }
@@ -326,8 +388,10 @@ class Session {
   // Forgets the registration and everything held, and says Hello again.
   void StartOver() {
     pool_.DropAll();
+    io_.DropAll();
     registered_ = false;
     outstanding_credit_ = 0;
+    io_outstanding_credit_ = 0;
     said_waiting_ = false;
     SendHello();
   }
@@ -339,6 +403,7 @@ class Session {
     hello->set_host(host_);
     hello->set_pid(static_cast<uint32_t>(getpid()));
     hello->set_slots(static_cast<uint32_t>(slots_));
+    hello->set_io_capacity(options_.io_capacity);
     for (const std::string& name : registry_->Names()) hello->add_kernels(name);
     for (const std::string& label : options_.labels) hello->add_labels(label);
     last_hello_ = absl::Now();
@@ -367,6 +432,7 @@ class Session {
   zmq::socket_t monitor_{context_, zmq::socket_type::pair};
   int failed_handshakes_ = 0;
   SlotPool pool_;
+  IoEngine io_;
   const int slots_;
 
   bool registered_ = false;
@@ -385,6 +451,12 @@ class Session {
   uint64_t received_at_registration_ = 0;
   uint64_t finished_ = 0;            // chunks finished or dropped
   uint64_t outstanding_credit_ = 0;  // granted and not yet filled
+  // The I/O engine's credit is counted in calls (items), not chunks.
+  uint64_t io_received_items_ = 0;
+  uint64_t io_finished_items_ = 0;
+  uint64_t io_outstanding_credit_ = 0;
+  uint32_t threads_ = 0;
+  absl::Time threads_read_ = absl::InfinitePast();
 };
 
 }  // namespace

@@ -1,0 +1,64 @@
+// Turns the items of a gRPC job into request bytes and responses into its
+// outputs: JSON through the message types of a FileDescriptorSet (protobuf's
+// JSON mapping), or raw bytes. Used by the worker's I/O engine, and by the
+// client to check a method before it submits.
+#ifndef DROVER_COMMON_GRPC_CODEC_H_
+#define DROVER_COMMON_GRPC_CODEC_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "drover/v1/common.pb.h"
+
+namespace google::protobuf {
+class DescriptorPool;
+class SimpleDescriptorDatabase;
+namespace util {
+class TypeResolver;
+}
+}  // namespace google::protobuf
+
+namespace drover {
+
+// Immutable once made; thread-safe.
+class GrpcCodec {
+ public:
+  // Reads the spec's method and descriptor set. Errors (kInvalidArgument):
+  // a method not of the form /package.Service/Method, a descriptor set that
+  // does not parse or lacks an import, a service or method it does not have
+  // (the message lists what it has), a client-streaming method.
+  static absl::StatusOr<std::shared_ptr<const GrpcCodec>> Create(const v1::GrpcSpec& spec);
+  ~GrpcCodec();
+
+  // A request from one item. Errors: kInvalidArgument naming the JSON problem.
+  absl::StatusOr<std::string> EncodeRequest(absl::string_view item) const;
+  // One task's output from its responses, in order: the response as JSON, or
+  // a JSON array of them for a server-streaming method; raw: concatenated.
+  // Errors: kDataLoss when a response does not parse as the response type.
+  absl::StatusOr<std::string> DecodeResponses(const std::vector<std::string>& responses) const;
+
+  bool server_streaming() const { return server_streaming_; }
+  const std::string& request_type() const { return request_url_; }
+
+ private:
+  GrpcCodec() = default;
+
+  bool raw_ = false;
+  bool server_streaming_ = false;
+  std::string request_url_;
+  std::string response_url_;
+  std::unique_ptr<google::protobuf::SimpleDescriptorDatabase> database_;
+  std::unique_ptr<google::protobuf::DescriptorPool> pool_;
+  std::unique_ptr<google::protobuf::util::TypeResolver> resolver_;
+};
+
+// "/package.Service/Method" -> {"package.Service", "Method"}.
+// Errors: kInvalidArgument.
+absl::StatusOr<std::pair<std::string, std::string>> SplitMethodPath(absl::string_view path);
+
+}  // namespace drover
+
+#endif  // DROVER_COMMON_GRPC_CODEC_H_
