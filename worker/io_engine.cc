@@ -4,6 +4,8 @@
 // write, each read, finish); a retry waits on a grpc::Alarm in the same queue.
 #include "worker/io_engine.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <thread>
@@ -326,6 +328,7 @@ class IoEngine::Impl::Call {
 };
 
 void IoEngine::Impl::Poll() {
+  pthread_setname_np(pthread_self(), "drover-io");  // seen in top -H, /proc and the tests
   void* tag = nullptr;
   bool ok = false;
   while (queue_.Next(&tag, &ok)) static_cast<Call*>(tag)->Proceed(ok);

@@ -17,7 +17,9 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -249,6 +251,46 @@ CommandResult TestCluster::Drover(std::vector<std::string> args, const std::stri
   if (!token_file_.empty()) args.insert(args.begin(), {"--token-file", token_file_});
   args.insert(args.begin(), {BinPath("drover"), "--coordinator", client_target_});
   return RunProgram(args, input);
+}
+
+EchoServer::EchoServer(std::vector<std::string> extra_flags) {
+  std::vector<std::string> argv = {BinPath("drover-echo"), "--listen", "127.0.0.1:0", "--ready-fd", "3"};
+  argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+  int ready = -1;
+  process_ = std::make_unique<ChildProcess>(argv, std::vector<std::string>{}, &ready);
+  char c;
+  pollfd p{ready, POLLIN, 0};
+  while (poll(&p, 1, 20000) > 0 && read(ready, &c, 1) == 1 && c != '\n') address_.push_back(c);
+  close(ready);
+  if (address_.empty()) ADD_FAILURE() << "drover-echo did not start: " << process_->Log();
+}
+
+int ProcStatusValue(pid_t pid, const std::string& key) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    absl::string_view rest = line;
+    int value = 0;
+    if (absl::ConsumePrefix(&rest, key + ":") && absl::SimpleAtoi(absl::StripAsciiWhitespace(rest), &value)) {
+      return value;
+    }
+  }
+  return -1;
+}
+
+int ThreadsNamed(pid_t pid, const std::string& name) {
+  std::string dir_path = absl::StrCat("/proc/", pid, "/task");
+  DIR* dir = opendir(dir_path.c_str());
+  if (dir == nullptr) return -1;
+  int count = 0;
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    std::ifstream comm(absl::StrCat(dir_path, "/", entry->d_name, "/comm"));
+    std::string line;
+    if (std::getline(comm, line) && line == name) ++count;
+  }
+  closedir(dir);
+  return count;
 }
 
 std::vector<pid_t> ProcessesWithEnv(const std::string& entry) {

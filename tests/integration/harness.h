@@ -98,6 +98,23 @@ class TestCluster {
   std::string token_file_;
 };
 
+// drover-echo on a free loopback port (the gRPC service I/O jobs call).
+class EchoServer {
+ public:
+  explicit EchoServer(std::vector<std::string> extra_flags = {});
+  const std::string& address() const { return address_; }  // HOST:PORT
+  ChildProcess& process() { return *process_; }
+
+ private:
+  std::unique_ptr<ChildProcess> process_;
+  std::string address_;
+};
+
+// Reads a line "key: N" of /proc/PID/status (e.g. "Threads"); -1 if absent.
+int ProcStatusValue(pid_t pid, const std::string& key);
+// Threads of process `pid` whose name (/proc/PID/task/TID/comm) is `name`.
+int ThreadsNamed(pid_t pid, const std::string& name);
+
 // Pids of live processes whose environment contains `entry` (e.g. "MARK=123").
 std::vector<pid_t> ProcessesWithEnv(const std::string& entry);
 

@@ -1,0 +1,218 @@
+// Integration: gRPC I/O jobs through the real coordinator, workers and CLI,
+// calling drover-echo.
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "tests/integration/harness.h"
+
+namespace drover::testing {
+namespace {
+
+constexpr char kSay[] = "/drover.echo.v1.Echo/Say";
+constexpr char kStream[] = "/drover.echo.v1.Echo/Stream";
+
+// The value of an integer field in `drover workers --json` output (0 when
+// absent: protobuf's JSON leaves zeros out).
+int WorkerField(const std::string& json, const std::string& field) {
+  std::string key = absl::StrCat("\"", field, "\":");
+  size_t at = json.find(key);
+  if (at == std::string::npos) return 0;
+  return std::atoi(json.c_str() + at + key.size());
+}
+
+class IoTest : public ::testing::Test {
+ protected:
+  IoTest() : cluster_({"--heartbeat", "0.1", "--worker-timeout", "3"}) {}
+
+  void AddWorkers(int count, int slots, std::vector<std::string> flags = {}) {
+    for (int i = 0; i < count; ++i) cluster_.AddWorker(slots, flags);
+    ASSERT_TRUE(cluster_.WaitForWorkers(count));
+  }
+
+  // `drover [--json] run --grpc ECHO --method METHOD [more...] ::: items...`
+  CommandResult Run(const std::string& method, std::vector<std::string> more, std::vector<std::string> items,
+                    bool json = false) {
+    std::vector<std::string> args;
+    if (json) args.push_back("--json");
+    for (const std::string& a : {std::string("run"), std::string("--grpc"), echo_.address(),
+                                 std::string("--method"), method}) {
+      args.push_back(a);
+    }
+    args.insert(args.end(), more.begin(), more.end());
+    args.push_back(":::");
+    args.insert(args.end(), items.begin(), items.end());
+    return cluster_.Drover(args);
+  }
+
+  EchoServer echo_;
+  TestCluster cluster_;
+};
+
+TEST_F(IoTest, JsonInAndOutThroughADescriptorSet) {
+  AddWorkers(2, 1);
+  CommandResult r = Run(kSay, {"--proto-set", DROVER_ECHO_DESCRIPTORS},
+                        {R"({"message":"a"})", R"({"message":"b","payloadBytes":3})", R"({"message":"c"})"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Lines(r.out), (std::vector<std::string>{R"({"message":"a","attempt":1})",
+                                                    R"({"message":"b","payload":"eHh4","attempt":1})",
+                                                    R"({"message":"c","attempt":1})"}));
+}
+
+TEST_F(IoTest, JsonInAndOutThroughServerReflection) {
+  AddWorkers(1, 1);
+  CommandResult r = Run(kSay, {}, {R"({"message":"reflected"})"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"message\":\"reflected\",\"attempt\":1}\n");
+  CommandResult unknown = Run("/drover.echo.v1.Echo/Shout", {}, {"{}"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.err.find("has no method Shout (it has: Say, Stream, Stats)"), std::string::npos) << unknown.err;
+}
+
+TEST_F(IoTest, AServerStreamingCallsResultIsAllItsResponsesInOrder) {
+  AddWorkers(1, 1);
+  CommandResult r = Run(kStream, {}, {R"({"message":"s","count":3})", R"({"message":"t","count":1})"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Lines(r.out),
+            (std::vector<std::string>{
+                R"([{"message":"s","attempt":1},{"message":"s","index":1,"attempt":1},{"message":"s","index":2,"attempt":1}])",
+                R"([{"message":"t","attempt":1}])"}));
+}
+
+TEST_F(IoTest, ACallPastItsDeadlineFailsWithDeadlineExceeded) {
+  AddWorkers(1, 1);
+  CommandResult r = Run(kSay, {"--deadline", "50ms"}, {R"({"message":"slow","latencyMs":5000})", R"({"message":"fast"})"},
+                        /*json=*/true);
+  EXPECT_EQ(r.exit_code, 1);
+  std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  EXPECT_NE(lines[0].find(R"("ok":false)"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find(R"("grpcCode":"DEADLINE_EXCEEDED")"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find(R"("grpcCode":"OK")"), std::string::npos) << lines[1];
+}
+
+TEST_F(IoTest, RetriesGetAFlakyMethodThroughAndAreCounted) {
+  AddWorkers(1, 1);
+  // The server fails the first two calls carrying each message.
+  CommandResult r = Run(kSay, {"--retries", "3"}, {R"({"message":"flaky-1","failFirst":2})"}, /*json=*/true);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(R"("attempts":3)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(R"(\"attempt\":3)"), std::string::npos) << r.out;
+  CommandResult short_of = Run(kSay, {"--retries", "1"}, {R"({"message":"flaky-2","failFirst":2})"}, true);
+  EXPECT_EQ(short_of.exit_code, 1);
+  EXPECT_NE(short_of.out.find(R"("grpcCode":"UNAVAILABLE")"), std::string::npos) << short_of.out;
+  EXPECT_NE(short_of.out.find(R"("attempts":2)"), std::string::npos) << short_of.out;
+}
+
+TEST_F(IoTest, ATargetThatRefusesConnectionsFailsTheCallsAndTheWorkerCarriesOn) {
+  AddWorkers(1, 1);
+  std::string nowhere = absl::StrCat("127.0.0.1:", FreePort());
+  CommandResult r = cluster_.Drover({"--json", "run", "--grpc", nowhere, "--method", kSay, "--proto-set",
+                                     DROVER_ECHO_DESCRIPTORS, "--retries", "1", ":::", "{}", "{}"});
+  EXPECT_EQ(r.exit_code, 1);
+  ASSERT_EQ(Lines(r.out).size(), 2u) << r.out;
+  EXPECT_NE(r.out.find(R"("grpcCode":"UNAVAILABLE")"), std::string::npos) << r.out;
+  // Without descriptors, the client asks the target itself and says what went wrong.
+  CommandResult no_reflection = cluster_.Drover({"run", "--grpc", nowhere, "--method", kSay, ":::", "{}"});
+  EXPECT_EQ(no_reflection.exit_code, 3);
+  EXPECT_NE(no_reflection.err.find("--proto-set"), std::string::npos) << no_reflection.err;
+  // The same worker serves the next job.
+  CommandResult after = Run(kSay, {}, {R"({"message":"still here"})"});
+  EXPECT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_TRUE(cluster_.worker(0).Running());
+}
+
+TEST_F(IoTest, AMalformedJsonItemFailsItsTaskAndTheJobGoesOn) {
+  AddWorkers(1, 1);
+  CommandResult r = Run(kSay, {}, {R"({"message":"one"})", R"({"message": )", R"({"mesage":"typo"})",
+                                   R"({"message":"four"})"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(Lines(r.out), (std::vector<std::string>{R"({"message":"one","attempt":1})",
+                                                    R"({"message":"four","attempt":1})"}));
+  EXPECT_NE(r.err.find("task 2 failed: item is not a valid JSON drover.echo.v1.EchoRequest"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("task 3 failed: item is not a valid JSON drover.echo.v1.EchoRequest"), std::string::npos)
+      << r.err;
+}
+
+TEST_F(IoTest, CallsRunWhileEveryCpuSlotIsBusy) {
+  AddWorkers(1, 2);
+  // A CPU job holding both slots until it is cancelled.
+  CommandResult cpu = cluster_.Drover({"submit", ":::", "1", "2", "--", "sleep", "600"});
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  std::string cpu_job = Lines(cpu.out).at(0);
+  ASSERT_TRUE(WaitUntil([&] { return WorkerField(cluster_.Drover({"--json", "workers"}).out, "slotsBusy") == 2; }));
+
+  std::vector<std::string> items(60, R"({"message":"io","latencyMs":1500})");
+  std::vector<std::string> args = {"submit", "--grpc", echo_.address(), "--method", kSay, "--concurrency", "60",
+                                   ":::"};
+  args.insert(args.end(), items.begin(), items.end());
+  CommandResult io = cluster_.Drover(args);
+  ASSERT_EQ(io.exit_code, 0) << io.err;
+  std::string io_job = Lines(io.out).at(0);
+  // Every call is in flight at once while both slots stay busy.
+  bool overlapped = WaitUntil([&] {
+    std::string json = cluster_.Drover({"--json", "workers"}).out;
+    return WorkerField(json, "slotsBusy") == 2 && WorkerField(json, "ioCallsInFlight") == 60;
+  });
+  EXPECT_TRUE(overlapped) << cluster_.Drover({"--json", "workers"}).out;
+  CommandResult waited = cluster_.Drover({"wait", "--quiet", io_job});
+  EXPECT_EQ(waited.exit_code, 0) << waited.err;
+  CommandResult status = cluster_.Drover({"--json", "status", cpu_job});
+  EXPECT_NE(status.out.find("JOB_STATE_RUNNING"), std::string::npos) << status.out;
+  EXPECT_EQ(cluster_.Drover({"cancel", cpu_job}).exit_code, 0);
+}
+
+TEST_F(IoTest, EngineThreadsStayFixedWithTwoThousandCallsInFlight) {
+  AddWorkers(1, 1, {"--io-threads", "2"});
+  pid_t worker = cluster_.worker(0).pid();
+  // Warm up with some calls in flight at once: the first calls set up the
+  // channel and gRPC's internal threads (timer manager, event engine).
+  std::vector<std::string> warm(100, R"({"message":"warm","latencyMs":300})");
+  ASSERT_EQ(Run(kSay, {"--concurrency", "100"}, warm).exit_code, 0);
+  int before = ProcStatusValue(worker, "Threads");
+  ASSERT_GT(before, 0);
+  EXPECT_EQ(ThreadsNamed(worker, "drover-io"), 2);
+
+  std::vector<std::string> args = {"submit", "--grpc", echo_.address(), "--method", kSay, "--concurrency", "2000",
+                                   "--each-line", "-"};
+  std::string input;
+  for (int i = 0; i < 2000; ++i) absl::StrAppend(&input, R"({"message":"m)", i, R"(","latencyMs":4000})", "\n");
+  CommandResult submitted = cluster_.Drover(args, input);
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  int most = 0;
+  int most_engine = 0;
+  auto sample = [&] {
+    most = std::max(most, ProcStatusValue(worker, "Threads"));
+    most_engine = std::max(most_engine, ThreadsNamed(worker, "drover-io"));
+  };
+  bool all_in_flight = WaitUntil([&] {
+    sample();
+    return WorkerField(cluster_.Drover({"--json", "workers"}).out, "ioCallsInFlight") == 2000;
+  });
+  EXPECT_TRUE(all_in_flight) << cluster_.Drover({"--json", "workers"}).out;
+  sample();
+  // The engine's threads are exactly --io-threads; the process as a whole
+  // may gain a spare gRPC timer thread under load, never one per call.
+  EXPECT_EQ(most_engine, 2);
+  EXPECT_LE(most, before + 2) << "threads grew with the calls in flight";
+  CommandResult waited = cluster_.Drover({"wait", "--quiet", Lines(submitted.out).at(0)});
+  EXPECT_EQ(waited.exit_code, 0) << waited.err;
+}
+
+TEST_F(IoTest, ARateLimitedJobAndAPipelineIntoACommandJob) {
+  AddWorkers(2, 1);
+  CommandResult io = cluster_.Drover({"submit", "--grpc", echo_.address(), "--method", kSay, "--rate", "50", ":::",
+                                      R"({"message":"x"})", R"({"message":"y"})", R"({"message":"z"})"});
+  ASSERT_EQ(io.exit_code, 0) << io.err;
+  std::string job = Lines(io.out).at(0);
+  // Step two takes step one's outputs as its items (waiting for it).
+  CommandResult chained = cluster_.Drover({"run", "--items-from", job, "--", "sh", "-c", "printf '%s' \"$1\" | wc -c",
+                                           "-", "{}"});
+  EXPECT_EQ(chained.exit_code, 0) << chained.err;
+  std::string one = R"({"message":"x","attempt":1})";
+  EXPECT_EQ(Lines(chained.out), std::vector<std::string>(3, absl::StrCat(one.size())));
+}
+
+}  // namespace
+}  // namespace drover::testing
