@@ -25,8 +25,9 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
   command->add_option("--range", job->range, "the integers A, A+1, ..., B-1 as items (lazily, any size)");
   command->add_option("--array", job->array, "the integers A, A+STEP, ... up to B as items (A-B[:STEP])");
   command->add_option("--each-line", job->each_line, "each line of FILE is an item ('-' reads stdin)");
-  command->add_option("--chunk", job->chunk, "items per chunk (a chunk goes to one worker at a time)")
-      ->capture_default_str()
+  command->add_option("--chunk", job->chunk,
+                      "items per chunk (a chunk goes to one worker at a time); default 1, for gRPC jobs "
+                      "--concurrency/16 within 1..16")
       ->check(CLI::Range(1u, 1u << 24));
   command->add_option("--reduce", job->reduce, "combine integer outputs: sum, min, max or count (exact)")
       ->check(CLI::IsMember({"sum", "min", "max", "count"}));

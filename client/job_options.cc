@@ -1,6 +1,7 @@
 // Implements job_options.h.
 #include "client/job_options.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -134,7 +135,6 @@ absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream
         "--method, --proto-set, --raw, --deadline, --concurrency, --rate, -H, --grpc-tls and --grpc-ca go "
         "with --grpc TARGET");
   }
-  if (options.chunk == 0) return absl::InvalidArgumentError("--chunk must be at least 1");
   v1::JobSpec spec;
   if (command) {
     v1::CommandSpec* spec_command = spec.mutable_command();
@@ -185,7 +185,12 @@ absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream
     }
     spec.add_require(label);
   }
-  spec.set_chunk_size(options.chunk);
+  uint32_t chunk = options.chunk;
+  if (chunk == 0) {
+    const uint32_t concurrency = options.concurrency > 0 ? options.concurrency : 256;
+    chunk = grpc ? std::clamp<uint32_t>(concurrency / 16, 1, 16) : 1;
+  }
+  spec.set_chunk_size(chunk);
   spec.set_name(options.name);
   absl::StatusOr<v1::Reduce> reduce = ParseReduce(options.reduce);
   if (!reduce.ok()) return reduce.status();

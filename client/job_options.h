@@ -21,7 +21,10 @@ struct JobOptions {
   std::string each_line;             // a file of items, one per line; "-" is stdin
   std::string range;                 // "A:B"
   std::string array;                 // "A-B[:STEP]"
-  uint32_t chunk = 1;
+  // Items per chunk; 0 picks: 1, or for gRPC jobs concurrency/16 within
+  // [1, 16] (calls of a chunk report together, so a chunk holds at most a
+  // sixteenth of the job's concurrency while its slowest call runs).
+  uint32_t chunk = 0;
   std::string reduce;                // "", sum, min, max, count
   std::string name;
   uint32_t retries = 0;              // runs again of a failed task

@@ -4,6 +4,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/descriptor.pb.h>
 #include <google/protobuf/descriptor_database.h>
+#include <google/protobuf/dynamic_message.h>
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/type_resolver.h>
 #include <google/protobuf/util/type_resolver_util.h>
@@ -83,6 +84,8 @@ absl::StatusOr<std::shared_ptr<const GrpcCodec>> GrpcCodec::Create(const v1::Grp
   codec->server_streaming_ = method->server_streaming();
   codec->request_url_ = Url(method->input_type());
   codec->response_url_ = Url(method->output_type());
+  codec->factory_ = std::make_unique<google::protobuf::DynamicMessageFactory>(codec->pool_.get());
+  codec->response_prototype_ = codec->factory_->GetPrototype(method->output_type());
   codec->resolver_.reset(google::protobuf::util::NewTypeResolverForDescriptorPool(kUrlPrefix, codec->pool_.get()));
   return codec;
 }
@@ -104,6 +107,12 @@ absl::StatusOr<std::string> GrpcCodec::DecodeResponses(const std::vector<std::st
   if (raw_) return absl::StrJoin(responses, "");
   std::vector<std::string> json(responses.size());
   for (size_t i = 0; i < responses.size(); ++i) {
+    // The JSON printer stops quietly at malformed bytes; a full parse does not.
+    std::unique_ptr<google::protobuf::Message> message(response_prototype_->New());
+    if (!message->ParseFromString(responses[i])) {
+      return absl::DataLossError(absl::StrCat("response ", i + 1, " does not parse as ",
+                                              absl::StripPrefix(response_url_, "type.googleapis.com/")));
+    }
     auto status = google::protobuf::util::BinaryToJsonString(resolver_.get(), response_url_, responses[i], &json[i]);
     if (!status.ok()) {
       return absl::DataLossError(absl::StrCat("response ", i + 1, " does not parse as ",

@@ -15,6 +15,8 @@
 
 namespace google::protobuf {
 class DescriptorPool;
+class DynamicMessageFactory;
+class Message;
 class SimpleDescriptorDatabase;
 namespace util {
 class TypeResolver;
@@ -52,6 +54,8 @@ class GrpcCodec {
   std::string response_url_;
   std::unique_ptr<google::protobuf::SimpleDescriptorDatabase> database_;
   std::unique_ptr<google::protobuf::DescriptorPool> pool_;
+  std::unique_ptr<google::protobuf::DynamicMessageFactory> factory_;
+  const google::protobuf::Message* response_prototype_ = nullptr;  // owned by factory_
   std::unique_ptr<google::protobuf::util::TypeResolver> resolver_;
 };
 

@@ -86,6 +86,13 @@ struct ChunkState {
   uint32_t remaining ABSL_GUARDED_BY(mu) = 0;
 };
 
+// Anything whose address is a completion-queue tag.
+class Tagged {
+ public:
+  virtual ~Tagged() = default;
+  virtual void Proceed(bool ok) = 0;
+};
+
 }  // namespace
 
 class IoEngine::Impl {
@@ -97,6 +104,8 @@ class IoEngine::Impl {
     for (int i = 0; i < std::max(1, threads); ++i) threads_.emplace_back([this] { Poll(); });
   }
 
+  // Queues the chunks for an engine thread, which starts their calls (so
+  // gRPC's work stays on the engine threads, not the caller's).
   void Push(std::vector<v1::Chunk> chunks);
   void CancelJob(uint64_t job_id);
   void DropAll();
@@ -122,6 +131,18 @@ class IoEngine::Impl {
 
  private:
   void Poll();
+  // On an engine thread: starts the calls of the chunks Push() queued.
+  void StartQueued();
+  void Start(v1::Chunk&& chunk_message);
+
+  // Fires on the completion queue after Push() to run StartQueued().
+  class Kick : public Tagged {
+   public:
+    explicit Kick(Impl* engine) : engine_(engine) {}
+    void Proceed(bool ok) override { engine_->StartQueued(); }
+   private:
+    Impl* engine_;
+  };
   using JobKey = std::pair<uint64_t, uint64_t>;  // (coordinator instance, job id)
   std::shared_ptr<const CallTarget> TargetFor(const v1::Chunk& chunk);
   std::shared_ptr<grpc::Channel> ChannelFor(const v1::GrpcSpec& spec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -131,6 +152,8 @@ class IoEngine::Impl {
   Wakeup* const on_finished_;
   grpc::CompletionQueue queue_;
   std::vector<std::thread> threads_;
+  Kick kick_{this};
+  grpc::Alarm kick_alarm_;  // set only while kick_pending_, under mu_
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<uint64_t, absl::flat_hash_set<Call*>> live_ ABSL_GUARDED_BY(mu_);  // by job
@@ -142,12 +165,14 @@ class IoEngine::Impl {
   uint64_t finished_chunks_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t finished_items_ ABSL_GUARDED_BY(mu_) = 0;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<v1::Chunk> queued_ ABSL_GUARDED_BY(mu_);
+  bool kick_pending_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // One item's call, through its attempts. Events arrive on engine threads one
 // at a time (a call never has two operations outstanding), so the steps need
 // no lock; `mu_` only orders Cancel() (any thread) against a new attempt.
-class IoEngine::Impl::Call {
+class IoEngine::Impl::Call : public Tagged {
  public:
   Call(Impl* engine, std::shared_ptr<ChunkState> chunk, uint32_t offset,
        std::shared_ptr<const CallTarget> target, std::string request)
@@ -196,7 +221,7 @@ class IoEngine::Impl::Call {
   }
 
   // Runs on an engine thread for each event of this call.
-  void Proceed(bool ok) {
+  void Proceed(bool ok) override {
     switch (step_) {
       case Step::kUnary:
         if (status_.ok()) responses_.push_back(FromBuffer(response_));
@@ -331,7 +356,7 @@ void IoEngine::Impl::Poll() {
   pthread_setname_np(pthread_self(), "drover-io");  // seen in top -H, /proc and the tests
   void* tag = nullptr;
   bool ok = false;
-  while (queue_.Next(&tag, &ok)) static_cast<Call*>(tag)->Proceed(ok);
+  while (queue_.Next(&tag, &ok)) static_cast<Tagged*>(tag)->Proceed(ok);
 }
 
 std::shared_ptr<grpc::Channel> IoEngine::Impl::ChannelFor(const v1::GrpcSpec& spec) {
@@ -346,6 +371,9 @@ std::shared_ptr<grpc::Channel> IoEngine::Impl::ChannelFor(const v1::GrpcSpec& sp
   }
   grpc::ChannelArguments arguments;
   arguments.SetMaxReceiveMessageSize(static_cast<int>(kMaxResponseBytes));
+  // drover retries calls itself (with its own counts and backoff); gRPC's
+  // retry layer would only add per-call work (measured: see docs/PERFORMANCE.md).
+  arguments.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   auto channel = grpc::CreateCustomChannel(spec.target(), credentials, arguments);
   if (channels_.size() >= kMaxCachedTargets) channels_.clear();
   channels_.emplace(key, channel);
@@ -390,7 +418,27 @@ std::shared_ptr<const CallTarget> IoEngine::Impl::TargetFor(const v1::Chunk& chu
 }
 
 void IoEngine::Impl::Push(std::vector<v1::Chunk> chunks) {
-  for (v1::Chunk& chunk_message : chunks) {
+  absl::MutexLock lock(&mu_);
+  if (shut_down_) return;
+  for (v1::Chunk& chunk : chunks) queued_.push_back(std::move(chunk));
+  if (!kick_pending_) {
+    kick_pending_ = true;
+    kick_alarm_.Set(&queue_, gpr_now(GPR_CLOCK_MONOTONIC), &kick_);
+  }
+}
+
+void IoEngine::Impl::StartQueued() {
+  std::vector<v1::Chunk> chunks;
+  {
+    absl::MutexLock lock(&mu_);
+    kick_pending_ = false;
+    chunks.swap(queued_);
+  }
+  for (v1::Chunk& chunk : chunks) Start(std::move(chunk));
+}
+
+void IoEngine::Impl::Start(v1::Chunk&& chunk_message) {
+  {
     std::shared_ptr<const CallTarget> target = TargetFor(chunk_message);
     auto chunk = std::make_shared<ChunkState>(std::move(chunk_message));
     const uint32_t count = ChunkItemCount(chunk->chunk);
@@ -409,7 +457,10 @@ void IoEngine::Impl::Push(std::vector<v1::Chunk> chunks) {
       chunk->tasks.resize(count);
       chunk->remaining = count;
     }
-    if (count == 0) FinishChunk(chunk);
+    if (count == 0 || chunk->cancelled->load()) {
+      FinishChunk(chunk);  // a cancelled job's chunk is dropped
+      return;
+    }
     ChunkItems items(chunk->chunk);
     for (uint32_t i = 0; i < count; ++i) {
       absl::StatusOr<std::string> request =
@@ -469,13 +520,16 @@ void IoEngine::Impl::FinishChunk(const std::shared_ptr<ChunkState>& chunk) {
       *out->add_tasks() = std::move(chunk->tasks[i]);
     }
   }
+  bool first;
   {
     absl::MutexLock lock(&mu_);
+    // One wake-up per batch: the I/O thread takes everything that is waiting.
+    first = finished_chunks_ == 0;
     ++finished_chunks_;
     finished_items_ += out->item_count();
     if (!chunk->cancelled->load()) finished_.push_back(std::move(result));
   }
-  on_finished_->Notify();
+  if (first) on_finished_->Notify();
 }
 
 void IoEngine::Impl::CallEnded(Call* call, uint64_t job_id) {
@@ -508,9 +562,14 @@ void IoEngine::Impl::DropAll() {
     absl::MutexLock lock(&mu_);
     for (const auto& [job_id, calls] : live_) jobs.push_back(job_id);
     // A later registration starts from a clean slate (the coordinator sends
-    // descriptors again).
+    // descriptors again); chunks not started yet are dropped.
     cancelled_.clear();
     targets_.clear();
+    for (const v1::Chunk& chunk : queued_) {
+      ++finished_chunks_;
+      finished_items_ += ChunkItemCount(chunk);
+    }
+    queued_.clear();
   }
   for (uint64_t job_id : jobs) CancelJob(job_id);
 }

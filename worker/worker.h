@@ -28,7 +28,7 @@ struct WorkerOptions {
   // The I/O engine for gRPC jobs: calls it may hold at once, and the threads
   // that drive them (fixed, however many calls are in flight).
   uint32_t io_capacity = 4096;
-  int io_threads = 2;
+  int io_threads = 1;
   // How long the coordinator may stay silent before the worker drops its work
   // and registers again.
   absl::Duration coordinator_timeout = absl::Seconds(10);

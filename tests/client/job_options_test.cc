@@ -75,5 +75,62 @@ TEST(BuildJobSpec, MistakesSayWhatToDo) {
   EXPECT_EQ(ParseReduce("avg").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(BuildJobSpec, GrpcCalls) {
+  JobOptions options;
+  options.grpc_target = "localhost:7400";
+  options.method = "/drover.echo.v1.Echo/Say";
+  options.items = {R"({"message":"a"})"};
+  options.deadline = "250ms";
+  options.concurrency = 64;
+  options.rate = 100;
+  options.headers = {"x-team: drover"};
+  options.retries = 2;
+  std::istringstream in;
+  absl::StatusOr<v1::JobSpec> spec = BuildJobSpec(options, in);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_TRUE(spec->has_grpc());
+  EXPECT_EQ(spec->grpc().target(), "localhost:7400");
+  EXPECT_EQ(spec->grpc().deadline_ms(), 250u);
+  EXPECT_EQ(spec->grpc().concurrency(), 64u);
+  EXPECT_EQ(spec->grpc().rate(), 100);
+  EXPECT_EQ(spec->grpc().metadata(0), "x-team: drover");
+  EXPECT_EQ(spec->retries(), 2u);
+  EXPECT_TRUE(spec->kernel().empty());
+}
+
+TEST(BuildJobSpec, GrpcMistakesSayWhatToDo) {
+  auto error = [](JobOptions options) {
+    if (options.items.empty()) options.items = {"{}"};
+    std::istringstream in;
+    return std::string(BuildJobSpec(options, in).status().message());
+  };
+  JobOptions no_method;
+  no_method.grpc_target = "h:1";
+  EXPECT_NE(error(no_method).find("--grpc needs --method"), std::string::npos);
+  JobOptions bad_method = no_method;
+  bad_method.method = "Say";
+  EXPECT_NE(error(bad_method).find("want /package.Service/Method"), std::string::npos);
+  JobOptions stray;
+  stray.kernel = "echo";
+  stray.deadline = "1s";
+  EXPECT_NE(error(stray).find("go with --grpc TARGET"), std::string::npos);
+  JobOptions both = bad_method;
+  both.method = "/a.B/C";
+  both.kernel = "echo";
+  EXPECT_NE(error(both).find("give one of"), std::string::npos);
+  JobOptions header = both;
+  header.kernel.clear();
+  header.headers = {"no-colon"};
+  EXPECT_NE(error(header).find("-H: want key:value"), std::string::npos);
+  JobOptions timeout = both;
+  timeout.kernel.clear();
+  timeout.timeout = "1s";
+  EXPECT_NE(error(timeout).find("--deadline"), std::string::npos);
+  JobOptions missing_file = both;
+  missing_file.kernel.clear();
+  missing_file.proto_set = "/nonexistent.pb";
+  EXPECT_NE(error(missing_file).find("--proto-set: cannot open /nonexistent.pb"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace drover

@@ -371,3 +371,96 @@ TEST_F(SchedulerTest, AStreamJobNobodyReadsIsCancelled) {
 
 }  // namespace
 }  // namespace drover
+
+namespace drover {
+namespace {
+
+// gRPC jobs: their own credit (calls), a concurrency cap per worker, pacing.
+class SchedulerGrpcTest : public SchedulerTest {
+ protected:
+  void RegisterWithIo(const std::string& peer, uint32_t slots, uint32_t io_capacity) {
+    v1::WorkerMessage message;
+    message.mutable_hello()->set_name(peer);
+    message.mutable_hello()->set_slots(slots);
+    message.mutable_hello()->add_kernels("echo");
+    message.mutable_hello()->set_io_capacity(io_capacity);
+    scheduler_.OnWorkerMessage(peer, message, now_);
+    ASSERT_TRUE(outbox_.Take(peer).has_welcome());
+  }
+  void IoCredit(const std::string& peer, uint32_t credit) {
+    v1::WorkerMessage message;
+    message.mutable_ready()->set_io_credit(credit);
+    scheduler_.OnWorkerMessage(peer, message, now_);
+  }
+  uint64_t SubmitCalls(int items, uint32_t concurrency, double rate = 0) {
+    v1::JobSpec spec;
+    spec.mutable_grpc()->set_target("127.0.0.1:1");
+    spec.mutable_grpc()->set_method("/p.S/M");
+    spec.mutable_grpc()->set_descriptor_set("descriptors");
+    spec.mutable_grpc()->set_concurrency(concurrency);
+    spec.mutable_grpc()->set_rate(rate);
+    for (int i = 0; i < items; ++i) spec.mutable_items()->mutable_inline_()->add_items("{}");
+    absl::StatusOr<uint64_t> id = scheduler_.Submit(spec, now_);
+    EXPECT_TRUE(id.ok()) << id.status();
+    return id.value_or(0);
+  }
+  static int Grpc(const v1::Assign& assign) {
+    int n = 0;
+    for (const v1::Chunk& chunk : assign.chunks()) n += chunk.has_grpc() ? 1 : 0;
+    return n;
+  }
+};
+
+TEST_F(SchedulerGrpcTest, CallsUseTheIoCreditWithinTheJobsConcurrency) {
+  RegisterWithIo("a", 2, 100);
+  SubmitRange(100, 1);
+  SubmitCalls(50, /*concurrency=*/8);
+  Credit("a", 2);
+  IoCredit("a", 100);
+  scheduler_.Dispatch(now_);
+  v1::Assign assign = outbox_.Take("a").assign();
+  EXPECT_EQ(assign.chunks_size() - Grpc(assign), 2);  // CPU chunks: the CPU credit
+  ASSERT_EQ(Grpc(assign), 8);                          // calls: the job's concurrency, not the io credit
+  // Descriptors go with the first chunk of the job to this worker only.
+  EXPECT_EQ(assign.chunks(2).grpc().descriptor_set(), "descriptors");
+  EXPECT_TRUE(assign.chunks(3).grpc().descriptor_set().empty());
+  // One call finishing makes room for exactly one more.
+  v1::WorkerMessage done;
+  v1::ChunkResult* result = done.mutable_ready()->add_results();
+  result->set_job_id(assign.chunks(2).job_id());
+  result->set_chunk_index(assign.chunks(2).chunk_index());
+  result->set_attempt(1);
+  result->mutable_outputs()->set_item_count(1);
+  result->mutable_outputs()->add_output_sizes(0);
+  scheduler_.OnWorkerMessage("a", done, now_);
+  scheduler_.Dispatch(now_);
+  v1::Assign more = outbox_.Take("a").assign();
+  EXPECT_EQ(Grpc(more), 1);
+}
+
+TEST_F(SchedulerGrpcTest, WorkersWithoutAnIoEngineGetNoCalls) {
+  Register("cpu-only", 2);
+  SubmitCalls(5, 8);
+  Credit("cpu-only", 2);
+  IoCredit("cpu-only", 100);  // ignored: it announced no io capacity
+  scheduler_.Dispatch(now_);
+  EXPECT_TRUE(outbox_.empty());
+}
+
+TEST_F(SchedulerGrpcTest, ARateIsPacedTickByTick) {
+  RegisterWithIo("a", 1, 1000);
+  SubmitCalls(100, 100, /*rate=*/10);
+  IoCredit("a", 1000);
+  int sent = 0;
+  for (int tick = 0; tick < 10; ++tick) {
+    scheduler_.OnTick(now_);
+    scheduler_.Dispatch(now_);
+    v1::Assign assign = outbox_.Take("a").assign();
+    sent += Grpc(assign);
+    now_ += absl::Milliseconds(100);
+  }
+  EXPECT_EQ(sent, 10);  // 10 calls/s for one second
+}
+
+}  // namespace
+}  // namespace drover

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "coordinator/scheduler.h"
+#include "common/log.h"
 
 namespace {
 
@@ -16,6 +17,12 @@ class NullOutbox : public drover::WorkerOutbox {
 };
 
 }  // namespace
+
+// Dropped-input warnings would fill gigabytes of log: print errors only.
+extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
+  drover::InitLogging("fuzz", drover::LogLevel::kError);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   drover::v1::SubmitRequest request;
