@@ -67,5 +67,28 @@ TEST(Tls, MutualTlsWantsAClientCertificate) {
   EXPECT_EQ(with_cert.exit_code, 0) << with_cert.err;
 }
 
+TEST(Tls, GrpcJobsCallTlsTargetsTheyTrust) {
+  Certificates certs;
+  ASSERT_TRUE(certs.ok());
+  EchoServer echo({"--tls-cert", certs("server.pem"), "--tls-key", certs("server.key")});
+  TestCluster cluster;
+  cluster.AddWorker(1);
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  auto call = [&](std::vector<std::string> flags) {
+    std::vector<std::string> args = {"run", "--grpc", echo.address(), "--method", "/drover.echo.v1.Echo/Say"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    args.insert(args.end(), {":::", R"({"message":"sealed"})"});
+    return cluster.Drover(args);
+  };
+  CommandResult trusted = call({"--grpc-ca", certs("ca.pem")});  // reflection and calls over TLS
+  EXPECT_EQ(trusted.exit_code, 0) << trusted.err;
+  EXPECT_EQ(trusted.out, "{\"message\":\"sealed\",\"attempt\":1}\n");
+  CommandResult untrusted = call({"--grpc-ca", certs("other.pem"), "--proto-set", DROVER_ECHO_DESCRIPTORS});
+  EXPECT_EQ(untrusted.exit_code, 1);
+  EXPECT_NE(untrusted.err.find("UNAVAILABLE"), std::string::npos) << untrusted.err;
+  CommandResult plain = call({"--proto-set", DROVER_ECHO_DESCRIPTORS});
+  EXPECT_EQ(plain.exit_code, 1);
+}
+
 }  // namespace
 }  // namespace drover::testing
