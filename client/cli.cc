@@ -169,6 +169,8 @@ int RunCli(int argc, char** argv) {
   AddJobId(cancel, &job_id);
 
   CLI::App* jobs = app.add_subcommand("jobs", "list jobs");
+  CLI::App* shutdown = app.add_subcommand(
+      "shutdown", "stop the coordinator and its workers (workers exit instead of waiting for a new coordinator)");
   CLI::App* workers = app.add_subcommand("workers", "list connected workers and their load");
   std::string drain_id;
   CLI::App* drain = workers->add_subcommand(
@@ -259,6 +261,7 @@ int RunCli(int argc, char** argv) {
   if (logs->parsed()) return LogsCommand(common, job_id, task_number);
   if (cancel->parsed()) return CancelCommand(common, job_id);
   if (jobs->parsed()) return JobsCommand(common);
+  if (shutdown->parsed()) return ShutdownCommand(common);
   if (drain->parsed()) return DrainCommand(common, drain_id);
   if (workers->parsed()) return WorkersCommand(common);
   if (run->parsed()) return RunCommand(common, run_options);

@@ -231,6 +231,13 @@ int CancelCommand(const CommonOptions& common, uint64_t job_id) {
   return kExitOk;
 }
 
+int ShutdownCommand(const CommonOptions& common) {
+  auto client = ConnectTo(common);
+  if (!client.ok()) return Fail(client.status());
+  if (absl::Status stopped = (*client)->Shutdown("asked by `drover shutdown`"); !stopped.ok()) return Fail(stopped);
+  return kExitOk;
+}
+
 int JobsCommand(const CommonOptions& common) {
   auto client = ConnectTo(common);
   if (!client.ok()) return Fail(client.status());

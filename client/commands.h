@@ -47,6 +47,9 @@ int ResultsCommand(const CommonOptions& common, uint64_t job_id, bool unordered)
 int LogsCommand(const CommonOptions& common, uint64_t job_id, uint64_t task_number);
 int CancelCommand(const CommonOptions& common, uint64_t job_id);
 int JobsCommand(const CommonOptions& common);
+// Stops the coordinator after telling its workers to exit (they do not wait
+// for a new one).
+int ShutdownCommand(const CommonOptions& common);
 int WorkersCommand(const CommonOptions& common);
 int DrainCommand(const CommonOptions& common, const std::string& worker_id);
 int RunCommand(const CommonOptions& common, const RunOptions& run);
