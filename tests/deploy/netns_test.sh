@@ -117,9 +117,9 @@ echo "== 4. 30% packet loss into host-w2"
 in_ns w2 nft add table inet loss
 in_ns w2 nft add chain inet loss input '{ type filter hook input priority 0; policy accept; }'
 in_ns w2 nft add rule inet loss input iifname eth0 numgen random mod 100 '<' 30 counter drop
-job=$(drover submit --range 0:60 -- sh -c 'echo {}')
+job=$(drover submit --range 0:300 -- sh -c 'echo {}')
 drover wait --quiet "$job" || fail "the job did not complete under loss: $(drover status "$job")"
-[ "$(drover results "$job" | tr '\n' ' ')" = "$(expected 60)" ] || fail "results wrong under loss: $(drover results "$job")"
+[ "$(drover results "$job" | tr '\n' ' ')" = "$(expected 300)" ] || fail "results wrong under loss: $(drover results "$job")"
 dropped=$(in_ns w2 nft list ruleset | grep -o 'packets [0-9]*' | head -1 | cut -d' ' -f2)
 [ "${dropped:-0}" -gt 0 ] || fail "the loss rule dropped nothing"
 echo "PASS ($dropped packets dropped into host-w2)"
