@@ -66,6 +66,9 @@ int main(int argc, char** argv) {
   app.add_option("--io-threads", options.io_threads, "threads driving those calls (fixed however many are in flight)")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  app.add_option("--health-file", options.health_file,
+                 "touch FILE about every second while registered with the coordinator (for liveness "
+                 "probes: e.g. find FILE -newermt '-30 seconds')");
   app.add_option("--name", options.name, "name shown in `drover workers` (default HOST-PID)");
   app.add_option("--label", options.labels,
                  "a label for jobs to --require: KEY=VALUE or KEY, e.g. gpu=a100 (repeatable)");

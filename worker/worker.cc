@@ -1,6 +1,8 @@
 // Implements worker.h: the I/O loop (registration, credit, heartbeats, results).
 #include "worker/worker.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -357,8 +359,19 @@ class Session {
     return load;
   }
 
+  // Renews the health file's mtime (at most once a second) while registered.
+  void TouchHealthFile(absl::Time now) {
+    if (options_.health_file.empty() || !registered_ || now - health_touched_ < absl::Seconds(1)) return;
+    health_touched_ = now;
+    int fd = open(options_.health_file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    futimens(fd, nullptr);
+    close(fd);
+  }
+
   void Housekeeping() {
     absl::Time now = absl::Now();
+    TouchHealthFile(now);
     if (!registered_) {
       if (now - last_hello_ >= hello_retry_) {
         hello_retry_ = std::min(hello_retry_ * 2, kMaxHelloRetry);
@@ -456,6 +469,7 @@ class Session {
   uint64_t io_finished_items_ = 0;
   uint64_t io_outstanding_credit_ = 0;
   uint32_t threads_ = 0;
+  absl::Time health_touched_ = absl::InfinitePast();
   absl::Time threads_read_ = absl::InfinitePast();
 };
 
