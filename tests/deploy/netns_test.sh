@@ -13,6 +13,7 @@
 # Needs root; exit 77 (skipped) where namespaces cannot be made.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+source "$root/tests/deploy/test_lib.sh"
 bin=${DROVER_BIN_DIR:-$root/build/bin}
 if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root to make network namespaces"; exit 77; fi
 for program in ip nft; do
@@ -43,12 +44,6 @@ finish() {
   fi
 }
 trap finish EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-wait_for() {
-  local seconds=$1; shift
-  for _ in $(seq $((seconds * 10))); do "$@" && return 0; sleep 0.1; done
-  return 1
-}
 in_ns() { local ns=$1; shift; ip netns exec "$tag-$ns" "$@"; }
 
 # The switch, and one host per namespace on it.

@@ -1,11 +1,9 @@
 # A real Slurm cluster of two nodes on this machine, for tests (sourced by
 # slurm_test.sh): Debian's munged, slurmctld and two slurmd (-N n1, -N n2), all
 # with NodeAddr 127.0.0.1 and a port each, configured and logged under $1 and
-# stopped by their pid files. No systemd involved. Needs root.
+# stopped by their pid files. No systemd involved. Needs root and test_lib.sh.
 #   slurm_cluster_start DIR   (exports SLURM_CONF; waits until both nodes are idle)
 #   slurm_cluster_stop DIR
-
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 slurm_cluster_start() {
   local dir=$1

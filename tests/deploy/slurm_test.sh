@@ -12,6 +12,7 @@
 # does not reap orphans.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+source "$root/tests/deploy/test_lib.sh"
 export DROVER_BIN_DIR=${DROVER_BIN_DIR:-$root/build/bin}
 if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root (slurmd runs jobs as their user)"; exit 77; fi
 for program in slurmctld slurmd sbatch munged; do
@@ -36,13 +37,6 @@ finish() {
   fi
 }
 trap finish EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-# Waits up to $1 seconds for the command after it to succeed.
-wait_for() {
-  local seconds=$1; shift
-  for _ in $(seq $((seconds * 10))); do "$@" && return 0; sleep 0.1; done
-  return 1
-}
 # No drover process (running or not yet reaped) is left.
 drover_left() {  # live processes of drover's programs (zombies and this check aside)
   ps -eo pid=,stat=,args= | awk -v bin="$DROVER_BIN_DIR/drover" '$2 !~ /^Z/ && index($0, bin) && !/awk -v bin/'
