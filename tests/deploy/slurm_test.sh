@@ -13,7 +13,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 source "$root/tests/deploy/test_lib.sh"
-export DROVER_BIN_DIR=${DROVER_BIN_DIR:-$root/build/bin}
+export DROVER_BIN_DIR=$(cd "${DROVER_BIN_DIR:-$root/build/bin}" && pwd)  # jobs run elsewhere
 if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root (slurmd runs jobs as their user)"; exit 77; fi
 for program in slurmctld slurmd sbatch munged; do
   command -v "$program" >/dev/null || { echo "SKIP: $program is not installed (scripts/install-deps)"; exit 77; }
