@@ -288,6 +288,7 @@ bool Scheduler::CheckReceived(WorkerRecord& worker, uint64_t chunks_received, ab
 void Scheduler::StartDrain(WorkerRecord& worker, absl::Time now) {
   worker.draining = true;
   worker.credit = 0;
+  worker.io_credit = 0;
   v1::CoordinatorMessage drain;
   drain.mutable_drain();
   Send(worker, drain, now);
@@ -451,6 +452,7 @@ void Scheduler::Release(WorkerRecord& worker, ChunkKey key) {
     auto job = worker.io_items_by_job.find(key.first);
     if (job != worker.io_items_by_job.end()) {
       job->second -= std::min<uint64_t>(job->second, it->second.io_items);
+      if (job->second == 0) worker.io_items_by_job.erase(job);
       dispatch_needed_ = true;  // room under the job's concurrency
     }
   }

@@ -33,8 +33,10 @@ constexpr absl::Duration kFirstBackoff = absl::Milliseconds(100);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
 // A server-streaming call whose responses pass this is cancelled and failed.
 constexpr size_t kMaxResponseBytes = 16 << 20;
-// Jobs (their codecs) and targets (their channels) remembered.
+// Jobs (their codecs) and targets (their channels) remembered; past this many,
+// jobs unused for kForgetTargetsAfter are forgotten.
 constexpr size_t kMaxCachedTargets = 1024;
+constexpr absl::Duration kForgetTargetsAfter = absl::Minutes(30);
 
 grpc::ByteBuffer ToBuffer(const std::string& bytes) {
   grpc::Slice slice(bytes);
@@ -160,7 +162,11 @@ class IoEngine::Impl {
   absl::flat_hash_map<uint64_t, std::shared_ptr<std::atomic<bool>>> cancelled_ ABSL_GUARDED_BY(mu_);
   int64_t live_count_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<JobKey, std::shared_ptr<const CallTarget>> targets_ ABSL_GUARDED_BY(mu_);
+  struct CachedTarget {
+    std::shared_ptr<const CallTarget> target;
+    absl::Time last_used;
+  };
+  absl::flat_hash_map<JobKey, CachedTarget> targets_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::ChunkResult> finished_ ABSL_GUARDED_BY(mu_);
   uint64_t finished_chunks_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t finished_items_ ABSL_GUARDED_BY(mu_) = 0;
@@ -185,39 +191,54 @@ class IoEngine::Impl::Call : public Tagged {
 
   uint64_t job_id() const { return chunk_->chunk.job_id(); }
 
+  ~Call() override {
+    unary_.reset();  // they live in the call's arena, which the context owns
+    stream_.reset();
+  }
+
   void StartAttempt() {
-    absl::MutexLock lock(&mu_);
-    if (cancelled_) {
+    bool cancelled;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled = cancelled_;
+      if (!cancelled) {
+        ++attempt_;
+        in_backoff_ = false;
+        responses_.clear();
+        response_bytes_ = 0;
+        unary_.reset();  // the previous attempt's call, before its context
+        stream_.reset();
+        context_ = std::make_unique<grpc::ClientContext>();
+        if (target_->deadline != absl::InfiniteDuration()) {
+          context_->set_deadline(absl::ToChronoTime(absl::Now() + target_->deadline));
+        }
+        for (const auto& [key, value] : target_->metadata) context_->AddMetadata(key, value);
+        attempt_started_ = absl::Now();
+        grpc::GenericStub stub(target_->channel);
+        if (!target_->codec->server_streaming()) {
+          step_ = Step::kUnary;
+          unary_ = stub.PrepareUnaryCall(context_.get(), target_->method, ToBuffer(request_), engine_->queue());
+        } else {
+          step_ = Step::kStart;
+          stream_ = stub.PrepareCall(context_.get(), target_->method, engine_->queue());
+        }
+      }
+    }
+    if (cancelled) {
       step_ = Step::kDone;
       status_ = grpc::Status(grpc::StatusCode::CANCELLED, "job cancelled");
-      // Ended below, outside the lock.
-    } else {
-      ++attempt_;
-      in_backoff_ = false;
-      responses_.clear();
-      response_bytes_ = 0;
-      unary_.reset();  // the previous attempt's call, before its context
-      stream_.reset();
-      context_ = std::make_unique<grpc::ClientContext>();
-      if (target_->deadline != absl::InfiniteDuration()) {
-        context_->set_deadline(absl::ToChronoTime(absl::Now() + target_->deadline));
-      }
-      for (const auto& [key, value] : target_->metadata) context_->AddMetadata(key, value);
-      attempt_started_ = absl::Now();
-      grpc::GenericStub stub(target_->channel);
-      if (!target_->codec->server_streaming()) {
-        step_ = Step::kUnary;
-        unary_ = stub.PrepareUnaryCall(context_.get(), target_->method, ToBuffer(request_), engine_->queue());
-        unary_->StartCall();
-        unary_->Finish(&response_, &status_, this);
-      } else {
-        step_ = Step::kStart;
-        stream_ = stub.PrepareCall(context_.get(), target_->method, engine_->queue());
-        stream_->StartCall(this);
-      }
+      End();
       return;
     }
-    End();
+    // Starting the operation is the last use of `this` here: its completion
+    // may end (and delete) the call on another engine thread at once. A
+    // Cancel() before the start is kept by the context and applied then.
+    if (step_ == Step::kUnary) {
+      unary_->StartCall();
+      unary_->Finish(&response_, &status_, this);
+    } else {
+      stream_->StartCall(this);
+    }
   }
 
   // Runs on an engine thread for each event of this call.
@@ -387,7 +408,10 @@ std::shared_ptr<const CallTarget> IoEngine::Impl::TargetFor(const v1::Chunk& chu
   // Descriptors come with a job's first chunk to this worker only.
   if (spec.descriptor_set().empty() && !spec.raw()) {
     auto it = targets_.find(key);
-    if (it != targets_.end()) return it->second;
+    if (it != targets_.end()) {
+      it->second.last_used = absl::Now();
+      return it->second.target;
+    }
   }
   auto target = std::make_shared<CallTarget>();
   target->method = spec.method();
@@ -408,12 +432,12 @@ std::shared_ptr<const CallTarget> IoEngine::Impl::TargetFor(const v1::Chunk& chu
   }
   if (spec.deadline_ms() > 0) target->deadline = absl::Milliseconds(spec.deadline_ms());
   if (targets_.size() >= kMaxCachedTargets) {
-    // Forget jobs with nothing in flight; a running job's target stays.
-    absl::erase_if(targets_, [this](const auto& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return !live_.contains(entry.first.second);
-    });
+    // Forget jobs unused for a long time (a running job, even a paced one,
+    // comes back sooner; the map may grow past the mark otherwise).
+    const absl::Time stale = absl::Now() - kForgetTargetsAfter;
+    absl::erase_if(targets_, [stale](const auto& entry) { return entry.second.last_used < stale; });
   }
-  targets_[key] = target;
+  targets_[key] = CachedTarget{target, absl::Now()};
   return target;
 }
 
@@ -428,13 +452,20 @@ void IoEngine::Impl::Push(std::vector<v1::Chunk> chunks) {
 }
 
 void IoEngine::Impl::StartQueued() {
-  std::vector<v1::Chunk> chunks;
-  {
-    absl::MutexLock lock(&mu_);
-    kick_pending_ = false;
-    chunks.swap(queued_);
+  // One thread at a time, in arrival order (a job's first chunk carries its
+  // descriptors): kick_pending_ stays set until the queue is empty.
+  while (true) {
+    std::vector<v1::Chunk> chunks;
+    {
+      absl::MutexLock lock(&mu_);
+      if (queued_.empty()) {
+        kick_pending_ = false;
+        return;
+      }
+      chunks.swap(queued_);
+    }
+    for (v1::Chunk& chunk : chunks) Start(std::move(chunk));
   }
-  for (v1::Chunk& chunk : chunks) Start(std::move(chunk));
 }
 
 void IoEngine::Impl::Start(v1::Chunk&& chunk_message) {
@@ -475,11 +506,15 @@ void IoEngine::Impl::Start(v1::Chunk&& chunk_message) {
     {
       absl::MutexLock lock(&mu_);
       auto& live = live_[chunk->chunk.job_id()];
-      for (Call* call : calls) live.insert(call);
+      // Cancelled (or shut down) since the check above: the calls end at once.
+      const bool dropped = shut_down_ || chunk->cancelled->load();
+      for (Call* call : calls) {
+        live.insert(call);
+        if (dropped) call->Cancel();
+      }
       live_count_ += static_cast<int64_t>(calls.size());
     }
     for (Call* call : calls) call->StartAttempt();
-    if (chunk->cancelled->load()) CancelJob(chunk->chunk.job_id());  // cancelled while starting
   }
 }
 
@@ -557,21 +592,20 @@ void IoEngine::Impl::CancelJob(uint64_t job_id) {
 }
 
 void IoEngine::Impl::DropAll() {
-  std::vector<uint64_t> jobs;
-  {
-    absl::MutexLock lock(&mu_);
-    for (const auto& [job_id, calls] : live_) jobs.push_back(job_id);
-    // A later registration starts from a clean slate (the coordinator sends
-    // descriptors again); chunks not started yet are dropped.
-    cancelled_.clear();
-    targets_.clear();
-    for (const v1::Chunk& chunk : queued_) {
-      ++finished_chunks_;
-      finished_items_ += ChunkItemCount(chunk);
-    }
-    queued_.clear();
+  absl::MutexLock lock(&mu_);
+  // Every chunk held now is dropped: its flag stays set (so late results are
+  // not reported) while the map starts afresh for the next registration.
+  for (auto& [job_id, flag] : cancelled_) flag->store(true);
+  for (auto& [job_id, calls] : live_) {
+    for (Call* call : calls) call->Cancel();
   }
-  for (uint64_t job_id : jobs) CancelJob(job_id);
+  cancelled_.clear();
+  targets_.clear();  // the coordinator sends descriptors again
+  for (const v1::Chunk& chunk : queued_) {
+    ++finished_chunks_;
+    finished_items_ += ChunkItemCount(chunk);
+  }
+  queued_.clear();
 }
 
 void IoEngine::Impl::Shutdown() {

@@ -63,6 +63,32 @@ TEST(Durability, ACoordinatorKilledMidJobComesBackWithEverything) {
   EXPECT_EQ(Lines(old.out), (std::vector<std::string>{"0", "1", "2", "3", "4"}));
 }
 
+TEST(Durability, AGrpcJobCompletesWhenItsWorkerRegistersAgainMidJob) {
+  EchoServer echo;
+  StateDir state;
+  TestCluster cluster({"--state-dir", state.path(), "--worker-timeout", "2", "--heartbeat", "0.3"}, FreePort(), FreePort());
+  cluster.AddWorker(1);
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  std::vector<std::string> args = {"submit", "--grpc", echo.address(), "--method", "/drover.echo.v1.Echo/Say",
+                                   "--concurrency", "8", "--chunk", "1", ":::"};
+  for (int i = 0; i < 16; ++i) args.push_back(R"({"message":"m","latencyMs":3000})");
+  CommandResult submitted = cluster.Drover(args);
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  std::string job = Lines(submitted.out).at(0);
+  ASSERT_TRUE(WaitUntil([&] {
+    return cluster.Drover({"--json", "workers"}).out.find("\"ioCallsInFlight\":") != std::string::npos;
+  }));
+
+  // The worker drops what it holds and registers again; the chunks it held
+  // come back to it (or another) and must run, not be dropped as cancelled.
+  cluster.RestartCoordinator();
+  ChildProcess waiter({BinPath("drover"), "--coordinator", cluster.client_target(), "wait", "--quiet", job});
+  std::optional<int> waited = waiter.Wait(absl::Seconds(60));
+  ASSERT_TRUE(waited.has_value()) << "the job never finished";
+  EXPECT_EQ(WEXITSTATUS(*waited), 0) << waiter.Log();
+  EXPECT_EQ(Lines(cluster.Drover({"results", job}).out).size(), 16u);
+}
+
 TEST(Durability, ATornJournalIsCutAndTheCoordinatorStarts) {
   StateDir state;
   {
