@@ -469,53 +469,52 @@ void IoEngine::Impl::StartQueued() {
 }
 
 void IoEngine::Impl::Start(v1::Chunk&& chunk_message) {
+  std::shared_ptr<const CallTarget> target = TargetFor(chunk_message);
+  auto chunk = std::make_shared<ChunkState>(std::move(chunk_message));
+  const uint32_t count = ChunkItemCount(chunk->chunk);
+  std::vector<Call*> calls;
   {
-    std::shared_ptr<const CallTarget> target = TargetFor(chunk_message);
-    auto chunk = std::make_shared<ChunkState>(std::move(chunk_message));
-    const uint32_t count = ChunkItemCount(chunk->chunk);
-    std::vector<Call*> calls;
-    {
-      absl::MutexLock lock(&mu_);
-      if (shut_down_) return;
-      auto& flag = cancelled_[chunk->chunk.job_id()];
-      if (flag == nullptr) flag = std::make_shared<std::atomic<bool>>(false);
-      chunk->cancelled = flag;
-    }
-    {
-      absl::MutexLock lock(&chunk->mu);
-      chunk->outputs.resize(count);
-      chunk->errors.resize(count);
-      chunk->tasks.resize(count);
-      chunk->remaining = count;
-    }
-    if (count == 0 || chunk->cancelled->load()) {
-      FinishChunk(chunk);  // a cancelled job's chunk is dropped
-      return;
-    }
-    ChunkItems items(chunk->chunk);
-    for (uint32_t i = 0; i < count; ++i) {
-      absl::StatusOr<std::string> request =
-          target->codec != nullptr ? target->codec->EncodeRequest(items.Get(i))
-                                   : absl::StatusOr<std::string>(absl::InvalidArgumentError(target->error));
-      if (!request.ok()) {
-        RecordItem(chunk, i, "", std::string(request.status().message()), v1::TaskInfo());
-        continue;
-      }
-      calls.push_back(new Call(this, chunk, i, target, *std::move(request)));
-    }
-    {
-      absl::MutexLock lock(&mu_);
-      auto& live = live_[chunk->chunk.job_id()];
-      // Cancelled (or shut down) since the check above: the calls end at once.
-      const bool dropped = shut_down_ || chunk->cancelled->load();
-      for (Call* call : calls) {
-        live.insert(call);
-        if (dropped) call->Cancel();
-      }
-      live_count_ += static_cast<int64_t>(calls.size());
-    }
-    for (Call* call : calls) call->StartAttempt();
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) return;
+    auto& flag = cancelled_[chunk->chunk.job_id()];
+    if (flag == nullptr) flag = std::make_shared<std::atomic<bool>>(false);
+    chunk->cancelled = flag;
   }
+  {
+    absl::MutexLock lock(&chunk->mu);
+    chunk->outputs.resize(count);
+    chunk->errors.resize(count);
+    chunk->tasks.resize(count);
+    chunk->remaining = count;
+  }
+  if (count == 0 || chunk->cancelled->load()) {
+    FinishChunk(chunk);  // a cancelled job's chunk is dropped
+    return;
+  }
+  ChunkItems items(chunk->chunk);
+  for (uint32_t i = 0; i < count; ++i) {
+    absl::StatusOr<std::string> request =
+        target->codec != nullptr ? target->codec->EncodeRequest(items.Get(i))
+                                 : absl::StatusOr<std::string>(absl::InvalidArgumentError(target->error));
+    if (!request.ok()) {
+      RecordItem(chunk, i, "", std::string(request.status().message()), v1::TaskInfo());
+      continue;
+    }
+    calls.push_back(new Call(this, chunk, i, target, *std::move(request)));
+  }
+  if (calls.empty()) return;  // every item failed to encode: the chunk is finished
+  {
+    absl::MutexLock lock(&mu_);
+    auto& live = live_[chunk->chunk.job_id()];
+    // Cancelled (or shut down) since the check above: the calls end at once.
+    const bool dropped = shut_down_ || chunk->cancelled->load();
+    for (Call* call : calls) {
+      live.insert(call);
+      if (dropped) call->Cancel();
+    }
+    live_count_ += static_cast<int64_t>(calls.size());
+  }
+  for (Call* call : calls) call->StartAttempt();
 }
 
 void IoEngine::Impl::RecordItem(const std::shared_ptr<ChunkState>& chunk, uint32_t offset, std::string output,
