@@ -8,11 +8,9 @@
 #include <cstdlib>
 #include <string>
 
-#include <google/protobuf/stubs/logging.h>
-
 #include "coordinator/journal.h"
 #include "coordinator/scheduler.h"
-#include "common/log.h"
+#include "tests/fuzz/quiet_logs.h"
 
 namespace {
 
@@ -30,14 +28,6 @@ const std::string& Dir() {
 }
 
 }  // namespace
-
-// Dropped-input warnings (and protobuf's own complaints about bad UTF-8)
-// would fill gigabytes of log: drover's errors only, protobuf's not at all.
-extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
-  drover::InitLogging("fuzz", drover::LogLevel::kError);
-  google::protobuf::SetLogHandler(nullptr);
-  return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string file = Dir() + "/journal";

@@ -2,14 +2,13 @@
 // GrpcCodec, with drover-echo's descriptors. An item that encodes must decode
 // back to an equivalent request.
 #include <google/protobuf/descriptor.pb.h>
-#include <google/protobuf/stubs/logging.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "common/grpc_codec.h"
 #include "echo.pb.h"
+#include "tests/fuzz/quiet_logs.h"
 
 namespace {
 
@@ -27,12 +26,6 @@ const drover::GrpcCodec& Codec(bool streaming) {
 }
 
 }  // namespace
-
-// protobuf's complaints about bad UTF-8 in responses would fill the log.
-extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
-  google::protobuf::SetLogHandler(nullptr);
-  return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size);

@@ -6,6 +6,7 @@
 
 #include "common/items.h"
 #include "common/reduce.h"
+#include "tests/fuzz/quiet_logs.h"
 #include "worker/chunk_runner.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

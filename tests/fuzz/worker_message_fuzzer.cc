@@ -6,11 +6,9 @@
 
 #include <zmq.hpp>
 
-#include <google/protobuf/stubs/logging.h>
-
 #include "common/wire.h"
 #include "coordinator/scheduler.h"
-#include "common/log.h"
+#include "tests/fuzz/quiet_logs.h"
 
 namespace {
 
@@ -20,14 +18,6 @@ class NullOutbox : public drover::WorkerOutbox {
 };
 
 }  // namespace
-
-// Dropped-input warnings (and protobuf's own complaints about bad UTF-8)
-// would fill gigabytes of log: drover's errors only, protobuf's not at all.
-extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
-  drover::InitLogging("fuzz", drover::LogLevel::kError);
-  google::protobuf::SetLogHandler(nullptr);
-  return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   NullOutbox outbox;
