@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/commands.h"
 #include "common/curve.h"
+#include "common/grpc_codec.h"
 #include "common/endpoint.h"
 #include "common/token.h"
 
@@ -26,9 +27,14 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
   command->add_option("--array", job->array, "the integers A, A+STEP, ... up to B as items (A-B[:STEP])");
   command->add_option("--each-line", job->each_line, "each line of FILE is an item ('-' reads stdin)");
   command->add_option("--chunk", job->chunk,
-                      "items per chunk (a chunk goes to one worker at a time); default 1, for gRPC jobs "
-                      "--concurrency/16 within 1..16")
-      ->check(CLI::Range(1u, 1u << 24));
+                      "items per chunk (a chunk goes to one worker at a time). 'auto', the default: the "
+                      "coordinator measures the job's time per item and cuts chunks of about 25 ms, "
+                      "smaller towards the end so the tail is short; a number K fixes it (gRPC jobs: "
+                      "default --concurrency/16 within 1..16)")
+      ->capture_default_str();
+  command->add_option("--priority", job->priority,
+                      "jobs with a higher priority get free slots first; jobs of equal priority share "
+                      "the workers (default 0)");
   command->add_option("--reduce", job->reduce, "combine integer outputs: sum, min, max or count (exact)")
       ->check(CLI::IsMember({"sum", "min", "max", "count"}));
   command->add_option("--name", job->name, "a name for the job, shown by `drover jobs`");
@@ -58,7 +64,7 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
                       "default: ask the server by reflection");
   command->add_flag("--raw", job->raw, "gRPC: items are serialized requests and outputs raw responses, not JSON");
   command->add_option("--deadline", job->deadline, "gRPC: per-call deadline (5s, 200ms); default none");
-  command->add_option("--concurrency", job->concurrency, "gRPC: calls in flight per worker (default 256)")
+  command->add_option("--concurrency", job->concurrency, absl::StrCat("gRPC: calls in flight per worker (default ", kDefaultGrpcConcurrency, ")"))
       ->check(CLI::Range(1u, 1u << 20));
   command->add_option("--rate", job->rate, "gRPC: calls per second for the whole job, over all workers")
       ->check(CLI::PositiveNumber);

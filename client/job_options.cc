@@ -185,12 +185,18 @@ absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream
     }
     spec.add_require(label);
   }
-  uint32_t chunk = options.chunk;
-  if (chunk == 0) {
-    const uint32_t concurrency = options.concurrency > 0 ? options.concurrency : 256;
-    chunk = grpc ? std::clamp<uint32_t>(concurrency / 16, 1, 16) : 1;
+  uint32_t chunk = 0;  // automatic
+  if (!options.chunk.empty() && options.chunk != "auto") {
+    if (!absl::SimpleAtoi(options.chunk, &chunk) || chunk == 0 || chunk > (1u << 24)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--chunk: want 'auto' or a number of items from 1 to 16777216, got '", options.chunk, "'"));
+    }
+  } else if (grpc) {
+    const uint32_t concurrency = options.concurrency > 0 ? options.concurrency : kDefaultGrpcConcurrency;
+    chunk = std::clamp<uint32_t>(concurrency / 16, 1, 16);
   }
   spec.set_chunk_size(chunk);
+  spec.set_priority(options.priority);
   spec.set_name(options.name);
   absl::StatusOr<v1::Reduce> reduce = ParseReduce(options.reduce);
   if (!reduce.ok()) return reduce.status();

@@ -21,10 +21,12 @@ struct JobOptions {
   std::string each_line;             // a file of items, one per line; "-" is stdin
   std::string range;                 // "A:B"
   std::string array;                 // "A-B[:STEP]"
-  // Items per chunk; 0 picks: 1, or for gRPC jobs concurrency/16 within
-  // [1, 16] (calls of a chunk report together, so a chunk holds at most a
-  // sixteenth of the job's concurrency while its slowest call runs).
-  uint32_t chunk = 0;
+  // Items per chunk: "auto" (or empty) lets the coordinator size chunks from
+  // measured run times; gRPC jobs then get concurrency/16 within [1, 16]
+  // (calls of a chunk report together, so a chunk holds at most a sixteenth
+  // of the job's concurrency while its slowest call runs). Or a number K.
+  std::string chunk = "auto";
+  int32_t priority = 0;              // higher first; equal priorities share workers
   std::string reduce;                // "", sum, min, max, count
   std::string name;
   uint32_t retries = 0;              // runs again of a failed task

@@ -5,6 +5,7 @@
 #ifndef DROVER_COMMON_GRPC_CODEC_H_
 #define DROVER_COMMON_GRPC_CODEC_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,9 @@ class TypeResolver;
 }  // namespace google::protobuf
 
 namespace drover {
+
+// Calls of a gRPC job in flight per worker when its spec does not say.
+inline constexpr uint32_t kDefaultGrpcConcurrency = 256;
 
 // Immutable once made; thread-safe.
 class GrpcCodec {

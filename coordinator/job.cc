@@ -13,6 +13,7 @@ namespace drover {
 namespace {
 
 constexpr uint32_t kMaxChunkSize = 1u << 24;
+constexpr int32_t kMaxPriority = 1000000;
 
 bool IsFinished(v1::JobState state) {
   return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
@@ -107,6 +108,10 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
     return absl::InvalidArgumentError(absl::StrCat("chunk size ", spec.chunk_size(),
                                                    " is above the maximum ", kMaxChunkSize));
   }
+  if (spec.priority() > kMaxPriority || spec.priority() < -kMaxPriority) {
+    return absl::InvalidArgumentError(absl::StrCat("priority ", spec.priority(), " is outside -", kMaxPriority,
+                                                   "..", kMaxPriority));
+  }
   if (!v1::Reduce_IsValid(spec.reduce())) {
     return absl::InvalidArgumentError(absl::StrCat("unknown reduction ", spec.reduce()));
   }
@@ -116,15 +121,19 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
 Job::Job(uint64_t id, v1::JobSpec spec, absl::Time now)
     : id_(id),
       spec_(std::move(spec)),
-      chunk_size_(std::max<uint32_t>(spec_.chunk_size(), 1)),
       total_items_(ItemCount(spec_.items())),
-      total_chunks_(ChunkCount(total_items_, chunk_size_)),
       submitted_(now),
+      sizer_(spec_.chunk_size()),
       reducer_(spec_.reduce()) {
-  if (total_chunks_ == 0) SetState(v1::JOB_STATE_SUCCEEDED, now);
+  if (total_items_ == 0) SetState(v1::JOB_STATE_SUCCEEDED, now);
 }
 
 bool Job::finished() const { return IsFinished(state_); }
+
+uint32_t Job::CpusPerChunk(uint32_t slots) const {
+  if (!spec_.has_command()) return 1;
+  return std::clamp<uint32_t>(spec_.command().cpus(), 1, std::max<uint32_t>(slots, 1));
+}
 
 void Job::SetState(v1::JobState next, absl::Time now) {
   if (next == state_) return;
@@ -137,39 +146,39 @@ void Job::SetState(v1::JobState next, absl::Time now) {
   if (finished()) finished_at_ = now;
 }
 
-uint64_t Job::StreamWindowBase() const {
-  if (results_.empty()) return done_below_;
-  return std::min(results_.begin()->first, done_below_);
-}
-
-bool Job::WindowAllows(uint64_t chunk_index) const {
+bool Job::WindowAllows() const {
   if (!spec_.stream_results()) return true;
-  return chunk_index < StreamWindowBase() + kStreamWindowChunks && result_bytes_ < kStreamWindowBytes;
+  return results_.size() + in_flight_ < kStreamWindowChunks && result_bytes_ < kStreamWindowBytes;
 }
 
-std::optional<v1::Chunk> Job::NextChunk(absl::Time now) {
-  if (finished()) return std::nullopt;
-  uint64_t index;
-  while (true) {
-    if (!requeued_.empty()) {
-      index = requeued_.front();
-      requeued_.pop_front();
-    } else if (next_new_chunk_ < total_chunks_ && WindowAllows(next_new_chunk_)) {
-      index = next_new_chunk_++;
+void Job::SkipDone() {
+  while (cut_cursor_ < total_items_) {
+    if (cut_cursor_ < done_below_) {
+      cut_cursor_ = done_below_;
+    } else if (auto it = done_above_.find(cut_cursor_); it != done_above_.end()) {
+      cut_cursor_ = it->second;
     } else {
-      return std::nullopt;
+      return;
     }
-    if (!IsDone(index)) break;  // done already (restored from the journal)
   }
-  uint32_t attempt = 1;
-  if (auto it = attempts_.find(index); it != attempts_.end()) attempt = ++it->second;
-  in_flight_[index] = attempt;
-  if (state_ == v1::JOB_STATE_QUEUED) SetState(v1::JOB_STATE_RUNNING, now);
+}
 
+uint64_t Job::UncutEnd() const {
+  auto next_done = done_above_.upper_bound(cut_cursor_);
+  return next_done == done_above_.end() ? total_items_ : next_done->first;
+}
+
+bool Job::HasWork() const {
+  if (finished()) return false;
+  if (!requeued_.empty()) return true;
+  return cut_cursor_ < total_items_ && WindowAllows();
+}
+
+v1::Chunk Job::MakeChunk(uint64_t index, const OpenChunk& open) const {
   v1::Chunk chunk;
   chunk.set_job_id(id_);
   chunk.set_chunk_index(index);
-  chunk.set_attempt(attempt);
+  chunk.set_attempt(open.attempt);
   if (spec_.has_command()) {
     *chunk.mutable_command() = spec_.command();
   } else if (spec_.has_grpc()) {
@@ -180,25 +189,57 @@ std::optional<v1::Chunk> Job::NextChunk(absl::Time now) {
   chunk.set_reduce(spec_.reduce());
   chunk.set_retries(spec_.retries());
   chunk.set_kernel_timeout_ms(spec_.kernel_timeout_ms());
-  FillChunkItems(spec_.items(), BoundsOfChunk(total_items_, chunk_size_, index), &chunk);
+  FillChunkItems(spec_.items(), ChunkBounds{open.first, open.count}, &chunk);
   return chunk;
+}
+
+std::optional<v1::Chunk> Job::NextChunk(absl::Time now, uint64_t slots) {
+  if (finished()) return std::nullopt;
+  uint64_t index;
+  if (!requeued_.empty()) {
+    index = requeued_.front();
+    requeued_.pop_front();
+  } else {
+    SkipDone();
+    if (cut_cursor_ >= total_items_ || !WindowAllows()) return std::nullopt;
+    uint64_t end = UncutEnd();
+    uint64_t size = sizer_.NextSize(total_items_ - cut_cursor_, slots);
+    OpenChunk cut;
+    cut.first = cut_cursor_;
+    cut.count = static_cast<uint32_t>(std::min<uint64_t>(size, end - cut_cursor_));
+    cut_cursor_ += cut.count;
+    index = next_chunk_index_++;
+    open_.emplace(index, cut);
+  }
+  OpenChunk& open = open_.at(index);
+  ++open.attempt;
+  open.queued = false;
+  open.dispatched = now;
+  ++in_flight_;
+  if (state_ == v1::JOB_STATE_QUEUED) SetState(v1::JOB_STATE_RUNNING, now);
+  return MakeChunk(index, open);
+}
+
+uint32_t Job::PrefetchPerSlot(uint64_t slots) const {
+  uint64_t remaining = total_items_ > cut_cursor_ ? total_items_ - cut_cursor_ : 1;
+  return sizer_.PrefetchPerSlot(sizer_.NextSize(remaining, slots));
 }
 
 std::optional<v1::ChunkResult> Job::Requeue(uint64_t chunk_index, uint32_t attempt) {
   if (finished()) return std::nullopt;
-  auto it = in_flight_.find(chunk_index);
-  if (it == in_flight_.end() || it->second != attempt) return std::nullopt;  // done, or sent again
-  if (attempt >= max_attempts()) {
-    ChunkBounds bounds = BoundsOfChunk(total_items_, chunk_size_, chunk_index);
+  auto it = open_.find(chunk_index);
+  if (it == open_.end() || it->second.queued || it->second.attempt != attempt) return std::nullopt;
+  OpenChunk& open = it->second;
+  if (++open.losses >= max_attempts()) {
     v1::ChunkResult failed;
     failed.set_job_id(id_);
     failed.set_chunk_index(chunk_index);
     failed.set_attempt(attempt);
-    failed.mutable_outputs()->set_first_index(bounds.first_index);
-    failed.mutable_outputs()->set_item_count(bounds.count);
-    std::string why = absl::StrCat("its worker was lost ", attempt,
+    failed.mutable_outputs()->set_first_index(open.first);
+    failed.mutable_outputs()->set_item_count(open.count);
+    std::string why = absl::StrCat("its worker was lost ", open.losses,
                                    " times while running it (does the task crash workers?)");
-    for (uint32_t i = 0; i < bounds.count; ++i) {
+    for (uint32_t i = 0; i < open.count; ++i) {
       v1::ItemError* error = failed.mutable_outputs()->add_errors();
       error->set_offset(i);
       error->set_message(why);
@@ -206,59 +247,88 @@ std::optional<v1::ChunkResult> Job::Requeue(uint64_t chunk_index, uint32_t attem
     if (spec_.reduce() != v1::REDUCE_NONE) failed.mutable_outputs()->mutable_partial();
     return failed;
   }
-  in_flight_.erase(it);
-  attempts_.try_emplace(chunk_index, attempt);
+  open.queued = true;
+  --in_flight_;
   requeued_.push_back(chunk_index);
   return std::nullopt;
 }
 
-void Job::MarkDone(uint64_t chunk_index) {
-  ++done_chunks_;
-  if (chunk_index != done_below_) {
-    done_above_.insert(chunk_index);
+bool Job::Return(uint64_t chunk_index, uint32_t attempt) {
+  if (finished()) return false;
+  auto it = open_.find(chunk_index);
+  if (it == open_.end() || it->second.queued || it->second.attempt != attempt) return false;
+  it->second.queued = true;
+  --in_flight_;
+  requeued_.push_front(chunk_index);  // it was due before chunks not yet cut
+  return true;
+}
+
+void Job::MarkDone(uint64_t first, uint64_t end) {
+  if (first != done_below_) {
+    done_above_.emplace(first, end);
     return;
   }
-  ++done_below_;
-  while (!done_above_.empty() && *done_above_.begin() == done_below_) {
+  done_below_ = end;
+  while (!done_above_.empty() && done_above_.begin()->first == done_below_) {
+    done_below_ = done_above_.begin()->second;
     done_above_.erase(done_above_.begin());
-    ++done_below_;
   }
 }
 
-Job::ResultOutcome Job::OnResult(v1::ChunkResult&& result, absl::Time now) {
-  uint64_t index = result.chunk_index();
-  if (finished() || IsDone(index)) return ResultOutcome::kDuplicate;
-  if (index >= total_chunks_) return ResultOutcome::kMalformed;
-  ChunkBounds bounds = BoundsOfChunk(total_items_, chunk_size_, index);
-  bool reduces = spec_.reduce() != v1::REDUCE_NONE;
-  if (absl::Status ok = CheckOutputs(result.outputs(), bounds.first_index, bounds.count, reduces);
-      !ok.ok()) {
-    LogWarning(absl::StrCat("job ", id_, " chunk ", index, ": dropped a malformed result: ",
-                            ok.message()));
-    return ResultOutcome::kMalformed;
-  }
-  if (state_ == v1::JOB_STATE_QUEUED) SetState(v1::JOB_STATE_RUNNING, now);  // (replayed results)
-  in_flight_.erase(index);
-  attempts_.erase(index);
-  // A re-queued copy that has not gone out again is simply skipped.
-  if (!requeued_.empty()) std::erase(requeued_, index);
-  MarkDone(index);
-  done_items_ += bounds.count;
-  failed_items_ += static_cast<uint64_t>(result.outputs().errors_size());
-
-  v1::ChunkOutputs outputs = std::move(*result.mutable_outputs());
-  if (reduces) {
-    (void)reducer_.Merge(outputs.partial());  // a failed reduction shows in Status()
+void Job::Record(uint64_t chunk_index, v1::ChunkOutputs&& outputs, absl::Time now) {
+  const uint64_t first = outputs.first_index();
+  const uint64_t count = outputs.item_count();
+  MarkDone(first, first + count);
+  done_items_ += count;
+  failed_items_ += static_cast<uint64_t>(outputs.errors_size());
+  if (spec_.reduce() != v1::REDUCE_NONE) {
+    (void)reducer_.Merge(outputs.partial());  // a failed reduction shows in ToProto()
     outputs.clear_partial();
   }
   result_bytes_ += outputs.outputs().size();
-  results_.emplace(index, std::move(outputs));
-  if (!spec_.stream_results()) completion_order_.push_back(index);
-
-  if (done_chunks_ == total_chunks_) {
+  if (!spec_.stream_results()) completion_order_.push_back(first);
+  results_.emplace(first, std::move(outputs));
+  if (done_items_ >= total_items_) {
     SetState(failed_items_ == 0 ? v1::JOB_STATE_SUCCEEDED : v1::JOB_STATE_FAILED, now);
   }
+  next_chunk_index_ = std::max(next_chunk_index_, chunk_index + 1);
+}
+
+Job::ResultOutcome Job::OnResult(v1::ChunkResult&& result, absl::Time now) {
+  if (finished()) return ResultOutcome::kDuplicate;
+  auto it = open_.find(result.chunk_index());
+  if (it == open_.end()) return ResultOutcome::kDuplicate;
+  const OpenChunk open = it->second;
+  bool reduces = spec_.reduce() != v1::REDUCE_NONE;
+  if (absl::Status ok = CheckOutputs(result.outputs(), open.first, open.count, reduces); !ok.ok()) {
+    LogWarning(absl::StrCat("job ", id_, " chunk ", result.chunk_index(), ": dropped a malformed result: ",
+                            ok.message()));
+    return ResultOutcome::kMalformed;
+  }
+  if (result.run_ns() > 0) {
+    sizer_.Record(open.count, absl::Nanoseconds(result.run_ns()));
+  } else if (open.dispatched != absl::InfinitePast()) {
+    sizer_.Record(open.count, now - open.dispatched);  // a worker that does not measure: round trip
+  }
+  if (open.queued) {
+    std::erase(requeued_, result.chunk_index());
+  } else {
+    --in_flight_;
+  }
+  open_.erase(it);
+  Record(result.chunk_index(), std::move(*result.mutable_outputs()), now);
   return ResultOutcome::kRecorded;
+}
+
+void Job::RestoreResult(v1::ChunkResult&& result, absl::Time now) {
+  const v1::ChunkOutputs& outputs = result.outputs();
+  const uint64_t first = outputs.first_index();
+  if (finished() || outputs.item_count() == 0 || first >= total_items_ ||
+      outputs.item_count() > total_items_ - first || IsDone(first)) {
+    return;
+  }
+  if (state_ == v1::JOB_STATE_QUEUED) SetState(v1::JOB_STATE_RUNNING, now);
+  Record(result.chunk_index(), std::move(*result.mutable_outputs()), now);
 }
 
 absl::Status Job::Cancel(absl::Time now) {
@@ -268,11 +338,12 @@ absl::Status Job::Cancel(absl::Time now) {
   }
   SetState(v1::JOB_STATE_CANCELLED, now);
   requeued_.clear();
-  in_flight_.clear();
+  open_.clear();
+  in_flight_ = 0;
   return absl::OkStatus();
 }
 
-v1::JobStatus Job::Status() const {
+v1::JobStatus Job::ToProto() const {
   v1::JobStatus status;
   status.set_job_id(id_);
   status.set_name(spec_.name());
@@ -283,7 +354,7 @@ v1::JobStatus Job::Status() const {
   status.set_total_items(total_items_);
   status.set_done_items(done_items_);
   status.set_failed_items(failed_items_);
-  status.set_total_chunks(total_chunks_);
+  status.set_total_chunks(sizer_.automatic() ? next_chunk_index_ : ChunkCount(total_items_, spec_.chunk_size()));
   status.set_reduce(spec_.reduce());
   if (spec_.reduce() != v1::REDUCE_NONE) *status.mutable_reduction() = reducer_.ToPartial();
   status.set_submitted_unix_ms(absl::ToUnixMillis(submitted_));
@@ -299,11 +370,12 @@ absl::StatusOr<v1::ChunkOutputs> Job::TaskResult(uint64_t index) const {
     return absl::FailedPreconditionError(absl::StrCat(
         "job ", id_, "'s results were streamed to `drover run` and not kept (use drover submit)"));
   }
-  auto it = results_.find(index / chunk_size_);
-  if (it == results_.end()) {
-    return absl::FailedPreconditionError(absl::StrCat("task ", index + 1, " of job ", id_, " has not finished"));
+  auto it = results_.upper_bound(index);
+  if (it != results_.begin()) {
+    --it;
+    if (index < it->first + it->second.item_count()) return it->second;
   }
-  return it->second;
+  return absl::FailedPreconditionError(absl::StrCat("task ", index + 1, " of job ", id_, " has not finished"));
 }
 
 absl::Status Job::AttachReader() {
@@ -324,7 +396,7 @@ void Job::PullResults(ResultCursor* cursor, uint64_t max_items, v1::ResultBatch*
   while (items < max_items && bytes < kMaxBatchBytes) {
     std::map<uint64_t, v1::ChunkOutputs>::iterator it;
     if (cursor->ordered) {
-      it = results_.find(cursor->next_chunk);
+      it = results_.find(cursor->next_item);
     } else if (stream) {
       it = results_.begin();
     } else {
@@ -335,7 +407,7 @@ void Job::PullResults(ResultCursor* cursor, uint64_t max_items, v1::ResultBatch*
     if (it == results_.end()) break;
     items += std::max<uint32_t>(it->second.item_count(), 1);
     bytes += it->second.outputs().size();
-    if (cursor->ordered) ++cursor->next_chunk;
+    if (cursor->ordered) cursor->next_item = it->first + it->second.item_count();
     if (!cursor->ordered && !stream) ++cursor->next_position;
     if (stream) {
       result_bytes_ -= it->second.outputs().size();
@@ -348,7 +420,7 @@ void Job::PullResults(ResultCursor* cursor, uint64_t max_items, v1::ResultBatch*
   if (!finished()) {
     *end = false;
   } else if (cursor->ordered) {
-    *end = cursor->next_chunk >= total_chunks_ || !results_.contains(cursor->next_chunk);
+    *end = cursor->next_item >= total_items_ || !results_.contains(cursor->next_item);
   } else {
     *end = stream ? results_.empty() : cursor->next_position >= completion_order_.size();
   }

@@ -1,6 +1,6 @@
-// One job in the coordinator: its spec, which chunks are dispatched, in flight
-// and done, its results, and its life cycle. Chunks are not stored up front:
-// chunk i is recomputed from the spec when it is dispatched (or re-dispatched).
+// One job in the coordinator: its spec, which chunks are cut, in flight and
+// done, its results, and its life cycle. Items are not stored: a chunk's items
+// are recomputed from the spec when it is dispatched (or re-dispatched).
 #ifndef DROVER_COORDINATOR_JOB_H_
 #define DROVER_COORDINATOR_JOB_H_
 
@@ -11,12 +11,13 @@
 #include <optional>
 #include <vector>
 
-#include "absl/container/btree_set.h"
+#include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/reduce.h"
+#include "coordinator/chunk_sizer.h"
 #include "drover/v1/control.pb.h"
 #include "drover/v1/service.pb.h"
 
@@ -25,18 +26,20 @@ namespace drover {
 // Where one results reader is in a job's results. Owned by the reader.
 struct ResultCursor {
   bool ordered = true;
-  uint64_t next_chunk = 0;      // ordered: next chunk to deliver
+  uint64_t next_item = 0;       // ordered: first item of the next chunk to deliver
   uint64_t next_position = 0;   // unordered (kept results): position in completion order
 };
 
 // Not thread-safe: owned by the coordinator's loop thread (through Scheduler).
-// Calls of a gRPC job in flight per worker when its spec does not say.
-inline constexpr uint32_t kDefaultGrpcConcurrency = 256;
-
+//
+// Chunks are cut from the items as the job runs (their size from its
+// ChunkSizer) and numbered from 0; a chunk keeps its bounds for life, so a
+// re-dispatched chunk is the same chunk with a higher attempt number.
 class Job {
  public:
-  // In stream mode at most this many chunks, or bytes of results, wait
-  // undelivered; dispatch pauses beyond that (bounded memory for `drover run`).
+  // In stream mode at most this many chunks are undelivered or in flight, and
+  // at most this many bytes of results wait undelivered; dispatch pauses
+  // beyond that (bounded memory for `drover run`).
   static constexpr uint64_t kStreamWindowChunks = 1 << 16;
   static constexpr uint64_t kStreamWindowBytes = 256ull << 20;
   // PullResults stops adding chunks once a batch holds this many output bytes.
@@ -48,29 +51,45 @@ class Job {
   uint64_t id() const { return id_; }
   const v1::JobSpec& spec() const { return spec_; }
   bool finished() const;
+  int32_t priority() const { return spec_.priority(); }
+  // CPU slots one chunk occupies on a worker with `slots` slots.
+  uint32_t CpusPerChunk(uint32_t slots) const;
 
-  // The next chunk to send (re-queued ones first, then new ones in order,
-  // skipping chunks already done), recorded as in flight with a new attempt
-  // number; nullopt when there is nothing to send now.
-  std::optional<v1::Chunk> NextChunk(absl::Time now);
+  // Whether NextChunk would return a chunk now.
+  bool HasWork() const;
+  // Chunks out on workers now.
+  uint64_t chunks_in_flight() const { return in_flight_; }
+
+  // The next chunk to send (re-queued ones first, then a new one cut for
+  // `slots` CPU slots able to run the job), recorded as in flight with a new
+  // attempt number; nullopt when there is nothing to send now.
+  std::optional<v1::Chunk> NextChunk(absl::Time now, uint64_t slots = 1);
+  // Chunks each slot may hold beyond the one it runs (see ChunkSizer).
+  uint32_t PrefetchPerSlot(uint64_t slots) const;
+
   // A worker holding (chunk, attempt) was lost: queue the chunk again unless it
   // is done or was re-dispatched since. When the chunk has already been lost
   // max_attempts() times it is not queued: the result to record instead (every
   // task failed, saying so) is returned, so a task that crashes workers is
   // never retried forever.
   std::optional<v1::ChunkResult> Requeue(uint64_t chunk_index, uint32_t attempt);
+  // A worker gave (chunk, attempt) back unstarted (work stealing): queue it
+  // again without counting a loss. Returns false if it was not in flight so.
+  bool Return(uint64_t chunk_index, uint32_t attempt);
   uint32_t max_attempts() const { return 1 + std::max<uint32_t>(spec_.retries(), 2); }
 
   enum class ResultOutcome { kRecorded, kDuplicate, kMalformed };
   // Records a chunk's result, taking its outputs (the first good result wins).
-  // kDuplicate: the chunk is done or the job finished; kMalformed: it does not
-  // match the chunk. In both cases `result` is left as it was.
+  // kDuplicate: the chunk is done, unknown, or the job finished; kMalformed: it
+  // does not match the chunk. In both cases `result` is left as it was.
   ResultOutcome OnResult(v1::ChunkResult&& result, absl::Time now);
+  // Replays a result from the journal (at start): its items are done.
+  void RestoreResult(v1::ChunkResult&& result, absl::Time now);
 
   // Stops the job. Returns kFailedPrecondition if it had already finished.
   absl::Status Cancel(absl::Time now);
 
-  v1::JobStatus Status() const;
+  v1::JobStatus ToProto() const;
 
   // Moves up to about `max_items` results after `*cursor` into `*batch`.
   // Sets `*end` when the reader has everything it will ever get.
@@ -89,40 +108,52 @@ class Job {
   absl::Time submitted() const { return submitted_; }
 
  private:
+  // A chunk cut from the items and not done yet.
+  struct OpenChunk {
+    uint64_t first = 0;
+    uint32_t count = 0;
+    uint32_t attempt = 0;  // of its latest dispatch
+    uint32_t losses = 0;   // dispatches that ended with a lost worker
+    bool queued = false;   // waiting in requeued_, not on a worker
+    absl::Time dispatched = absl::InfinitePast();
+  };
+
   void SetState(v1::JobState next, absl::Time now);
-  bool IsDone(uint64_t chunk_index) const {
-    return chunk_index < done_below_ || done_above_.contains(chunk_index);
-  }
-  bool WindowAllows(uint64_t chunk_index) const;
-  void MarkDone(uint64_t chunk_index);
-  uint64_t StreamWindowBase() const;
+  bool WindowAllows() const;
+  // Skips cut_cursor_ past items already done (restored from the journal).
+  void SkipDone();
+  uint64_t UncutEnd() const;  // end of the uncut run of items at cut_cursor_
+  bool IsDone(uint64_t first) const { return first < done_below_ || done_above_.contains(first); }
+  void MarkDone(uint64_t first, uint64_t end);
+  void Record(uint64_t chunk_index, v1::ChunkOutputs&& outputs, absl::Time now);
+  v1::Chunk MakeChunk(uint64_t index, const OpenChunk& open) const;
 
   // Constant after construction.
   const uint64_t id_;
   const v1::JobSpec spec_;
-  const uint32_t chunk_size_;
   const uint64_t total_items_;
-  const uint64_t total_chunks_;
   const absl::Time submitted_;
 
   v1::JobState state_ = v1::JOB_STATE_QUEUED;
   absl::Time finished_at_ = absl::InfinitePast();
 
   // Dispatch.
-  uint64_t next_new_chunk_ = 0;
+  ChunkSizer sizer_;
+  uint64_t cut_cursor_ = 0;        // items below are cut or done
+  uint64_t next_chunk_index_ = 0;
+  absl::flat_hash_map<uint64_t, OpenChunk> open_;  // by chunk index
   std::deque<uint64_t> requeued_;
-  absl::flat_hash_map<uint64_t, uint32_t> in_flight_;  // chunk -> attempt of its latest dispatch
-  absl::flat_hash_map<uint64_t, uint32_t> attempts_;   // chunk -> attempts so far, for re-queued chunks
+  uint64_t in_flight_ = 0;         // open chunks on workers
 
-  // Completion: every chunk below done_below_ is done, plus those in done_above_.
+  // Completion, by item: every item below done_below_ is done, plus the
+  // ranges [first, end) in done_above_.
   uint64_t done_below_ = 0;
-  absl::btree_set<uint64_t> done_above_;
-  uint64_t done_chunks_ = 0;
+  absl::btree_map<uint64_t, uint64_t> done_above_;
   uint64_t done_items_ = 0;
   uint64_t failed_items_ = 0;
   Reducer reducer_;
 
-  // Results not yet dropped, by chunk; in keep mode also the completion order.
+  // Results not yet dropped, by first item; in keep mode also the completion order.
   std::map<uint64_t, v1::ChunkOutputs> results_;
   std::vector<uint64_t> completion_order_;
   uint64_t result_bytes_ = 0;

@@ -41,7 +41,8 @@ void Scheduler::Restore(const std::vector<v1::JournalRecord>& records, absl::Tim
         result.set_job_id(record.done().job_id());
         result.set_chunk_index(record.done().chunk_index());
         *result.mutable_outputs() = record.done().outputs();
-        if (job->OnResult(std::move(result), now) == Job::ResultOutcome::kRecorded) ++results;
+        job->RestoreResult(std::move(result), now);
+        ++results;
         if (job->finished()) runnable_.erase(job->id());
         break;
       }
@@ -65,6 +66,8 @@ void Scheduler::Restore(const std::vector<v1::JournalRecord>& records, absl::Tim
   }
   LogInfo(absl::StrCat("restored ", jobs_.size(), " job(s) and ", results, " chunk result(s) from the journal; ",
                        runnable_.size(), " job(s) to finish"));
+  for (uint64_t id : runnable_) UpdateReady(FindJob(id));
+  new_work_ = true;
   dispatch_needed_ = true;
   ++change_count_;
 }
@@ -141,13 +144,9 @@ void Scheduler::OnWorkerMessage(const std::string& peer, v1::WorkerMessage messa
   }
   auto it = workers_.find(peer);
   if (it == workers_.end()) {
-    // Declared lost earlier, or registered with a previous coordinator. Its
-    // results are still good (the first result of a chunk wins); then it must
-    // register again before it gets work.
-    if (message.has_ready()) {
-      WorkerRecord stranger;
-      OnResults(&stranger, message.mutable_ready(), now);
-    }
+    // Declared lost earlier, or registered with a previous coordinator: it
+    // holds nothing here, so its results are dropped (the chunks went back to
+    // the queue when it was lost) and it must register again.
     if (!message.has_goodbye()) {
       v1::CoordinatorMessage reregister;
       reregister.mutable_reregister()->set_reason("this coordinator does not know the worker");
@@ -157,37 +156,16 @@ void Scheduler::OnWorkerMessage(const std::string& peer, v1::WorkerMessage messa
   }
   WorkerRecord& worker = it->second;
   worker.last_heard = now;
-  uint64_t received = message.has_ready() ? message.ready().chunks_received()
-                                          : message.heartbeat().chunks_received();
-  if ((message.has_ready() || message.has_heartbeat()) && !CheckReceived(worker, received, now)) {
-    if (message.has_ready()) {
-      WorkerRecord stranger;
-      OnResults(&stranger, message.mutable_ready(), now);  // its results are still good
-    }
-    return;
-  }
   switch (message.body_case()) {
-    case v1::WorkerMessage::kReady: {
-      if (message.ready().draining() && !worker.draining) {
-        LogInfo(absl::StrCat("worker ", worker.id, " is draining"));
-        StartDrain(worker, now);
-      }
-      if (!worker.draining) {
-        uint64_t credit = std::min<uint64_t>(message.ready().credit(), options_.max_credit_per_worker);
-        worker.credit = std::min<uint64_t>(worker.credit + credit, options_.max_credit_per_worker);
-        uint64_t io_capacity = worker.hello.io_capacity();
-        worker.io_credit = std::min<uint64_t>(worker.io_credit + message.ready().io_credit(), io_capacity);
-        if (credit > 0 || message.ready().io_credit() > 0) dispatch_needed_ = true;
-      }
-      if (message.ready().has_load()) worker.load = message.ready().load();
-      OnResults(&worker, message.mutable_ready(), now);
+    case v1::WorkerMessage::kReady:
+      OnReady(worker, message.mutable_ready(), now);
       break;
-    }
     case v1::WorkerMessage::kGoodbye:
-      LoseWorker(peer, absl::StrCat("said goodbye (", message.goodbye().reason(), ")"));
+      LoseWorker(peer, absl::StrCat("said goodbye (", message.goodbye().reason(), ")"), now);
       break;
     case v1::WorkerMessage::kHeartbeat:
       if (message.heartbeat().has_load()) worker.load = message.heartbeat().load();
+      (void)CheckReceived(worker, message.heartbeat().chunks_received(), now);
       break;
     default:
       LogWarning(absl::StrCat("dropped a message with no known body from worker ", worker.id));
@@ -195,8 +173,39 @@ void Scheduler::OnWorkerMessage(const std::string& peer, v1::WorkerMessage messa
   }
 }
 
+void Scheduler::OnReady(WorkerRecord& worker, v1::Ready* ready, absl::Time now) {
+  if (ready->has_load()) worker.load = ready->load();
+  // Results and returned chunks first: they are good even if Assigns sent
+  // later were lost (CheckReceived below then re-queues only what is left).
+  OnResults(worker, ready, now);
+  for (const v1::ChunkRef& ref : ready->returned()) {
+    auto held = worker.held.find(ChunkKey{ref.job_id(), ref.chunk_index()});
+    if (held == worker.held.end() || held->second.attempt != ref.attempt()) continue;
+    Release(worker, held->first);
+    if (Job* job = FindJob(ref.job_id()); job != nullptr && job->Return(ref.chunk_index(), ref.attempt())) {
+      ++chunks_stolen_;
+      UpdateReady(job);
+      new_work_ = true;
+      dispatch_needed_ = true;
+    }
+  }
+  if (ready->answered_steal() != 0 && ready->answered_steal() == worker.steal_pending) worker.steal_pending = 0;
+  if (!CheckReceived(worker, ready->chunks_received(), now)) return;
+  if (ready->draining() && !worker.draining) {
+    LogInfo(absl::StrCat("worker ", worker.id, " is draining"));
+    StartDrain(worker, now);
+  }
+  if (!worker.draining) {
+    uint64_t credit = std::min<uint64_t>(ready->credit(), options_.max_credit_per_worker);
+    worker.credit = std::min<uint64_t>(worker.credit + credit, options_.max_credit_per_worker);
+    worker.io_credit = std::min<uint64_t>(worker.io_credit + ready->io_credit(), worker.hello.io_capacity());
+  }
+  touched_.insert(worker.peer);
+  dispatch_needed_ = true;
+}
+
 void Scheduler::OnHello(const std::string& peer, const v1::Hello& hello, absl::Time now) {
-  if (workers_.contains(peer)) LoseWorker(peer, "registered again");
+  if (workers_.contains(peer)) LoseWorker(peer, "registered again", now);
   if (hello.slots() == 0) {
     v1::CoordinatorMessage refusal;
     refusal.mutable_refusal()->set_reason("a worker needs at least one slot");
@@ -213,6 +222,7 @@ void Scheduler::OnHello(const std::string& peer, const v1::Hello& hello, absl::T
     worker.labels.insert(label.substr(0, label.find('=')));  // "gpu=a100" also satisfies "gpu"
   }
   worker.last_heard = now;
+  total_slots_ += hello.slots();
   LogInfo(absl::StrCat("worker ", worker.id, " joined: ", hello.name(), " on ", hello.host(),
                        ", ", hello.slots(), " slots"));
   v1::CoordinatorMessage welcome;
@@ -224,13 +234,20 @@ void Scheduler::OnHello(const std::string& peer, const v1::Hello& hello, absl::T
   ++change_count_;
 }
 
-void Scheduler::OnResults(WorkerRecord* worker, v1::Ready* ready, absl::Time now) {
+void Scheduler::OnResults(WorkerRecord& worker, v1::Ready* ready, absl::Time now) {
   for (v1::ChunkResult& result : *ready->mutable_results()) {
-    if (result.coordinator_instance() != options_.instance) continue;  // another coordinator's job ids
-    Release(*worker, ChunkKey{result.job_id(), result.chunk_index()});
+    // Only the worker this coordinator handed (chunk, attempt) may report it.
+    auto held = worker.held.find(ChunkKey{result.job_id(), result.chunk_index()});
+    if (result.coordinator_instance() != options_.instance || held == worker.held.end() ||
+        held->second.attempt != result.attempt()) {
+      LogDebug(absl::StrCat("worker ", worker.id, ": dropped a result for job ", result.job_id(), " chunk ",
+                            result.chunk_index(), " attempt ", result.attempt(), " that it does not hold"));
+      continue;
+    }
+    Release(worker, held->first);
     Job* job = FindJob(result.job_id());
     if (job == nullptr || !RecordResult(job, std::move(result), now)) continue;
-    ++worker->chunks_done;
+    ++worker.chunks_done;
   }
 }
 
@@ -253,14 +270,17 @@ bool Scheduler::RecordResult(Job* job, v1::ChunkResult&& result, absl::Time now)
       if (std::optional<v1::ChunkResult> failed = job->Requeue(index, attempt)) {
         return RecordResult(job, *std::move(failed), now);
       }
+      UpdateReady(job);
+      new_work_ = true;
       dispatch_needed_ = true;
       return false;
   }
   if (record.has_done()) journal_->Append(record);
   ++change_count_;
+  UpdateReady(job);
   if (job->finished()) {
     runnable_.erase(job->id());
-    LogInfo(absl::StrCat("job ", job->id(), " finished: ", v1::JobState_Name(job->Status().state())));
+    LogInfo(absl::StrCat("job ", job->id(), " finished: ", v1::JobState_Name(job->ToProto().state())));
   }
   return true;
 }
@@ -278,7 +298,7 @@ bool Scheduler::CheckReceived(WorkerRecord& worker, uint64_t chunks_received, ab
   }
   if (chunks_received >= expected) return true;
   std::string peer = worker.peer;
-  LoseWorker(peer, absl::StrCat(expected - chunks_received, " chunk(s) sent to it never arrived"));
+  LoseWorker(peer, absl::StrCat(expected - chunks_received, " chunk(s) sent to it never arrived"), now);
   v1::CoordinatorMessage reregister;
   reregister.mutable_reregister()->set_reason("chunks sent to this worker were lost in transit");
   outbox_->Send(peer, reregister);
@@ -289,6 +309,8 @@ void Scheduler::StartDrain(WorkerRecord& worker, absl::Time now) {
   worker.draining = true;
   worker.credit = 0;
   worker.io_credit = 0;
+  total_slots_ -= worker.hello.slots();
+  UpdateWorkerSets(worker);
   v1::CoordinatorMessage drain;
   drain.mutable_drain();
   Send(worker, drain, now);
@@ -307,7 +329,7 @@ absl::StatusOr<v1::WorkerInfo> Scheduler::DrainWorker(const std::string& worker_
   return absl::NotFoundError(absl::StrCat("no worker ", worker_id, " (see `drover workers`)"));
 }
 
-void Scheduler::LoseWorker(const std::string& peer, absl::string_view why) {
+void Scheduler::LoseWorker(const std::string& peer, absl::string_view why, absl::Time now) {
   auto it = workers_.find(peer);
   if (it == workers_.end()) return;
   WorkerRecord& worker = it->second;
@@ -320,13 +342,21 @@ void Scheduler::LoseWorker(const std::string& peer, absl::string_view why) {
     if (std::optional<v1::ChunkResult> failed = job->Requeue(key.second, held.attempt)) {
       given_up.emplace_back(job, *std::move(failed));
     }
+    UpdateReady(job);
   }
   for (auto& [job, failed] : given_up) {
     LogWarning(absl::StrCat("job ", job->id(), " chunk ", failed.chunk_index(), " failed: lost its worker ",
                             failed.attempt(), " times"));
-    RecordResult(job, std::move(failed), absl::Now());
+    RecordResult(job, std::move(failed), now);
   }
-  if (!worker.held.empty()) dispatch_needed_ = true;
+  if (!worker.held.empty()) {
+    new_work_ = true;
+    dispatch_needed_ = true;
+  }
+  if (!worker.draining) total_slots_ -= worker.hello.slots();
+  hungry_.erase(peer);
+  reserve_holders_.erase(peer);
+  touched_.erase(peer);
   workers_.erase(it);
   ++change_count_;
 }
@@ -354,12 +384,13 @@ void Scheduler::OnTick(absl::Time now) {
     }
   }
   for (const std::string& peer : silent) {
-    LoseWorker(peer, absl::StrCat("silent for more than ",
-                                  absl::FormatDuration(options_.worker_timeout)));
+    LoseWorker(peer, absl::StrCat("silent for more than ", absl::FormatDuration(options_.worker_timeout)),
+               now);
   }
   for (auto it = rates_.begin(); it != rates_.end();) {
     // Paced jobs get more tokens with time: look again each tick.
     if (runnable_.contains(it->first)) {
+      new_work_ = true;
       dispatch_needed_ = true;
       ++it;
     } else {
@@ -377,86 +408,6 @@ void Scheduler::OnTick(absl::Time now) {
     LogWarning(absl::StrCat("job ", id, ": no client came for its streamed results; cancelled"));
     (void)Cancel(id, now);
   }
-}
-
-void Scheduler::Dispatch(absl::Time now) {
-  if (!dispatch_needed_) return;
-  dispatch_needed_ = false;
-  for (auto& [peer, worker] : workers_) {
-    if (worker.credit == 0 && worker.io_credit == 0) continue;
-    v1::CoordinatorMessage message;
-    v1::Assign* assign = message.mutable_assign();
-    for (uint64_t job_id : runnable_) {
-      Job* job = FindJob(job_id);
-      if (!CanRun(worker, job->spec())) continue;
-      if (job->spec().has_grpc()) {
-        TakeIoChunks(worker, job, assign, now);
-      } else {
-        TakeCpuChunks(worker, job, assign, now);
-      }
-      if (worker.credit == 0 && worker.io_credit == 0) break;
-    }
-    if (assign->chunks_size() > 0) {
-      worker.chunks_sent += assign->chunks_size();
-      Send(worker, message, now);
-      ++change_count_;
-    }
-  }
-}
-
-void Scheduler::TakeCpuChunks(WorkerRecord& worker, Job* job, v1::Assign* assign, absl::Time now) {
-  while (worker.credit > 0) {
-    std::optional<v1::Chunk> next = job->NextChunk(now);
-    if (!next) return;
-    worker.held[ChunkKey{job->id(), next->chunk_index()}] = {next->attempt(), 0};
-    next->set_coordinator_instance(options_.instance);
-    *assign->add_chunks() = *std::move(next);
-    --worker.credit;
-  }
-}
-
-void Scheduler::TakeIoChunks(WorkerRecord& worker, Job* job, v1::Assign* assign, absl::Time now) {
-  const v1::GrpcSpec& spec = job->spec().grpc();
-  const uint64_t concurrency = spec.concurrency() > 0 ? spec.concurrency() : kDefaultGrpcConcurrency;
-  const uint64_t chunk_size = std::max<uint32_t>(1, job->spec().chunk_size());
-  uint64_t& in_flight = worker.io_items_by_job[job->id()];
-  RateBucket* rate = nullptr;
-  if (spec.rate() > 0) {
-    rate = &rates_[job->id()];
-    // Refill; a tenth of a second's worth (at least a chunk) may go at once.
-    double burst = std::max<double>(static_cast<double>(chunk_size), spec.rate() / 10);
-    double elapsed = rate->refilled == absl::InfinitePast() ? 1.0 : absl::ToDoubleSeconds(now - rate->refilled);
-    rate->tokens = std::min(burst, rate->tokens + elapsed * spec.rate());
-    rate->refilled = now;
-  }
-  while (worker.io_credit > 0 && (in_flight == 0 || in_flight + chunk_size <= concurrency)) {
-    if (rate != nullptr && rate->tokens < static_cast<double>(chunk_size)) return;
-    std::optional<v1::Chunk> next = job->NextChunk(now);
-    if (!next) return;
-    uint32_t items = ChunkItems(*next).count();
-    worker.held[ChunkKey{job->id(), next->chunk_index()}] = {next->attempt(), items};
-    in_flight += items;
-    worker.io_credit -= std::min<uint64_t>(worker.io_credit, items);
-    if (rate != nullptr) rate->tokens -= items;
-    // The descriptors travel once per worker and job; the worker keeps them.
-    if (!worker.descriptors_sent.insert(job->id()).second) next->mutable_grpc()->clear_descriptor_set();
-    next->set_coordinator_instance(options_.instance);
-    *assign->add_chunks() = *std::move(next);
-  }
-}
-
-void Scheduler::Release(WorkerRecord& worker, ChunkKey key) {
-  auto it = worker.held.find(key);
-  if (it == worker.held.end()) return;
-  if (it->second.io_items > 0) {
-    auto job = worker.io_items_by_job.find(key.first);
-    if (job != worker.io_items_by_job.end()) {
-      job->second -= std::min<uint64_t>(job->second, it->second.io_items);
-      if (job->second == 0) worker.io_items_by_job.erase(job);
-      dispatch_needed_ = true;  // room under the job's concurrency
-    }
-  }
-  worker.held.erase(it);
 }
 
 absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now) {
@@ -494,10 +445,14 @@ absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now) {
   ++next_job_id_;
   auto job = std::make_unique<Job>(id, std::move(spec), now);
   if (!job->finished()) runnable_.insert(id);
-  LogInfo(absl::StrCat("job ", id, " submitted: ", job->Status().kernel(), ", ",
-                       job->Status().total_items(), " items in ", job->Status().total_chunks(),
-                       " chunks"));
+  v1::JobStatus status = job->ToProto();
+  LogInfo(absl::StrCat("job ", id, " submitted: ", status.kernel(), ", ", status.total_items(), " items, ",
+                       job->spec().chunk_size() == 0 ? std::string("automatic chunks")
+                                                     : absl::StrCat(job->spec().chunk_size(), " a chunk"),
+                       ", priority ", job->priority()));
+  UpdateReady(job.get());
   jobs_.emplace(id, std::move(job));
+  new_work_ = true;
   dispatch_needed_ = true;
   ++change_count_;
   return id;
@@ -506,13 +461,13 @@ absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now) {
 absl::StatusOr<v1::JobStatus> Scheduler::GetJob(uint64_t job_id) const {
   Job* job = FindJob(job_id);
   if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", job_id));
-  return job->Status();
+  return job->ToProto();
 }
 
 std::vector<v1::JobStatus> Scheduler::ListJobs() const {
   std::vector<v1::JobStatus> list;
   list.reserve(jobs_.size());
-  for (const auto& [id, job] : jobs_) list.push_back(job->Status());
+  for (const auto& [id, job] : jobs_) list.push_back(job->ToProto());
   return list;
 }
 
@@ -522,8 +477,10 @@ void Scheduler::CancelOnWorkers(uint64_t job_id) {
     absl::erase_if(worker.held, [&](const auto& entry) {
       bool match = entry.first.first == job_id;
       held |= match;
+      if (match) worker.cpu_load -= entry.second.cpus;
       return match;
     });
+    if (held) UpdateWorkerSets(worker);
     worker.io_items_by_job.erase(job_id);
     worker.descriptors_sent.erase(job_id);
     if (!held) continue;
@@ -538,6 +495,7 @@ absl::StatusOr<v1::JobStatus> Scheduler::Cancel(uint64_t job_id, absl::Time now)
   if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", job_id));
   if (absl::Status cancelled = job->Cancel(now); !cancelled.ok()) return cancelled;
   runnable_.erase(job_id);
+  UpdateReady(job);
   if (journal_ != nullptr) {
     v1::JournalRecord record;
     record.mutable_cancelled()->set_job_id(job_id);
@@ -548,7 +506,8 @@ absl::StatusOr<v1::JobStatus> Scheduler::Cancel(uint64_t job_id, absl::Time now)
   CancelOnWorkers(job_id);
   LogInfo(absl::StrCat("job ", job_id, " cancelled"));
   ++change_count_;
-  return job->Status();
+  dispatch_needed_ = true;  // the freed slots go to other jobs
+  return job->ToProto();
 }
 
 std::vector<v1::WorkerInfo> Scheduler::ListWorkers() const {
@@ -599,7 +558,11 @@ absl::Status Scheduler::PullResults(uint64_t job_id, ResultCursor* cursor, uint6
   if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", job_id));
   job->PullResults(cursor, max_items, batch, end);
   // Draining a stream-mode job's results opens its dispatch window.
-  if (job->stream_results() && batch->chunks_size() > 0) dispatch_needed_ = true;
+  if (job->stream_results() && batch->chunks_size() > 0) {
+    UpdateReady(job);
+    new_work_ = true;
+    dispatch_needed_ = true;
+  }
   return absl::OkStatus();
 }
 

@@ -2,6 +2,13 @@
 // state plus event functions. It never touches a socket: everything it sends
 // goes through a WorkerOutbox, so it is tested without ZeroMQ or gRPC, with
 // time passed in by the caller.
+//
+// Dispatch (scheduler_dispatch.cc) serves free slots before reserves: a chunk
+// goes to a worker with a free CPU slot before any worker gets a chunk to hold
+// beyond its slots; each free slot goes to the highest-priority job, among
+// equals the one with the fewest chunks in flight (fair share); reserves
+// (prefetch) follow each job's measured chunk time; and when a slot is free
+// while another worker holds unstarted chunks, those are stolen back (Steal).
 #ifndef DROVER_COORDINATOR_SCHEDULER_H_
 #define DROVER_COORDINATOR_SCHEDULER_H_
 
@@ -10,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <tuple>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,7 +28,6 @@
 #include "absl/time/time.h"
 #include "coordinator/job.h"
 #include "coordinator/journal.h"
-#include "common/wire.h"
 #include "coordinator/worker_outbox.h"
 #include "drover/v1/control.pb.h"
 #include "drover/v1/service.pb.h"
@@ -40,7 +47,7 @@ struct SchedulerOptions {
   uint64_t max_item_bytes = 1 << 20;
   uint64_t max_command_bytes = 128 << 10;  // a command's arguments and environment together
   // Largest ZeroMQ message taken from a worker; a peer sending more is disconnected.
-  int64_t max_worker_message_bytes = kMaxFrameBytes;
+  int64_t max_worker_message_bytes = int64_t{1} << 30;
 };
 
 // Not thread-safe: owned by the coordinator's loop thread.
@@ -97,6 +104,8 @@ class Scheduler {
 
   // Grows whenever any job's status or results change.
   uint64_t change_count() const { return change_count_; }
+  // Chunks workers gave back unstarted because another worker had a free slot.
+  uint64_t chunks_stolen() const { return chunks_stolen_; }
 
  private:
   using ChunkKey = std::pair<uint64_t, uint64_t>;  // (job id, chunk index)
@@ -112,11 +121,15 @@ class Scheduler {
     struct Held {
       uint32_t attempt = 0;
       uint32_t io_items = 0;  // gRPC chunks: their calls
+      uint32_t cpus = 0;      // CPU chunks: the slots they occupy
     };
     absl::flat_hash_map<ChunkKey, Held> held;
     absl::flat_hash_map<uint64_t, uint64_t> io_items_by_job;  // calls held, per gRPC job
     absl::flat_hash_set<uint64_t> descriptors_sent;            // gRPC jobs whose spec it has
     v1::WorkerLoad load;
+    uint64_t cpu_load = 0;  // slots taken by held CPU chunks (above `slots`: a reserve)
+    uint64_t steal_pending = 0;  // id of the Steal sent to it and not yet answered
+    absl::Time steal_sent;
     uint64_t chunks_done = 0;
     bool draining = false;
     absl::Time last_heard;
@@ -134,20 +147,40 @@ class Scheduler {
     absl::Time refilled = absl::InfinitePast();
   };
 
+  // (job priority negated, chunks in flight, job id): the order in which
+  // CPU jobs with work get free slots.
+  using ReadyKey = std::tuple<int64_t, uint64_t, uint64_t>;
+
   void OnHello(const std::string& peer, const v1::Hello& hello, absl::Time now);
-  // Adds chunks of `job` to `assign` while `worker` has credit of the right
-  // kind (CPU chunks, or gRPC calls within the job's concurrency and rate).
-  void TakeCpuChunks(WorkerRecord& worker, Job* job, v1::Assign* assign, absl::Time now);
+  void OnReady(WorkerRecord& worker, v1::Ready* ready, absl::Time now);
+
+  // ---- dispatch (scheduler_dispatch.cc) ----
+  static uint64_t FreeSlots(const WorkerRecord& worker);
+  // Gives `worker` chunks for its free slots, then (second pass) for its
+  // reserve, from the ready jobs in ReadyKey order.
+  void FillFreeSlots(WorkerRecord& worker, v1::Assign* assign, absl::Time now);
+  void FillReserve(WorkerRecord& worker, v1::Assign* assign, absl::Time now);
+  void TakeCpuChunk(WorkerRecord& worker, Job* job, v1::Assign* assign, absl::Time now);
+  // Adds chunks of gRPC `job` while `worker` has I/O credit, within the job's
+  // concurrency and rate.
   void TakeIoChunks(WorkerRecord& worker, Job* job, v1::Assign* assign, absl::Time now);
+  // Asks workers holding reserves to give chunks back for `thieves`' free slots.
+  void StealFor(const std::vector<WorkerRecord*>& thieves, absl::Time now);
+  // Keeps the job's place in ready_jobs_ / io_jobs_ true after any change.
+  void UpdateReady(Job* job);
+  // Keeps hungry_ and reserve_holders_ true after the worker's load or credit changed.
+  void UpdateWorkerSets(WorkerRecord& worker);
+
   void Release(WorkerRecord& worker, ChunkKey key);
-  void OnResults(WorkerRecord* worker, v1::Ready* ready, absl::Time now);
+  // Records results, accepting only those of chunks this worker holds (same attempt).
+  void OnResults(WorkerRecord& worker, v1::Ready* ready, absl::Time now);
   // Records a chunk's result in its job (and the journal). False for a duplicate.
   bool RecordResult(Job* job, v1::ChunkResult&& result, absl::Time now);
   void StartDrain(WorkerRecord& worker, absl::Time now);
   // False (and the worker lost) when Assigns sent to it never arrived.
   bool CheckReceived(WorkerRecord& worker, uint64_t chunks_received, absl::Time now);
   v1::WorkerInfo Info(const WorkerRecord& worker) const;
-  void LoseWorker(const std::string& peer, absl::string_view why);
+  void LoseWorker(const std::string& peer, absl::string_view why, absl::Time now);
   void CancelOnWorkers(uint64_t job_id);
   void Send(WorkerRecord& worker, v1::CoordinatorMessage& message, absl::Time now);
   Job* FindJob(uint64_t job_id) const;
@@ -163,9 +196,23 @@ class Scheduler {
 
   std::map<std::string, WorkerRecord> workers_;  // by routing id
   uint64_t next_worker_number_ = 1;
+  uint64_t total_slots_ = 0;  // of registered workers that are not draining
   std::map<uint64_t, std::unique_ptr<Job>> jobs_;
   std::set<uint64_t> runnable_;  // unfinished jobs, in submission order
   absl::flat_hash_map<uint64_t, RateBucket> rates_;  // gRPC jobs with a --rate
+
+  // Dispatch state, kept current by UpdateReady / UpdateWorkerSets so that a
+  // dispatch looks only at what changed, never at every worker or job.
+  std::set<ReadyKey> ready_jobs_;                      // CPU jobs with a chunk to send
+  absl::flat_hash_map<uint64_t, ReadyKey> ready_key_;  // their keys, by job id
+  std::set<uint64_t> io_jobs_;                         // gRPC jobs with a chunk to send
+  std::set<std::string> hungry_;           // workers with credit and a free slot, or I/O credit
+  std::set<std::string> reserve_holders_;  // workers holding more CPU chunks than slots
+  std::set<std::string> touched_;          // workers whose credit or load changed
+  bool new_work_ = false;                  // some job gained chunks to send
+  uint64_t next_steal_id_ = 1;
+  uint64_t chunks_stolen_ = 0;
+
   uint64_t next_job_id_ = 1;
   bool dispatch_needed_ = false;
   uint64_t change_count_ = 0;

@@ -66,8 +66,21 @@ std::vector<v1::ChunkResult> SlotPool::TakeFinished(uint64_t* finished) {
   return std::exchange(finished_, {});
 }
 
-absl::Duration SlotPool::AverageChunkTime() const {
-  return absl::Nanoseconds(average_chunk_ns_.load(std::memory_order_relaxed));
+std::vector<v1::ChunkRef> SlotPool::Steal(uint32_t max_chunks, const std::vector<uint64_t>& job_ids) {
+  std::vector<v1::ChunkRef> taken;
+  absl::MutexLock lock(&mu_);
+  for (auto it = queue_.end(); it != queue_.begin() && taken.size() < max_chunks;) {
+    --it;
+    const v1::Chunk& chunk = it->chunk;
+    if (!job_ids.empty() && std::find(job_ids.begin(), job_ids.end(), chunk.job_id()) == job_ids.end()) continue;
+    v1::ChunkRef& ref = taken.emplace_back();
+    ref.set_job_id(chunk.job_id());
+    ref.set_chunk_index(chunk.chunk_index());
+    ref.set_attempt(chunk.attempt());
+    it = queue_.erase(it);
+  }
+  finished_count_ += taken.size();
+  return taken;
 }
 
 void SlotPool::SlotLoop(int slot) {
@@ -88,10 +101,7 @@ void SlotPool::SlotLoop(int slot) {
     }
     absl::Time start = absl::Now();
     v1::ChunkResult result = RunChunk(context, work.chunk, *work.cancelled);
-    int64_t took = absl::ToInt64Nanoseconds(absl::Now() - start);
-    int64_t average = average_chunk_ns_.load(std::memory_order_relaxed);
-    average_chunk_ns_.store(average == 0 ? took : average + (took - average) / 8,
-                            std::memory_order_relaxed);
+    result.set_run_ns(static_cast<uint64_t>(std::max<int64_t>(1, absl::ToInt64Nanoseconds(absl::Now() - start))));
     bool notify = false;
     {
       absl::MutexLock lock(&mu_);

@@ -41,15 +41,17 @@ class SlotPool {
   // CancelJob for every job (used when the coordinator is lost).
   void DropAll();
 
+  // Takes back up to `max_chunks` queued (never started) chunks of the jobs
+  // in `job_ids` (empty: any job), latest queued first, for work stealing.
+  // They count as finished (see TakeFinished) and will never run here.
+  std::vector<v1::ChunkRef> Steal(uint32_t max_chunks, const std::vector<uint64_t>& job_ids);
+
   // Moves out the results finished since the last call; `*finished` gets how
   // many chunks finished or were dropped since then.
   std::vector<v1::ChunkResult> TakeFinished(uint64_t* finished);
 
   // CPU slots running a chunk now.
   int busy_slots() const;
-
-  // Moving average of chunk run time; zero before the first chunk finishes.
-  absl::Duration AverageChunkTime() const;
 
   // Stops taking chunks, drops queued ones, and waits up to `grace` for running
   // kernels. Returns false if some kernel was still running (its thread is
@@ -86,8 +88,6 @@ class SlotPool {
   int exited_ ABSL_GUARDED_BY(mu_) = 0;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ = false;  // touched only by Shutdown()'s caller
-
-  std::atomic<int64_t> average_chunk_ns_{0};
 };
 
 }  // namespace drover

@@ -28,11 +28,10 @@
 namespace drover {
 namespace {
 
-// A worker asks for enough chunks to keep each slot busy for about this long
-// beyond the chunk it is running, so tiny chunks travel in large batches while
-// slow chunks are never hoarded (prefetch is at least 1 chunk per slot).
-constexpr absl::Duration kPrefetchTime = absl::Milliseconds(20);
-constexpr int kMaxPrefetchPerSlot = 1024;
+// The most chunks a worker accepts per slot beyond the one it runs. The
+// coordinator decides how many it actually sends (free slots first, then a
+// reserve learned per job), so this is only a ceiling.
+constexpr uint64_t kMaxPrefetchPerSlot = 1024;
 // Hello is sent again until a Welcome comes: after 0.5 s, then doubling up to 5 s.
 constexpr absl::Duration kFirstHelloRetry = absl::Milliseconds(500);
 constexpr absl::Duration kMaxHelloRetry = absl::Seconds(5);
@@ -115,6 +114,10 @@ class Session {
     }
     io_.Shutdown();
     bool stopped = pool_.Shutdown(options_.stop_grace);
+    // What is still queued goes out for this long: a drained worker's last
+    // results matter; a stopped one only says Goodbye, and its coordinator may
+    // be stopping too (local mode), so it does not wait a second for it.
+    socket_.set(zmq::sockopt::linger, drained_ ? 5000 : 50);
     socket_.close();
     if (!stopped) {
       // Kernels still run on detached threads that use this session: leave now.
@@ -274,6 +277,9 @@ class Session {
         pool_.CancelJob(message.cancel().job_id());
         io_.CancelJob(message.cancel().job_id());
         break;
+      case v1::CoordinatorMessage::kSteal:
+        AnswerSteal(message.steal());
+        break;
       case v1::CoordinatorMessage::kHeartbeat:
         break;
       case v1::CoordinatorMessage::kReregister:
@@ -291,6 +297,20 @@ class Session {
         break;
     }
     return absl::OkStatus();
+  }
+
+  // Gives back what the coordinator asks for among the chunks not started.
+  void AnswerSteal(const v1::Steal& steal) {
+    std::vector<uint64_t> jobs(steal.job_ids().begin(), steal.job_ids().end());
+    std::vector<v1::ChunkRef> taken = pool_.Steal(steal.max_chunks(), jobs);
+    if (!registered_) return;
+    v1::WorkerMessage message;
+    v1::Ready* ready = message.mutable_ready();
+    ready->set_answered_steal(steal.steal_id());
+    for (v1::ChunkRef& ref : taken) *ready->add_returned() = std::move(ref);
+    *ready->mutable_load() = Load();
+    ready->set_chunks_received(received_ - received_at_registration_);
+    Send(message);
   }
 
   // Sends finished results and any credit the worker can give.
@@ -322,12 +342,7 @@ class Session {
 
   uint64_t CreditToGrant() const {
     if (draining_) return 0;
-    absl::Duration average = pool_.AverageChunkTime();
-    int64_t prefetch = 1;
-    if (average > absl::ZeroDuration()) {
-      prefetch = std::clamp<int64_t>(kPrefetchTime / average, 1, kMaxPrefetchPerSlot);
-    }
-    uint64_t target = static_cast<uint64_t>(slots_) * static_cast<uint64_t>(1 + prefetch);
+    uint64_t target = static_cast<uint64_t>(slots_) * (1 + kMaxPrefetchPerSlot);
     uint64_t held = received_ - finished_;
     uint64_t committed = held + outstanding_credit_;
     if (committed >= target) return 0;

@@ -13,7 +13,7 @@ TEST(BuildJobSpec, PositionalItemsAreInlineItems) {
   JobOptions options;
   options.kernel = "echo";
   options.items = {"a b", "-x", "ü"};
-  options.chunk = 2;
+  options.chunk = "2";
   std::istringstream in;
   absl::StatusOr<v1::JobSpec> spec = BuildJobSpec(options, in);
   ASSERT_TRUE(spec.ok()) << spec.status();

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace drover {
 namespace {
 
@@ -45,16 +47,16 @@ std::vector<uint64_t> FirstIndexes(const v1::ResultBatch& batch) {
 
 TEST(Job, DispatchesChunksInOrderAndFinishesWhenAllAreDone) {
   Job job(1, RangeSpec(10, 3), kNow);
-  EXPECT_EQ(job.Status().state(), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(job.ToProto().state(), v1::JOB_STATE_QUEUED);
   std::vector<v1::Chunk> chunks;
   while (auto chunk = job.NextChunk(kNow)) chunks.push_back(*chunk);
   ASSERT_EQ(chunks.size(), 4u);
   EXPECT_EQ(chunks[3].range().start(), 9);
   EXPECT_EQ(chunks[3].range().end(), 10);
-  EXPECT_EQ(job.Status().state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(job.ToProto().state(), v1::JOB_STATE_RUNNING);
   for (const auto& chunk : chunks) EXPECT_EQ(job.OnResult(EchoResult(chunk), kNow), Outcome::kRecorded);
-  EXPECT_EQ(job.Status().state(), v1::JOB_STATE_SUCCEEDED);
-  EXPECT_EQ(job.Status().done_items(), 10u);
+  EXPECT_EQ(job.ToProto().state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(job.ToProto().done_items(), 10u);
 }
 
 TEST(Job, TheFirstResultOfAChunkWinsAndLaterOnesAreDropped) {
@@ -66,7 +68,7 @@ TEST(Job, TheFirstResultOfAChunkWinsAndLaterOnesAreDropped) {
   EXPECT_EQ(again.attempt(), 2u);
   EXPECT_EQ(job.OnResult(EchoResult(first), kNow), Outcome::kRecorded);   // the lost worker's late result counts
   EXPECT_EQ(job.OnResult(EchoResult(again), kNow), Outcome::kDuplicate);  // the duplicate does not
-  EXPECT_EQ(job.Status().done_items(), 2u);
+  EXPECT_EQ(job.ToProto().done_items(), 2u);
 }
 
 TEST(Job, RequeueOfAFinishedChunkIsIgnored) {
@@ -144,7 +146,7 @@ TEST(Job, CancelStopsDispatchAndDropsLaterResults) {
   ASSERT_TRUE(job.Cancel(kNow).ok());
   EXPECT_FALSE(job.NextChunk(kNow).has_value());
   EXPECT_EQ(job.OnResult(EchoResult(chunk), kNow), Outcome::kDuplicate);
-  EXPECT_EQ(job.Status().state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(job.ToProto().state(), v1::JOB_STATE_CANCELLED);
   EXPECT_EQ(job.Cancel(kNow).code(), absl::StatusCode::kFailedPrecondition);
 }
 
@@ -156,14 +158,90 @@ TEST(Job, FailedItemsMakeTheJobFailed) {
   error->set_offset(1);
   error->set_message("bad");
   ASSERT_EQ(job.OnResult(std::move(result), kNow), Outcome::kRecorded);
-  EXPECT_EQ(job.Status().state(), v1::JOB_STATE_FAILED);
-  EXPECT_EQ(job.Status().failed_items(), 1u);
+  EXPECT_EQ(job.ToProto().state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(job.ToProto().failed_items(), 1u);
 }
 
 TEST(Job, EmptyJobSucceedsAtOnce) {
   Job job(1, RangeSpec(0, 5), kNow);
-  EXPECT_EQ(job.Status().state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(job.ToProto().state(), v1::JOB_STATE_SUCCEEDED);
   EXPECT_FALSE(job.NextChunk(kNow).has_value());
+}
+
+v1::ChunkResult Measured(const v1::Chunk& chunk, absl::Duration run_time) {
+  v1::ChunkResult result = EchoResult(chunk);
+  result.set_run_ns(static_cast<uint64_t>(absl::ToInt64Nanoseconds(run_time)));
+  return result;
+}
+
+uint64_t Items(const v1::Chunk& chunk) { return static_cast<uint64_t>(chunk.range().end() - chunk.range().start()); }
+
+TEST(Job, AutomaticChunksCoverEveryItemOnceGrowThenShrink) {
+  Job job(1, RangeSpec(100000, /*chunk=*/0), kNow);
+  uint64_t expected_first = 0;
+  std::vector<uint64_t> sizes;
+  while (auto chunk = job.NextChunk(kNow, /*slots=*/2)) {
+    EXPECT_EQ(chunk->first_index(), expected_first);
+    expected_first += Items(*chunk);
+    sizes.push_back(Items(*chunk));
+    ASSERT_EQ(job.OnResult(Measured(*chunk, absl::Microseconds(Items(*chunk))), kNow), Outcome::kRecorded);
+  }
+  EXPECT_EQ(expected_first, 100000u);
+  EXPECT_EQ(job.ToProto().state(), v1::JOB_STATE_SUCCEEDED);
+  ASSERT_GT(sizes.size(), 3u);
+  EXPECT_EQ(sizes.front(), 1u);  // unmeasured: one item
+  EXPECT_EQ(*std::max_element(sizes.begin(), sizes.end()), 25000u);  // a fair share: 100000 / (2 x 2)
+  EXPECT_EQ(sizes.back(), 1u);   // the tail shrinks to single items
+  EXPECT_EQ(job.ToProto().total_chunks(), sizes.size());
+}
+
+TEST(Job, AChunkGivenBackIsNotALoss) {
+  v1::JobSpec spec = RangeSpec(1, 1);
+  Job job(1, spec, kNow);
+  for (int i = 0; i < 10; ++i) {
+    v1::Chunk chunk = *job.NextChunk(kNow);
+    ASSERT_TRUE(job.Return(chunk.chunk_index(), chunk.attempt()));
+    EXPECT_FALSE(job.Return(chunk.chunk_index(), chunk.attempt()));  // not on a worker any more
+  }
+  for (uint32_t lost = 1; lost < job.max_attempts(); ++lost) {
+    v1::Chunk chunk = *job.NextChunk(kNow);
+    EXPECT_FALSE(job.Requeue(chunk.chunk_index(), chunk.attempt()).has_value());
+  }
+  v1::Chunk last = *job.NextChunk(kNow);
+  EXPECT_EQ(last.attempt(), 10u + job.max_attempts());
+  std::optional<v1::ChunkResult> failed = job.Requeue(last.chunk_index(), last.attempt());
+  ASSERT_TRUE(failed.has_value());  // lost max_attempts times: its task fails
+  EXPECT_NE(failed->outputs().errors(0).message().find("lost 3 times"), std::string::npos);
+}
+
+TEST(Job, RestoredResultsAreSkippedAndTheGapsRunAgain) {
+  Job job(1, RangeSpec(10, 0), kNow);
+  for (auto [first, end] : {std::pair<int64_t, int64_t>{0, 3}, {5, 7}}) {
+    v1::Chunk done;
+    done.set_job_id(1);
+    done.set_chunk_index(static_cast<uint64_t>(first));
+    done.set_first_index(static_cast<uint64_t>(first));
+    done.mutable_range()->set_start(first);
+    done.mutable_range()->set_end(end);
+    job.RestoreResult(EchoResult(done), kNow);
+    job.RestoreResult(EchoResult(done), kNow);  // a repeated record changes nothing
+  }
+  EXPECT_EQ(job.ToProto().done_items(), 5u);
+  std::vector<std::pair<int64_t, int64_t>> cut;
+  while (auto chunk = job.NextChunk(kNow)) {
+    cut.emplace_back(chunk->range().start(), chunk->range().end());
+    EXPECT_GE(chunk->chunk_index(), 6u);  // new chunk numbers: a late result of an old one cannot match
+    ASSERT_EQ(job.OnResult(Measured(*chunk, absl::Seconds(1)), kNow), Outcome::kRecorded);
+  }
+  EXPECT_EQ(cut, (std::vector<std::pair<int64_t, int64_t>>{{3, 4}, {4, 5}, {7, 8}, {8, 9}, {9, 10}}));
+  EXPECT_EQ(job.ToProto().state(), v1::JOB_STATE_SUCCEEDED);
+  ResultCursor cursor;
+  v1::ResultBatch batch;
+  bool end = false;
+  job.PullResults(&cursor, 100, &batch, &end);
+  EXPECT_EQ(FirstIndexes(batch), (std::vector<uint64_t>{0, 3, 4, 5, 7, 8, 9}));
+  EXPECT_TRUE(end);
+  EXPECT_EQ(job.TaskResult(6)->first_index(), 5u);  // task 7 is in the chunk of items 5..6
 }
 
 TEST(ValidateJobSpec, SaysWhatIsWrong) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <map>
 
 namespace drover {
 namespace {
@@ -76,11 +77,14 @@ class SchedulerTest : public ::testing::Test {
     return id.value_or(0);
   }
 
-  // Sends the (empty-output) result of every chunk in `assign`.
-  void Complete(const std::string& peer, const v1::Assign& assign) {
+  // Sends the (empty-output) result of every chunk in `assign`, each measured
+  // at `run_time` by the worker.
+  void Complete(const std::string& peer, const v1::Assign& assign,
+                absl::Duration run_time = absl::Milliseconds(1)) {
     v1::WorkerMessage message;
     for (const v1::Chunk& chunk : assign.chunks()) {
       v1::ChunkResult* result = message.mutable_ready()->add_results();
+      result->set_run_ns(static_cast<uint64_t>(absl::ToInt64Nanoseconds(run_time)));
       result->set_job_id(chunk.job_id());
       result->set_chunk_index(chunk.chunk_index());
       result->set_attempt(chunk.attempt());
@@ -97,7 +101,7 @@ class SchedulerTest : public ::testing::Test {
 };
 
 TEST_F(SchedulerTest, DispatchNeverExceedsAWorkersCredit) {
-  Register("a", 2);
+  Register("a", 4);
   uint64_t job = SubmitRange(100, 10);
   scheduler_.Dispatch(now_);
   EXPECT_TRUE(outbox_.empty());  // no credit yet
@@ -139,8 +143,8 @@ TEST_F(SchedulerTest, FasterWorkersGetMoreWork) {
 }
 
 TEST_F(SchedulerTest, ASilentWorkerIsLostAndItsChunksGoToAnother) {
-  Register("a", 1);
-  Register("b", 1);
+  Register("a", 2);
+  Register("b", 2);
   uint64_t job = SubmitRange(2, 1);
   Credit("a", 2);
   scheduler_.Dispatch(now_);
@@ -198,7 +202,7 @@ TEST_F(SchedulerTest, OnlyWorkersOfferingTheKernelGetItsChunks) {
 
 TEST_F(SchedulerTest, RequiredLabelsPickTheWorkers) {
   Register("cpu", 1);
-  Register("gpu", 1, {"echo"}, {"gpu=a100", "zone=b"});
+  Register("gpu", 2, {"echo"}, {"gpu=a100", "zone=b"});
   v1::JobSpec spec;
   spec.set_kernel("echo");
   spec.mutable_items()->mutable_range()->set_end(2);
@@ -295,8 +299,8 @@ TEST_F(SchedulerTest, ReaderLeavingAStreamJobCancelsIt) {
 }
 
 TEST_F(SchedulerTest, AssignsLostInTransitAreRequeued) {
-  Register("a", 1);
-  Register("b", 1);
+  Register("a", 2);
+  Register("b", 2);
   SubmitRange(2, 1);
   Credit("a", 2);
   scheduler_.Dispatch(now_);
@@ -367,6 +371,200 @@ TEST_F(SchedulerTest, AStreamJobNobodyReadsIsCancelled) {
   now_ += absl::Seconds(31);
   scheduler_.OnTick(now_);
   EXPECT_EQ(scheduler_.GetJob(job)->state(), v1::JOB_STATE_CANCELLED);
+}
+
+// ---- dispatch policy: free slots first, fair share, per-job prefetch, stealing ----
+
+uint64_t SubmitSpec(Scheduler& scheduler, int64_t items, uint32_t chunk, int32_t priority, absl::Time now) {
+  v1::JobSpec spec;
+  spec.set_kernel("echo");
+  spec.mutable_items()->mutable_range()->set_end(items);
+  spec.set_chunk_size(chunk);
+  spec.set_priority(priority);
+  absl::StatusOr<uint64_t> id = scheduler.Submit(spec, now);
+  EXPECT_TRUE(id.ok()) << id.status();
+  return id.value_or(0);
+}
+
+TEST_F(SchedulerTest, AWorkerWithCreditToSpareTakesNoMoreThanItsFreeSlots) {
+  Register("first", 1);
+  SubmitRange(4, 1);
+  Credit("first", 1000);  // the first to register asks for a lot
+  scheduler_.Dispatch(now_);
+  EXPECT_EQ(outbox_.Take("first").assign().chunks_size(), 1);  // ...and gets a chunk per free slot
+  Register("second", 1);
+  Credit("second", 1000);
+  scheduler_.Dispatch(now_);
+  EXPECT_EQ(outbox_.Take("second").assign().chunks_size(), 1);  // a worker joining mid-job gets work at once
+}
+
+TEST_F(SchedulerTest, PrefetchIsLearnedPerJobAndStartsAtZero) {
+  Register("a", 1);
+  Credit("a", 1000);
+  SubmitRange(100000, 1);  // a fast job: 1 us chunks
+  scheduler_.Dispatch(now_);
+  v1::Assign first = outbox_.Take("a").assign();
+  ASSERT_EQ(first.chunks_size(), 1);
+  Complete("a", first, absl::Microseconds(1));
+  scheduler_.Dispatch(now_);
+  // Measured short: a reserve of chunks hides the round trip.
+  EXPECT_GT(outbox_.Take("a").assign().chunks_size(), 100);
+  ASSERT_TRUE(scheduler_.Cancel(1, now_).ok());
+  outbox_.Take("a");  // the cancel
+  Credit("a", 1000);  // what a worker grants back for the dropped chunks
+
+  // A slow job after it does not inherit that appetite.
+  Register("b", 1);
+  Credit("b", 1000);
+  SubmitRange(20, 1);
+  scheduler_.Dispatch(now_);
+  EXPECT_EQ(outbox_.Take("a").assign().chunks_size(), 1);
+  v1::Assign b_work = outbox_.Take("b").assign();
+  ASSERT_EQ(b_work.chunks_size(), 1);
+  Complete("b", b_work, absl::Seconds(1));
+  scheduler_.Dispatch(now_);
+  EXPECT_EQ(outbox_.Take("b").assign().chunks_size(), 1);  // measured slow: still one per slot
+}
+
+TEST_F(SchedulerTest, JobsOfEqualPriorityShareTheSlots) {
+  Register("a", 2);
+  Register("b", 2);
+  uint64_t one = SubmitRange(100, 1);
+  uint64_t two = SubmitRange(100, 1);
+  Credit("a", 100);
+  Credit("b", 100);
+  scheduler_.Dispatch(now_);
+  std::map<uint64_t, int> per_job;
+  for (const char* peer : {"a", "b"}) {
+    v1::Assign assign = outbox_.Take(peer).assign();
+    for (const v1::Chunk& chunk : assign.chunks()) ++per_job[chunk.job_id()];
+  }
+  EXPECT_EQ(per_job[one], 2);
+  EXPECT_EQ(per_job[two], 2);
+}
+
+TEST_F(SchedulerTest, AHigherPriorityJobGetsFreeSlotsFirst) {
+  Register("a", 2);
+  SubmitSpec(scheduler_, 100, 1, /*priority=*/0, now_);
+  uint64_t urgent = SubmitSpec(scheduler_, 100, 1, /*priority=*/5, now_);
+  Credit("a", 100);
+  scheduler_.Dispatch(now_);
+  v1::Assign assign = outbox_.Take("a").assign();
+  ASSERT_EQ(assign.chunks_size(), 2);
+  EXPECT_EQ(assign.chunks(0).job_id(), urgent);
+  EXPECT_EQ(assign.chunks(1).job_id(), urgent);
+}
+
+// Makes "a" (1 slot) hold a reserve of chunks of a job measured as fast, then
+// brings in an idle worker "b". Returns what a holds.
+class StealingTest : public SchedulerTest {
+ protected:
+  v1::Assign HoldReserve() {
+    Register("a", 1);
+    Credit("a", 1000);
+    job_ = SubmitRange(10, 1);
+    scheduler_.Dispatch(now_);
+    v1::Assign first = outbox_.Take("a").assign();
+    Complete("a", first, absl::Milliseconds(1));  // looks fast: a reserve is worth holding
+    scheduler_.Dispatch(now_);
+    v1::Assign held = outbox_.Take("a").assign();
+    EXPECT_EQ(held.chunks_size(), 9);  // every chunk left
+    Register("b", 1);
+    Credit("b", 1000);
+    scheduler_.Dispatch(now_);  // nothing queued for b: ask a for chunks back
+    return held;
+  }
+  v1::WorkerMessage Returned(const v1::Steal& steal, const v1::Assign& held, int count) {
+    v1::WorkerMessage message;
+    message.mutable_ready()->set_answered_steal(steal.steal_id());
+    for (int i = held.chunks_size() - 1; i >= held.chunks_size() - count; --i) {
+      v1::ChunkRef* ref = message.mutable_ready()->add_returned();
+      ref->set_job_id(held.chunks(i).job_id());
+      ref->set_chunk_index(held.chunks(i).chunk_index());
+      ref->set_attempt(held.chunks(i).attempt());
+    }
+    return message;
+  }
+  uint64_t job_ = 0;
+};
+
+TEST_F(StealingTest, AnIdleWorkerGetsUnstartedChunksFromABusyOne) {
+  v1::Assign held = HoldReserve();
+  v1::CoordinatorMessage steal = outbox_.Take("a");
+  ASSERT_TRUE(steal.has_steal());
+  EXPECT_EQ(steal.steal().max_chunks(), 1u);  // b has one free slot
+  EXPECT_EQ(steal.steal().job_ids(0), job_);
+  scheduler_.OnWorkerMessage("a", Returned(steal.steal(), held, 1), now_);
+  scheduler_.Dispatch(now_);
+  v1::Assign stolen = outbox_.Take("b").assign();
+  ASSERT_EQ(stolen.chunks_size(), 1);
+  EXPECT_EQ(stolen.chunks(0).chunk_index(), held.chunks(8).chunk_index());
+  EXPECT_EQ(scheduler_.chunks_stolen(), 1u);
+
+  // A result that crosses the steal (a reports the chunk it gave back) is
+  // dropped: only b holds it now. b's result counts once.
+  v1::Assign late;
+  *late.add_chunks() = held.chunks(8);
+  Complete("a", late);
+  EXPECT_EQ(scheduler_.GetJob(job_)->done_items(), 1u);
+  Complete("b", stolen);
+  EXPECT_EQ(scheduler_.GetJob(job_)->done_items(), 2u);
+}
+
+TEST_F(StealingTest, AWorkerLostWhileAStealIsInFlightLosesNothing) {
+  v1::Assign held = HoldReserve();
+  ASSERT_TRUE(outbox_.Take("a").has_steal());
+  v1::WorkerMessage bye;
+  bye.mutable_goodbye()->set_reason("killed");
+  scheduler_.OnWorkerMessage("a", bye, now_);  // the steal is never answered
+  scheduler_.Dispatch(now_);
+  uint64_t done = 0;
+  for (int round = 0; round < 20 && done < 9; ++round) {
+    v1::Assign work = outbox_.Take("b").assign();
+    ASSERT_GT(work.chunks_size(), 0);
+    Complete("b", work, absl::Seconds(1));
+    done += static_cast<uint64_t>(work.chunks_size());
+    scheduler_.Dispatch(now_);
+  }
+  EXPECT_EQ(scheduler_.GetJob(job_)->state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(scheduler_.GetJob(job_)->done_items(), 10u);
+}
+
+TEST_F(SchedulerTest, ResultsFromPeersThatDoNotHoldTheChunkAreDropped) {
+  Register("honest", 1);
+  Register("rogue", 1);
+  uint64_t job = SubmitRange(2, 1);
+  Credit("honest", 1);
+  scheduler_.Dispatch(now_);
+  v1::Assign assign = outbox_.Take("honest").assign();
+  Complete("rogue", assign);  // registered, but was never handed the chunk
+  EXPECT_EQ(scheduler_.GetJob(job)->done_items(), 0u);
+  Complete("stranger", assign);  // never said Hello
+  EXPECT_TRUE(outbox_.Take("stranger").has_reregister());
+  EXPECT_EQ(scheduler_.GetJob(job)->done_items(), 0u);
+  v1::Assign wrong_attempt = assign;
+  wrong_attempt.mutable_chunks(0)->set_attempt(7);
+  Complete("honest", wrong_attempt);
+  EXPECT_EQ(scheduler_.GetJob(job)->done_items(), 0u);
+  Complete("honest", assign);
+  EXPECT_EQ(scheduler_.GetJob(job)->done_items(), 1u);
+}
+
+TEST_F(SchedulerTest, AutomaticChunksGrowFromOneItemWithMeasuredTime) {
+  Register("a", 1);
+  Credit("a", 1000);
+  uint64_t job = SubmitRange(10'000'000, 0);
+  scheduler_.Dispatch(now_);
+  v1::Assign first = outbox_.Take("a").assign();
+  ASSERT_EQ(first.chunks_size(), 1);
+  EXPECT_EQ(first.chunks(0).range().end() - first.chunks(0).range().start(), 1);
+  Complete("a", first, absl::Microseconds(10));  // 10 us per item
+  scheduler_.Dispatch(now_);
+  v1::Assign next = outbox_.Take("a").assign();
+  ASSERT_EQ(next.chunks_size(), 1);  // 25 ms chunks: no reserve
+  EXPECT_EQ(next.chunks(0).range().end() - next.chunks(0).range().start(), 2500);
+  Complete("a", next, absl::Milliseconds(25));
+  EXPECT_EQ(scheduler_.GetJob(job)->done_items(), 2501u);
 }
 
 }  // namespace

@@ -1,0 +1,236 @@
+// The Scheduler's dispatch: which chunks go to which worker, and when chunks
+// are stolen back. Free slots are served before reserves, each free slot goes
+// to the job that deserves it most (priority, then fewest chunks in flight),
+// and a dispatch looks only at workers whose credit or load changed (plus the
+// hungry ones when new work appeared), never at every worker or job.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_codec.h"
+#include "common/items.h"
+#include "common/log.h"
+#include "coordinator/scheduler.h"
+
+namespace drover {
+namespace {
+// A Steal not answered in this time is forgotten (the worker may not speak it).
+constexpr absl::Duration kStealAnswerTime = absl::Seconds(2);
+}  // namespace
+
+uint64_t Scheduler::FreeSlots(const WorkerRecord& worker) {
+  const uint64_t slots = worker.hello.slots();
+  return worker.draining || worker.cpu_load >= slots ? 0 : slots - worker.cpu_load;
+}
+
+void Scheduler::UpdateReady(Job* job) {
+  const uint64_t id = job->id();
+  if (job->spec().has_grpc()) {
+    if (job->HasWork()) {
+      io_jobs_.insert(id);
+    } else {
+      io_jobs_.erase(id);
+    }
+    return;
+  }
+  auto it = ready_key_.find(id);
+  if (it != ready_key_.end()) {
+    ready_jobs_.erase(it->second);
+    ready_key_.erase(it);
+  }
+  if (!job->HasWork()) return;
+  ReadyKey key{-static_cast<int64_t>(job->priority()), job->chunks_in_flight(), id};
+  ready_jobs_.insert(key);
+  ready_key_.emplace(id, key);
+}
+
+void Scheduler::UpdateWorkerSets(WorkerRecord& worker) {
+  const bool hungry = !worker.draining && ((worker.credit > 0 && FreeSlots(worker) > 0) || worker.io_credit > 0);
+  if (hungry) {
+    hungry_.insert(worker.peer);
+  } else {
+    hungry_.erase(worker.peer);
+  }
+  if (worker.cpu_load > worker.hello.slots()) {
+    reserve_holders_.insert(worker.peer);
+  } else {
+    reserve_holders_.erase(worker.peer);
+  }
+}
+
+void Scheduler::Release(WorkerRecord& worker, ChunkKey key) {
+  auto it = worker.held.find(key);
+  if (it == worker.held.end()) return;
+  if (it->second.io_items > 0) {
+    auto job = worker.io_items_by_job.find(key.first);
+    if (job != worker.io_items_by_job.end()) {
+      job->second -= std::min<uint64_t>(job->second, it->second.io_items);
+      if (job->second == 0) worker.io_items_by_job.erase(job);
+      new_work_ = true;  // room under the job's concurrency, on this worker
+    }
+  }
+  worker.cpu_load -= std::min<uint64_t>(worker.cpu_load, it->second.cpus);
+  worker.held.erase(it);
+  touched_.insert(worker.peer);
+  dispatch_needed_ = true;
+}
+
+void Scheduler::TakeCpuChunk(WorkerRecord& worker, Job* job, v1::Assign* assign, absl::Time now) {
+  std::optional<v1::Chunk> next = job->NextChunk(now, std::max<uint64_t>(total_slots_, 1));
+  UpdateReady(job);
+  if (!next) return;
+  const uint32_t cpus = job->CpusPerChunk(worker.hello.slots());
+  worker.held[ChunkKey{job->id(), next->chunk_index()}] = {next->attempt(), 0, cpus};
+  worker.cpu_load += cpus;
+  next->set_coordinator_instance(options_.instance);
+  *assign->add_chunks() = *std::move(next);
+  --worker.credit;
+}
+
+void Scheduler::FillFreeSlots(WorkerRecord& worker, v1::Assign* assign, absl::Time now) {
+  while (worker.credit > 0) {
+    const uint64_t free = FreeSlots(worker);
+    if (free == 0) return;
+    Job* chosen = nullptr;
+    for (const ReadyKey& key : ready_jobs_) {
+      Job* job = FindJob(std::get<2>(key));
+      if (CanRun(worker, job->spec()) && job->CpusPerChunk(worker.hello.slots()) <= free) {
+        chosen = job;
+        break;
+      }
+    }
+    if (chosen == nullptr) return;
+    TakeCpuChunk(worker, chosen, assign, now);
+  }
+}
+
+void Scheduler::FillReserve(WorkerRecord& worker, v1::Assign* assign, absl::Time now) {
+  if (worker.draining || worker.credit == 0 || ready_jobs_.empty()) return;
+  const uint64_t slots = worker.hello.slots();
+  std::vector<uint64_t> candidates;
+  for (const ReadyKey& key : ready_jobs_) candidates.push_back(std::get<2>(key));
+  for (uint64_t id : candidates) {
+    Job* job = FindJob(id);
+    if (!CanRun(worker, job->spec())) continue;
+    const uint64_t reserve = slots * job->PrefetchPerSlot(std::max<uint64_t>(total_slots_, 1));
+    while (worker.credit > 0 && worker.cpu_load < slots + reserve && job->HasWork()) {
+      TakeCpuChunk(worker, job, assign, now);
+    }
+    if (worker.credit == 0) return;
+  }
+}
+
+void Scheduler::TakeIoChunks(WorkerRecord& worker, Job* job, v1::Assign* assign, absl::Time now) {
+  const v1::GrpcSpec& spec = job->spec().grpc();
+  const uint64_t concurrency = spec.concurrency() > 0 ? spec.concurrency() : kDefaultGrpcConcurrency;
+  const uint64_t chunk_size = std::max<uint32_t>(1, job->spec().chunk_size());
+  uint64_t& in_flight = worker.io_items_by_job[job->id()];
+  RateBucket* rate = nullptr;
+  if (spec.rate() > 0) {
+    rate = &rates_[job->id()];
+    // Refill; a tenth of a second's worth (at least a chunk) may go at once.
+    double burst = std::max<double>(static_cast<double>(chunk_size), spec.rate() / 10);
+    double elapsed = rate->refilled == absl::InfinitePast() ? 1.0 : absl::ToDoubleSeconds(now - rate->refilled);
+    rate->tokens = std::min(burst, rate->tokens + elapsed * spec.rate());
+    rate->refilled = now;
+  }
+  while (worker.io_credit > 0 && (in_flight == 0 || in_flight + chunk_size <= concurrency)) {
+    if (rate != nullptr && rate->tokens < static_cast<double>(chunk_size)) break;
+    std::optional<v1::Chunk> next = job->NextChunk(now);
+    if (!next) break;
+    uint32_t items = ChunkItems(*next).count();
+    worker.held[ChunkKey{job->id(), next->chunk_index()}] = {next->attempt(), items, 0};
+    in_flight += items;
+    worker.io_credit -= std::min<uint64_t>(worker.io_credit, items);
+    if (rate != nullptr) rate->tokens -= items;
+    // The descriptors travel once per worker and job; the worker keeps them.
+    if (!worker.descriptors_sent.insert(job->id()).second) next->mutable_grpc()->clear_descriptor_set();
+    next->set_coordinator_instance(options_.instance);
+    *assign->add_chunks() = *std::move(next);
+  }
+  if (in_flight == 0) worker.io_items_by_job.erase(job->id());
+  UpdateReady(job);
+}
+
+void Scheduler::Dispatch(absl::Time now) {
+  if (!dispatch_needed_) return;
+  dispatch_needed_ = false;
+  std::set<std::string> peers = std::move(touched_);
+  touched_.clear();
+  if (new_work_) peers.insert(hungry_.begin(), hungry_.end());
+  new_work_ = false;
+
+  std::vector<WorkerRecord*> candidates;
+  for (const std::string& peer : peers) {
+    auto it = workers_.find(peer);
+    if (it != workers_.end() && !it->second.draining) candidates.push_back(&it->second);
+  }
+  std::vector<v1::CoordinatorMessage> messages(candidates.size());
+  // Free slots everywhere first, then reserves: no chunk is held in reserve
+  // while a slot that could run it is idle.
+  if (!ready_jobs_.empty()) {
+    for (size_t i = 0; i < candidates.size(); ++i) FillFreeSlots(*candidates[i], messages[i].mutable_assign(), now);
+    for (size_t i = 0; i < candidates.size(); ++i) FillReserve(*candidates[i], messages[i].mutable_assign(), now);
+  }
+  if (!io_jobs_.empty()) {
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      WorkerRecord& worker = *candidates[i];
+      if (worker.io_credit == 0) continue;
+      std::vector<uint64_t> jobs(io_jobs_.begin(), io_jobs_.end());
+      for (uint64_t id : jobs) {
+        Job* job = FindJob(id);
+        if (CanRun(worker, job->spec())) TakeIoChunks(worker, job, messages[i].mutable_assign(), now);
+        if (worker.io_credit == 0) break;
+      }
+    }
+  }
+  std::vector<WorkerRecord*> idle;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    WorkerRecord& worker = *candidates[i];
+    if (messages[i].assign().chunks_size() > 0) {
+      worker.chunks_sent += messages[i].assign().chunks_size();
+      Send(worker, messages[i], now);
+      ++change_count_;
+    }
+    UpdateWorkerSets(worker);
+    if (worker.credit > 0 && FreeSlots(worker) > 0) idle.push_back(&worker);
+  }
+  if (!idle.empty() && !reserve_holders_.empty()) StealFor(idle, now);
+}
+
+void Scheduler::StealFor(const std::vector<WorkerRecord*>& thieves, absl::Time now) {
+  uint64_t wanted = 0;
+  for (const WorkerRecord* thief : thieves) wanted += FreeSlots(*thief);
+  for (const std::string& peer : reserve_holders_) {
+    if (wanted == 0) return;
+    WorkerRecord& victim = workers_.at(peer);
+    if (victim.steal_pending != 0 && now - victim.steal_sent < kStealAnswerTime) continue;
+    // Only chunks of jobs some idle worker can run are worth taking back.
+    std::set<uint64_t> jobs;
+    for (const auto& [key, held] : victim.held) {
+      if (held.cpus == 0 || jobs.contains(key.first)) continue;
+      Job* job = FindJob(key.first);
+      if (job == nullptr) continue;
+      for (const WorkerRecord* thief : thieves) {
+        if (thief != &victim && CanRun(*thief, job->spec())) {
+          jobs.insert(key.first);
+          break;
+        }
+      }
+    }
+    if (jobs.empty()) continue;
+    const uint64_t reserve = victim.cpu_load - victim.hello.slots();
+    const uint64_t take = std::min(reserve, wanted);
+    v1::CoordinatorMessage message;
+    v1::Steal* steal = message.mutable_steal();
+    steal->set_steal_id(next_steal_id_++);
+    steal->set_max_chunks(static_cast<uint32_t>(take));
+    for (uint64_t id : jobs) steal->add_job_ids(id);
+    victim.steal_pending = steal->steal_id();
+    victim.steal_sent = now;
+    LogDebug(absl::StrCat("asking worker ", victim.id, " to give back up to ", take, " unstarted chunk(s)"));
+    Send(victim, message, now);
+    wanted -= take;
+  }
+}
+
+}  // namespace drover
