@@ -7,7 +7,6 @@ Installs Debian's `parallel` if it is missing (needs root or sudo).
 """
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -16,13 +15,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DROVER = os.path.join(ROOT, "build", "bin", "drover")
 
-
-def ensure_parallel():
-    if shutil.which("parallel"):
-        return
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    subprocess.run(sudo + ["apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y", "-qq", "parallel"],
-                   check=True, stdout=subprocess.DEVNULL)
+from bench_lib import ensure_parallel  # noqa: E402
 
 
 def timed(argv, stdin=b""):

@@ -15,15 +15,13 @@ import argparse
 import importlib
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.environ.get("DROVER_BIN_DIR", os.path.join(ROOT, "build", "bin"))
+from bench_lib import BIN, ROOT, Cluster, free_port, wait_for_port
 
 
 def ensure_python_grpc():
@@ -35,63 +33,6 @@ def ensure_python_grpc():
         subprocess.run(sudo + ["apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y", "-qq",
                                "python3-grpcio", "python3-protobuf"], check=True, stdout=subprocess.DEVNULL)
         importlib.invalidate_caches()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    sys.exit(f"nothing listens on {port}")
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class Cluster:
-    """A coordinator and `workers` drover-worker processes on loopback."""
-
-    def __init__(self, workers):
-        self.worker_port, self.client_port = free_port(), free_port()
-        self.procs = [subprocess.Popen([f"{BIN}/drover-coordinator", "--listen-workers",
-                                        f"tcp://127.0.0.1:{self.worker_port}", "--listen-clients",
-                                        f"127.0.0.1:{self.client_port}"], stderr=subprocess.DEVNULL)]
-        wait_for_port(self.client_port)
-        root = ["--allow-root"] if os.geteuid() == 0 else []
-        self.workers = [subprocess.Popen([f"{BIN}/drover-worker", "--coordinator",
-                                          f"tcp://127.0.0.1:{self.worker_port}", "--slots", "1"] + root,
-                                         stderr=subprocess.DEVNULL) for _ in range(workers)]
-        self.procs += self.workers
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            out = subprocess.run(self.drover("workers"), capture_output=True, text=True).stdout
-            if len(out.strip().splitlines()) >= workers + 1:  # header + one line each
-                return
-            time.sleep(0.1)
-        sys.exit("workers did not register")
-
-    def drover(self, *args):
-        return [f"{BIN}/drover", "--coordinator", f"127.0.0.1:{self.client_port}"] + list(args)
-
-    def worker_cpu(self):
-        return sum(cpu_seconds(w.pid) for w in self.workers)
-
-    def close(self):
-        for p in self.procs:
-            p.terminate()
-        for p in self.procs:
-            p.wait()
 
 
 def run_drover(cluster, target, items_file, concurrency):

@@ -23,12 +23,14 @@ uint64_t ChunkSizer::NextSize(uint64_t remaining, uint64_t slots) const {
   return std::clamp<uint64_t>(std::min(size, fair_share), 1, remaining);
 }
 
-uint32_t ChunkSizer::PrefetchPerSlot(uint64_t size) const {
+uint32_t ChunkSizer::PrefetchPerSlot(uint64_t size, uint64_t slots) const {
   if (!measured()) return 0;
+  const double cap = static_cast<double>(
+      std::min<uint64_t>(kMaxPrefetchPerSlot, kMaxJobReserve / std::max<uint64_t>(slots, 1)));
   const double chunk_ns = measured_ns_ / static_cast<double>(measured_items_) * static_cast<double>(size);
-  if (chunk_ns <= 0) return kMaxPrefetchPerSlot;
+  if (chunk_ns <= 0) return static_cast<uint32_t>(cap);
   const double fits = absl::ToDoubleNanoseconds(kPrefetchTime) / chunk_ns;
-  return static_cast<uint32_t>(std::clamp(std::floor(fits), 0.0, static_cast<double>(kMaxPrefetchPerSlot)));
+  return static_cast<uint32_t>(std::clamp(std::floor(fits), 0.0, cap));
 }
 
 }  // namespace drover

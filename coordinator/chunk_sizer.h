@@ -10,7 +10,8 @@
 //
 // Prefetch (chunks a slot holds beyond the one it runs) exists only to hide
 // the round trip to the coordinator for short chunks: it is the number of
-// chunks that fit in kPrefetchTime, 0 until a chunk has been measured.
+// chunks that fit in kPrefetchTime, 0 until a chunk has been measured, and
+// at most kMaxJobReserve over all slots.
 #ifndef DROVER_COORDINATOR_CHUNK_SIZER_H_
 #define DROVER_COORDINATOR_CHUNK_SIZER_H_
 
@@ -27,6 +28,10 @@ class ChunkSizer {
   static constexpr absl::Duration kPrefetchTime = absl::Milliseconds(20);
   static constexpr uint64_t kMaxAutoChunk = 1 << 20;
   static constexpr uint32_t kMaxPrefetchPerSlot = 1024;
+  // A job's chunks in reserve over the whole cluster stay under this: more
+  // hides no more round trips, and a wide window of chunks in flight costs the
+  // coordinator cache misses and reordering (1,000 workers x 1,024 did).
+  static constexpr uint64_t kMaxJobReserve = 1 << 16;
 
   // `fixed_size` > 0: every chunk has that many items (the user's --chunk).
   explicit ChunkSizer(uint32_t fixed_size) : fixed_size_(fixed_size) {}
@@ -41,8 +46,8 @@ class ChunkSizer {
   // `slots` CPU slots (>= 1) can run the job. At least 1, at most `remaining`.
   uint64_t NextSize(uint64_t remaining, uint64_t slots) const;
 
-  // Chunks each slot may hold beyond the one it runs, for chunks of `size`.
-  uint32_t PrefetchPerSlot(uint64_t size) const;
+  // Chunks each of `slots` slots may hold beyond the one it runs, for chunks of `size`.
+  uint32_t PrefetchPerSlot(uint64_t size, uint64_t slots) const;
 
  private:
   const uint32_t fixed_size_;

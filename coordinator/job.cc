@@ -222,7 +222,7 @@ std::optional<v1::Chunk> Job::NextChunk(absl::Time now, uint64_t slots) {
 
 uint32_t Job::PrefetchPerSlot(uint64_t slots) const {
   uint64_t remaining = total_items_ > cut_cursor_ ? total_items_ - cut_cursor_ : 1;
-  return sizer_.PrefetchPerSlot(sizer_.NextSize(remaining, slots));
+  return sizer_.PrefetchPerSlot(sizer_.NextSize(remaining, slots), slots);
 }
 
 std::optional<v1::ChunkResult> Job::Requeue(uint64_t chunk_index, uint32_t attempt) {

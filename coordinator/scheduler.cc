@@ -67,7 +67,6 @@ void Scheduler::Restore(const std::vector<v1::JournalRecord>& records, absl::Tim
   LogInfo(absl::StrCat("restored ", jobs_.size(), " job(s) and ", results, " chunk result(s) from the journal; ",
                        runnable_.size(), " job(s) to finish"));
   for (uint64_t id : runnable_) UpdateReady(FindJob(id));
-  new_work_ = true;
   dispatch_needed_ = true;
   ++change_count_;
 }
@@ -185,7 +184,6 @@ void Scheduler::OnReady(WorkerRecord& worker, v1::Ready* ready, absl::Time now) 
     if (Job* job = FindJob(ref.job_id()); job != nullptr && job->Return(ref.chunk_index(), ref.attempt())) {
       ++chunks_stolen_;
       UpdateReady(job);
-      new_work_ = true;
       dispatch_needed_ = true;
     }
   }
@@ -200,7 +198,7 @@ void Scheduler::OnReady(WorkerRecord& worker, v1::Ready* ready, absl::Time now) 
     worker.credit = std::min<uint64_t>(worker.credit + credit, options_.max_credit_per_worker);
     worker.io_credit = std::min<uint64_t>(worker.io_credit + ready->io_credit(), worker.hello.io_capacity());
   }
-  touched_.insert(worker.peer);
+  touched_.insert(worker.number);
   dispatch_needed_ = true;
 }
 
@@ -214,7 +212,9 @@ void Scheduler::OnHello(const std::string& peer, const v1::Hello& hello, absl::T
   }
   WorkerRecord& worker = workers_[peer];
   worker.peer = peer;
-  worker.id = absl::StrCat("w", next_worker_number_++);
+  worker.number = next_worker_number_++;
+  worker.id = absl::StrCat("w", worker.number);
+  by_number_[worker.number] = &worker;
   worker.hello = hello;
   worker.kernels.insert(hello.kernels().begin(), hello.kernels().end());
   for (const std::string& label : hello.labels()) {
@@ -271,7 +271,6 @@ bool Scheduler::RecordResult(Job* job, v1::ChunkResult&& result, absl::Time now)
         return RecordResult(job, *std::move(failed), now);
       }
       UpdateReady(job);
-      new_work_ = true;
       dispatch_needed_ = true;
       return false;
   }
@@ -350,13 +349,13 @@ void Scheduler::LoseWorker(const std::string& peer, absl::string_view why, absl:
     RecordResult(job, std::move(failed), now);
   }
   if (!worker.held.empty()) {
-    new_work_ = true;
     dispatch_needed_ = true;
   }
   if (!worker.draining) total_slots_ -= worker.hello.slots();
-  hungry_.erase(peer);
-  reserve_holders_.erase(peer);
-  touched_.erase(peer);
+  hungry_.erase(worker.number);
+  reserve_holders_.erase(worker.number);
+  touched_.erase(worker.number);
+  by_number_.erase(worker.number);
   workers_.erase(it);
   ++change_count_;
 }
@@ -452,7 +451,6 @@ absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now) {
                        ", priority ", job->priority()));
   UpdateReady(job.get());
   jobs_.emplace(id, std::move(job));
-  new_work_ = true;
   dispatch_needed_ = true;
   ++change_count_;
   return id;
@@ -560,7 +558,6 @@ absl::Status Scheduler::PullResults(uint64_t job_id, ResultCursor* cursor, uint6
   // Draining a stream-mode job's results opens its dispatch window.
   if (job->stream_results() && batch->chunks_size() > 0) {
     UpdateReady(job);
-    new_work_ = true;
     dispatch_needed_ = true;
   }
   return absl::OkStatus();

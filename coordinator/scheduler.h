@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
@@ -112,6 +113,7 @@ class Scheduler {
 
   struct WorkerRecord {
     std::string peer;
+    uint64_t number = 0;  // registration number (the id is "w" + number)
     std::string id;
     v1::Hello hello;
     absl::flat_hash_set<std::string> kernels;
@@ -194,7 +196,8 @@ class Scheduler {
   Journal* const journal_;
   bool journal_failing_ = false;
 
-  std::map<std::string, WorkerRecord> workers_;  // by routing id
+  std::map<std::string, WorkerRecord> workers_;  // by routing id (nodes never move)
+  absl::flat_hash_map<uint64_t, WorkerRecord*> by_number_;
   uint64_t next_worker_number_ = 1;
   uint64_t total_slots_ = 0;  // of registered workers that are not draining
   std::map<uint64_t, std::unique_ptr<Job>> jobs_;
@@ -206,10 +209,12 @@ class Scheduler {
   std::set<ReadyKey> ready_jobs_;                      // CPU jobs with a chunk to send
   absl::flat_hash_map<uint64_t, ReadyKey> ready_key_;  // their keys, by job id
   std::set<uint64_t> io_jobs_;                         // gRPC jobs with a chunk to send
-  std::set<std::string> hungry_;           // workers with credit and a free slot, or I/O credit
-  std::set<std::string> reserve_holders_;  // workers holding more CPU chunks than slots
-  std::set<std::string> touched_;          // workers whose credit or load changed
-  bool new_work_ = false;                  // some job gained chunks to send
+  // Workers by number: with credit and a free slot, or I/O credit; holding
+  // more CPU chunks than slots; whose credit or load changed since the last dispatch.
+  absl::btree_set<uint64_t> hungry_;
+  absl::btree_set<uint64_t> reserve_holders_;
+  absl::btree_set<uint64_t> touched_;
+  bool new_work_ = false;  // a job started having chunks to send
   uint64_t next_steal_id_ = 1;
   uint64_t chunks_stolen_ = 0;
 

@@ -24,20 +24,25 @@ uint64_t Scheduler::FreeSlots(const WorkerRecord& worker) {
 
 void Scheduler::UpdateReady(Job* job) {
   const uint64_t id = job->id();
+  const bool has_work = job->HasWork();
   if (job->spec().has_grpc()) {
-    if (job->HasWork()) {
-      io_jobs_.insert(id);
-    } else {
+    if (!has_work) {
       io_jobs_.erase(id);
+    } else if (io_jobs_.insert(id).second) {
+      new_work_ = true;
     }
     return;
   }
   auto it = ready_key_.find(id);
-  if (it != ready_key_.end()) {
+  const bool was_ready = it != ready_key_.end();
+  if (was_ready) {
     ready_jobs_.erase(it->second);
     ready_key_.erase(it);
   }
-  if (!job->HasWork()) return;
+  if (!has_work) return;
+  // A job that starts having work is news for every worker with a free slot;
+  // a job that already had some was offered to them already.
+  if (!was_ready) new_work_ = true;
   ReadyKey key{-static_cast<int64_t>(job->priority()), job->chunks_in_flight(), id};
   ready_jobs_.insert(key);
   ready_key_.emplace(id, key);
@@ -46,14 +51,14 @@ void Scheduler::UpdateReady(Job* job) {
 void Scheduler::UpdateWorkerSets(WorkerRecord& worker) {
   const bool hungry = !worker.draining && ((worker.credit > 0 && FreeSlots(worker) > 0) || worker.io_credit > 0);
   if (hungry) {
-    hungry_.insert(worker.peer);
+    hungry_.insert(worker.number);
   } else {
-    hungry_.erase(worker.peer);
+    hungry_.erase(worker.number);
   }
   if (worker.cpu_load > worker.hello.slots()) {
-    reserve_holders_.insert(worker.peer);
+    reserve_holders_.insert(worker.number);
   } else {
-    reserve_holders_.erase(worker.peer);
+    reserve_holders_.erase(worker.number);
   }
 }
 
@@ -64,13 +69,12 @@ void Scheduler::Release(WorkerRecord& worker, ChunkKey key) {
     auto job = worker.io_items_by_job.find(key.first);
     if (job != worker.io_items_by_job.end()) {
       job->second -= std::min<uint64_t>(job->second, it->second.io_items);
-      if (job->second == 0) worker.io_items_by_job.erase(job);
-      new_work_ = true;  // room under the job's concurrency, on this worker
+      if (job->second == 0) worker.io_items_by_job.erase(job);  // (room under its concurrency here)
     }
   }
   worker.cpu_load -= std::min<uint64_t>(worker.cpu_load, it->second.cpus);
   worker.held.erase(it);
-  touched_.insert(worker.peer);
+  touched_.insert(worker.number);
   dispatch_needed_ = true;
 }
 
@@ -154,15 +158,15 @@ void Scheduler::TakeIoChunks(WorkerRecord& worker, Job* job, v1::Assign* assign,
 void Scheduler::Dispatch(absl::Time now) {
   if (!dispatch_needed_) return;
   dispatch_needed_ = false;
-  std::set<std::string> peers = std::move(touched_);
+  absl::btree_set<uint64_t> numbers = std::move(touched_);
   touched_.clear();
-  if (new_work_) peers.insert(hungry_.begin(), hungry_.end());
+  if (new_work_) numbers.insert(hungry_.begin(), hungry_.end());
   new_work_ = false;
 
   std::vector<WorkerRecord*> candidates;
-  for (const std::string& peer : peers) {
-    auto it = workers_.find(peer);
-    if (it != workers_.end() && !it->second.draining) candidates.push_back(&it->second);
+  for (uint64_t number : numbers) {
+    auto it = by_number_.find(number);
+    if (it != by_number_.end() && !it->second->draining) candidates.push_back(it->second);
   }
   std::vector<v1::CoordinatorMessage> messages(candidates.size());
   // Free slots everywhere first, then reserves: no chunk is held in reserve
@@ -200,9 +204,9 @@ void Scheduler::Dispatch(absl::Time now) {
 void Scheduler::StealFor(const std::vector<WorkerRecord*>& thieves, absl::Time now) {
   uint64_t wanted = 0;
   for (const WorkerRecord* thief : thieves) wanted += FreeSlots(*thief);
-  for (const std::string& peer : reserve_holders_) {
+  for (uint64_t number : reserve_holders_) {
     if (wanted == 0) return;
-    WorkerRecord& victim = workers_.at(peer);
+    WorkerRecord& victim = *by_number_.at(number);
     if (victim.steal_pending != 0 && now - victim.steal_sent < kStealAnswerTime) continue;
     // Only chunks of jobs some idle worker can run are worth taking back.
     std::set<uint64_t> jobs;

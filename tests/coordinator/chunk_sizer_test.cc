@@ -17,7 +17,7 @@ TEST(ChunkSizer, AFixedSizeIsKeptButNeverPastTheEnd) {
 TEST(ChunkSizer, AutomaticSizesStartAtOneItemUntilMeasured) {
   ChunkSizer sizer(0);
   EXPECT_EQ(sizer.NextSize(1'000'000, 2), 1u);
-  EXPECT_EQ(sizer.PrefetchPerSlot(1), 0u);  // nothing held in reserve before a measurement
+  EXPECT_EQ(sizer.PrefetchPerSlot(1, 2), 0u);  // nothing held in reserve before a measurement
 }
 
 TEST(ChunkSizer, ChunksTakeAboutTheTargetTime) {
@@ -31,7 +31,7 @@ TEST(ChunkSizer, SlowItemsGetChunksOfOne) {
   ChunkSizer sizer(0);
   sizer.Record(1, absl::Seconds(1));
   EXPECT_EQ(sizer.NextSize(1000, 2), 1u);
-  EXPECT_EQ(sizer.PrefetchPerSlot(1), 0u);  // a 1 s chunk is never held in reserve
+  EXPECT_EQ(sizer.PrefetchPerSlot(1, 2), 0u);  // a 1 s chunk is never held in reserve
 }
 
 TEST(ChunkSizer, ChunksShrinkTowardsTheEndOfTheJob) {
@@ -45,9 +45,11 @@ TEST(ChunkSizer, ChunksShrinkTowardsTheEndOfTheJob) {
 TEST(ChunkSizer, PrefetchHidesRoundTripsOnlyForShortChunks) {
   ChunkSizer sizer(0);
   sizer.Record(1000, absl::Milliseconds(1));  // 1 us per item
-  EXPECT_EQ(sizer.PrefetchPerSlot(1), ChunkSizer::kMaxPrefetchPerSlot);
-  EXPECT_EQ(sizer.PrefetchPerSlot(5000), 4u);  // 5 ms chunks: 4 fit in 20 ms
-  EXPECT_EQ(sizer.PrefetchPerSlot(25000), 0u);  // 25 ms chunks: none
+  EXPECT_EQ(sizer.PrefetchPerSlot(1, 2), ChunkSizer::kMaxPrefetchPerSlot);
+  EXPECT_EQ(sizer.PrefetchPerSlot(5000, 2), 4u);  // 5 ms chunks: 4 fit in 20 ms
+  EXPECT_EQ(sizer.PrefetchPerSlot(25000, 2), 0u);  // 25 ms chunks: none
+  // Many slots share one bound on the job's reserve.
+  EXPECT_EQ(sizer.PrefetchPerSlot(1, 1000), ChunkSizer::kMaxJobReserve / 1000);
 }
 
 }  // namespace
