@@ -1,4 +1,5 @@
-// Implements worker.h: the I/O loop (registration, credit, heartbeats, results).
+// Implements worker.h: the I/O thread around a WorkerCore (socket, CURVE monitor,
+// slot pool, I/O engine, health file).
 #include "worker/worker.h"
 
 #include <fcntl.h>
@@ -24,17 +25,11 @@
 #include "common/wire.h"
 #include "worker/io_engine.h"
 #include "worker/slot_pool.h"
+#include "worker/worker_core.h"
 
 namespace drover {
 namespace {
 
-// The most chunks a worker accepts per slot beyond the one it runs. The
-// coordinator decides how many it actually sends (free slots first, then a
-// reserve learned per job), so this is only a ceiling.
-constexpr uint64_t kMaxPrefetchPerSlot = 1024;
-// Hello is sent again until a Welcome comes: after 0.5 s, then doubling up to 5 s.
-constexpr absl::Duration kFirstHelloRetry = absl::Milliseconds(500);
-constexpr absl::Duration kMaxHelloRetry = absl::Seconds(5);
 constexpr int kMaxFailedHandshakes = 3;
 
 // Threads in this process (Linux /proc), or 0 when unknown.
@@ -56,8 +51,10 @@ std::string HostName() {
   return name;
 }
 
-// The I/O thread's state for one Run(). Owns the DEALER socket.
-class Session {
+// The I/O thread's state for one Run(): the DEALER socket, the CURVE monitor,
+// the slot pool and the I/O engine around a WorkerCore, which holds the
+// protocol state. Owns the socket; everything runs on the I/O thread.
+class Session : public CoordinatorLink, public WorkRunner {
  public:
   Session(const WorkerOptions& options, const KernelRegistry* registry, ProcessGroups* groups,
           Wakeup* wakeup, const std::atomic<bool>* stop_requested,
@@ -67,12 +64,11 @@ class Session {
         wakeup_(wakeup),
         stop_requested_(stop_requested),
         drain_requested_(drain_requested),
-        host_(HostName()),
-        name_(options.name.empty() ? absl::StrCat(host_, "-", getpid()) : options.name),
+        name_(options.name.empty() ? absl::StrCat(HostName(), "-", getpid()) : options.name),
         socket_(context_, zmq::socket_type::dealer),
         pool_(slots, RunContext{registry, groups, name_, 0}, wakeup),
         io_(options.io_threads, name_, wakeup),
-        slots_(slots) {
+        core_(Identity(options, registry, name_, slots), options.coordinator_timeout, this, this) {
     // A fixed routing id lets the coordinator recognise this worker after a reconnect.
     socket_.set(zmq::sockopt::routing_id,
                 absl::StrCat(name_, "/", absl::Uniform<uint64_t>(absl::BitGen())));
@@ -99,25 +95,22 @@ class Session {
       return absl::InvalidArgumentError(
           absl::StrCat("cannot connect to ", options_.coordinator, ": ", e.what()));
     }
-    LogInfo(absl::StrCat("worker ", name_, " with ", slots_, " slots and room for ", options_.io_capacity,
+    LogInfo(absl::StrCat("worker ", name_, " with ", pool_.slots(), " slots and room for ", options_.io_capacity,
                          " gRPC calls on ", io_.threads(), " I/O threads; kernels: ",
                          absl::StrJoin(registry_->Names(), ", ")));
-    SendHello();
+    LogInfo(absl::StrCat("waiting for the coordinator at ", options_.coordinator));
+    core_.Start(absl::Now());
     absl::Status status = Loop();
-    if (!stop_requested_->load() && status.ok() && !drained_) {
-      // Shut down by the coordinator: nothing to say back.
-    } else if (registered_) {
-      v1::WorkerMessage bye;
-      bye.mutable_goodbye()->set_reason(drained_ ? "drained" : status.ok() ? "worker stopping"
-                                                                          : status.ToString());
-      Send(bye);
+    if (!core_.shut_down()) {  // shut down by the coordinator: nothing to say back
+      core_.SayGoodbye(drained_ ? "drained" : status.ok() ? "worker stopping" : status.ToString());
     }
     io_.Shutdown();
     bool stopped = pool_.Shutdown(options_.stop_grace);
-    // What is still queued goes out for this long: a drained worker's last
-    // results matter; a stopped one only says Goodbye, and its coordinator may
-    // be stopping too (local mode), so it does not wait a second for it.
-    socket_.set(zmq::sockopt::linger, drained_ ? 5000 : 50);
+    // What is still queued goes out for this long: the last results of a
+    // worker whose coordinator answered its drain matter; otherwise only a
+    // Goodbye (or Hellos) wait, for a coordinator that may be gone or stopping
+    // too (local mode), so the worker does not wait for it.
+    socket_.set(zmq::sockopt::linger, drained_ && core_.drain_acknowledged() ? 5000 : 50);
     socket_.close();
     if (!stopped) {
       // Kernels still run on detached threads that use this session: leave now.
@@ -127,7 +120,63 @@ class Session {
     return status;
   }
 
+  // ---- CoordinatorLink ----
+  void Send(v1::WorkerMessage& message) override {
+    try {
+      socket_.send(EncodeFrame(message), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t& e) {
+      LogWarning(absl::StrCat("send to coordinator failed: ", e.what()));
+    }
+  }
+
+  // ---- WorkRunner ----
+  void Push(std::vector<v1::Chunk> cpu_chunks, std::vector<v1::Chunk> io_chunks) override {
+    if (!cpu_chunks.empty()) pool_.Push(std::move(cpu_chunks));
+    if (!io_chunks.empty()) io_.Push(std::move(io_chunks));
+  }
+  void CancelJob(uint64_t job_id) override {
+    pool_.CancelJob(job_id);
+    io_.CancelJob(job_id);
+  }
+  void DropAll() override {
+    pool_.DropAll();
+    io_.DropAll();
+  }
+  std::vector<v1::ChunkRef> Steal(uint32_t max_chunks, const std::vector<uint64_t>& job_ids) override {
+    return pool_.Steal(max_chunks, job_ids);
+  }
+  std::vector<v1::ChunkResult> TakeFinished(uint64_t* cpu_chunks, uint64_t* io_chunks, uint64_t* io_items) override {
+    std::vector<v1::ChunkResult> results = pool_.TakeFinished(cpu_chunks);
+    for (v1::ChunkResult& result : io_.TakeFinished(io_chunks, io_items)) results.push_back(std::move(result));
+    return results;
+  }
+  v1::WorkerLoad Load() override {
+    absl::Time now = absl::Now();
+    if (now - threads_read_ > absl::Milliseconds(100)) {
+      threads_ = ThreadCount();
+      threads_read_ = now;
+    }
+    v1::WorkerLoad load;
+    load.set_slots_busy(static_cast<uint32_t>(pool_.busy_slots()));
+    load.set_io_calls_in_flight(io_.calls_in_flight());
+    load.set_threads(threads_);
+    return load;
+  }
+
  private:
+  static WorkerIdentity Identity(const WorkerOptions& options, const KernelRegistry* registry,
+                                 const std::string& name, int slots) {
+    WorkerIdentity identity;
+    identity.name = name;
+    identity.host = HostName();
+    identity.pid = static_cast<uint32_t>(getpid());
+    identity.slots = static_cast<uint32_t>(slots);
+    identity.io_capacity = options.io_capacity;
+    identity.kernels = registry->Names();
+    identity.labels = options.labels;
+    return identity;
+  }
+
   absl::Status Loop() {
     while (!stop_requested_->load()) {
       zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
@@ -143,31 +192,49 @@ class Session {
       if (items[2].revents & ZMQ_POLLIN) {
         if (absl::Status handshake = CheckHandshake(); !handshake.ok()) return handshake;
       }
-      while (true) {
-        zmq::message_t frame;
-        zmq::recv_result_t got;
-        try {
-          got = socket_.recv(frame, zmq::recv_flags::dontwait);
-        } catch (const zmq::error_t& e) {
-          if (e.num() != EINTR) return ZmqErrorToStatus(e, "receive");
-          break;
-        }
-        if (!got) break;
-        last_heard_ = absl::Now();
-        absl::Status status = Handle(frame);
-        if (!status.ok()) return status;
-        if (shutdown_) return absl::OkStatus();
-      }
-      if (drain_requested_->load() && !draining_) BeginDrain();
-      Flush();
-      if (draining_ && DrainDone()) {
+      if (absl::Status received = ReceiveAll(); !received.ok() || core_.shut_down()) return received;
+      absl::Time now = absl::Now();
+      if (drain_requested_->load()) core_.Drain(now);
+      core_.Flush();
+      if (core_.DrainDone(now)) {
         LogInfo("drained: every held chunk is finished; exiting");
         drained_ = true;
         return absl::OkStatus();
       }
-      Housekeeping();
+      core_.OnTick(now);
+      TouchHealthFile(now);
     }
     return absl::OkStatus();
+  }
+
+  // Hands every waiting message to the core. Non-OK ends the worker.
+  absl::Status ReceiveAll() {
+    while (true) {
+      zmq::message_t frame;
+      zmq::recv_result_t got;
+      try {
+        got = socket_.recv(frame, zmq::recv_flags::dontwait);
+      } catch (const zmq::error_t& e) {
+        if (e.num() != EINTR) return ZmqErrorToStatus(e, "receive");
+        return absl::OkStatus();
+      }
+      if (!got) return absl::OkStatus();
+      v1::CoordinatorMessage message;
+      absl::Status decoded = DecodeFrame(frame, &message);
+      if (decoded.code() == absl::StatusCode::kFailedPrecondition) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("coordinator at ", options_.coordinator, ": ", decoded.message()));
+      }
+      if (!decoded.ok()) {
+        LogWarning(absl::StrCat("dropped a message from the coordinator: ", decoded.message()));
+        continue;
+      }
+      if (absl::Status handled = core_.OnMessage(message, absl::Now()); !handled.ok()) {
+        return absl::FailedPreconditionError(absl::StrCat("coordinator at ", options_.coordinator, ": ",
+                                                          handled.message()));
+      }
+      if (core_.shut_down()) return absl::OkStatus();
+    }
   }
 
   // Reads one monitor event. Returns an error once the coordinator has refused
@@ -198,185 +265,14 @@ class Session {
     return absl::OkStatus();
   }
 
-  void BeginDrain() {
-    draining_ = true;
-    LogInfo(absl::StrCat("draining: finishing ", received_ - finished_,
-                         " held chunk(s) and taking nothing new"));
-    if (registered_) {
-      v1::WorkerMessage message;
-      message.mutable_ready()->set_draining(true);
-      Send(message);
-    }
-  }
-
-  // Nothing held, and no Assign can still be on its way (the coordinator
-  // answered the drain, or it is gone).
-  bool DrainDone() const {
-    if (received_ != finished_) return false;
-    return drain_acknowledged_ || !registered_ || absl::Now() - last_heard_ > coordinator_timeout_;
-  }
-
   int PollTimeoutMs() const {
-    return static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(heartbeat_interval_) / 2, 10, 1000));
-  }
-
-  // Returns non-OK only for conditions that end the worker.
-  absl::Status Handle(const zmq::message_t& frame) {
-    v1::CoordinatorMessage message;
-    absl::Status decoded = DecodeFrame(frame, &message);
-    if (!decoded.ok()) {
-      if (decoded.code() == absl::StatusCode::kFailedPrecondition) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("coordinator at ", options_.coordinator, ": ", decoded.message()));
-      }
-      LogWarning(absl::StrCat("dropped a message from the coordinator: ", decoded.message()));
-      return absl::OkStatus();
-    }
-    switch (message.body_case()) {
-      case v1::CoordinatorMessage::kWelcome:
-        if (!registered_) {
-          registered_ = true;
-          hello_retry_ = kFirstHelloRetry;
-          received_at_registration_ = received_;
-          if (message.welcome().heartbeat_interval_ms() > 0) {
-            heartbeat_interval_ = absl::Milliseconds(message.welcome().heartbeat_interval_ms());
-            coordinator_timeout_ = std::max(options_.coordinator_timeout, 5 * heartbeat_interval_);
-          }
-          LogInfo(absl::StrCat("registered with ", options_.coordinator, " as ",
-                               message.welcome().worker_id()));
-        }
-        break;
-      case v1::CoordinatorMessage::kRefusal:
-        return absl::FailedPreconditionError(absl::StrCat(
-            "coordinator at ", options_.coordinator, " refused this worker: ",
-            message.refusal().reason()));
-      case v1::CoordinatorMessage::kAssign: {
-        auto* chunks = message.mutable_assign()->mutable_chunks();
-        received_ += chunks->size();
-        std::vector<v1::Chunk> cpu_batch, io_batch;
-        for (v1::Chunk& chunk : *chunks) {
-          if (chunk.has_grpc()) {
-            uint64_t items = ChunkItemCount(chunk);
-            io_received_items_ += items;
-            io_outstanding_credit_ -= std::min(io_outstanding_credit_, items);
-            io_batch.push_back(std::move(chunk));
-          } else {
-            outstanding_credit_ -= std::min<uint64_t>(outstanding_credit_, 1);
-            cpu_batch.push_back(std::move(chunk));
-          }
-        }
-        if (!cpu_batch.empty()) pool_.Push(std::move(cpu_batch));
-        if (!io_batch.empty()) io_.Push(std::move(io_batch));
-        break;
-      }
-      case v1::CoordinatorMessage::kDrain:
-        if (!draining_) BeginDrain();
-        drain_acknowledged_ = true;
-        break;
-      case v1::CoordinatorMessage::kCancel:
-        pool_.CancelJob(message.cancel().job_id());
-        io_.CancelJob(message.cancel().job_id());
-        break;
-      case v1::CoordinatorMessage::kSteal:
-        AnswerSteal(message.steal());
-        break;
-      case v1::CoordinatorMessage::kHeartbeat:
-        break;
-      case v1::CoordinatorMessage::kReregister:
-        if (!registered_) break;  // a Hello is already on its way
-        LogWarning(absl::StrCat("coordinator asks this worker to register again: ",
-                                message.reregister().reason()));
-        StartOver();
-        break;
-      case v1::CoordinatorMessage::kShutdown:
-        LogInfo(absl::StrCat("coordinator asked this worker to exit: ", message.shutdown().reason()));
-        shutdown_ = true;
-        break;
-      case v1::CoordinatorMessage::BODY_NOT_SET:
-        LogWarning("dropped a message from the coordinator with no body");
-        break;
-    }
-    return absl::OkStatus();
-  }
-
-  // Gives back what the coordinator asks for among the chunks not started.
-  void AnswerSteal(const v1::Steal& steal) {
-    std::vector<uint64_t> jobs(steal.job_ids().begin(), steal.job_ids().end());
-    std::vector<v1::ChunkRef> taken = pool_.Steal(steal.max_chunks(), jobs);
-    if (!registered_) return;
-    v1::WorkerMessage message;
-    v1::Ready* ready = message.mutable_ready();
-    ready->set_answered_steal(steal.steal_id());
-    for (v1::ChunkRef& ref : taken) *ready->add_returned() = std::move(ref);
-    *ready->mutable_load() = Load();
-    ready->set_chunks_received(received_ - received_at_registration_);
-    Send(message);
-  }
-
-  // Sends finished results and any credit the worker can give.
-  void Flush() {
-    uint64_t finished = 0;
-    std::vector<v1::ChunkResult> results = pool_.TakeFinished(&finished);
-    finished_ += finished;
-    uint64_t io_finished_items = 0;
-    std::vector<v1::ChunkResult> io_results = io_.TakeFinished(&finished, &io_finished_items);
-    finished_ += finished;
-    io_finished_items_ += io_finished_items;
-    for (v1::ChunkResult& result : io_results) results.push_back(std::move(result));
-    if (!registered_) return;  // results of a lost registration are dropped
-    uint64_t credit = CreditToGrant();
-    uint64_t io_credit = IoCreditToGrant(!results.empty());
-    if (results.empty() && credit == 0 && io_credit == 0) return;
-    v1::WorkerMessage message;
-    v1::Ready* ready = message.mutable_ready();
-    ready->set_credit(static_cast<uint32_t>(credit));
-    ready->set_io_credit(static_cast<uint32_t>(io_credit));
-    io_outstanding_credit_ += io_credit;
-    *ready->mutable_load() = Load();
-    ready->set_chunks_received(received_ - received_at_registration_);
-    ready->mutable_results()->Reserve(static_cast<int>(results.size()));
-    for (v1::ChunkResult& result : results) *ready->add_results() = std::move(result);
-    outstanding_credit_ += credit;
-    Send(message);
-  }
-
-  uint64_t CreditToGrant() const {
-    if (draining_) return 0;
-    uint64_t target = static_cast<uint64_t>(slots_) * (1 + kMaxPrefetchPerSlot);
-    uint64_t held = received_ - finished_;
-    uint64_t committed = held + outstanding_credit_;
-    if (committed >= target) return 0;
-    // Grant in steps of at least a slot's worth to keep messages few.
-    uint64_t gap = target - committed;
-    return gap >= static_cast<uint64_t>(slots_) ? gap : 0;
-  }
-
-  // gRPC calls the engine can take beyond those held and promised. Sent in
-  // steps of an eighth of the capacity, or with results that go anyway.
-  uint64_t IoCreditToGrant(bool sending_anyway) const {
-    if (draining_ || options_.io_capacity == 0) return 0;
-    uint64_t committed = (io_received_items_ - io_finished_items_) + io_outstanding_credit_;
-    if (committed >= options_.io_capacity) return 0;
-    uint64_t gap = options_.io_capacity - committed;
-    return sending_anyway || gap >= std::max<uint64_t>(1, options_.io_capacity / 8) ? gap : 0;
-  }
-
-  v1::WorkerLoad Load() {
-    absl::Time now = absl::Now();
-    if (now - threads_read_ > absl::Milliseconds(100)) {
-      threads_ = ThreadCount();
-      threads_read_ = now;
-    }
-    v1::WorkerLoad load;
-    load.set_slots_busy(static_cast<uint32_t>(pool_.busy_slots()));
-    load.set_io_calls_in_flight(io_.calls_in_flight());
-    load.set_threads(threads_);
-    return load;
+    return static_cast<int>(
+        std::clamp<int64_t>(absl::ToInt64Milliseconds(core_.heartbeat_interval()) / 2, 10, 1000));
   }
 
   // Renews the health file's mtime (at most once a second) while registered.
   void TouchHealthFile(absl::Time now) {
-    if (options_.health_file.empty() || !registered_ || now - health_touched_ < absl::Seconds(1)) return;
+    if (options_.health_file.empty() || !core_.registered() || now - health_touched_ < absl::Seconds(1)) return;
     health_touched_ = now;
     int fd = open(options_.health_file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return;
@@ -384,76 +280,11 @@ class Session {
     close(fd);
   }
 
-  void Housekeeping() {
-    absl::Time now = absl::Now();
-    TouchHealthFile(now);
-    if (!registered_) {
-      if (now - last_hello_ >= hello_retry_) {
-        hello_retry_ = std::min(hello_retry_ * 2, kMaxHelloRetry);
-        if (!said_waiting_) {
-          LogInfo(absl::StrCat("waiting for the coordinator at ", options_.coordinator));
-          said_waiting_ = true;
-        }
-        SendHello();
-      }
-      return;
-    }
-    if (now - last_heard_ > coordinator_timeout_) {
-      LogWarning(absl::StrCat("coordinator at ", options_.coordinator, " silent for ",
-                              absl::FormatDuration(now - last_heard_),
-                              "; dropping held work and registering again"));
-      StartOver();
-      return;
-    }
-    if (now - last_sent_ >= heartbeat_interval_) {
-      v1::WorkerMessage beat;
-      beat.mutable_heartbeat()->set_chunks_received(received_ - received_at_registration_);
-      *beat.mutable_heartbeat()->mutable_load() = Load();
-      Send(beat);
-    }
-  }
-
-  // Forgets the registration and everything held, and says Hello again.
-  void StartOver() {
-    pool_.DropAll();
-    io_.DropAll();
-    registered_ = false;
-    outstanding_credit_ = 0;
-    io_outstanding_credit_ = 0;
-    said_waiting_ = false;
-    SendHello();
-  }
-
-  void SendHello() {
-    v1::WorkerMessage message;
-    v1::Hello* hello = message.mutable_hello();
-    hello->set_name(name_);
-    hello->set_host(host_);
-    hello->set_pid(static_cast<uint32_t>(getpid()));
-    hello->set_slots(static_cast<uint32_t>(slots_));
-    hello->set_io_capacity(options_.io_capacity);
-    for (const std::string& name : registry_->Names()) hello->add_kernels(name);
-    for (const std::string& label : options_.labels) hello->add_labels(label);
-    last_hello_ = absl::Now();
-    last_heard_ = last_hello_;
-    Send(message);
-  }
-
-  void Send(v1::WorkerMessage& message) {
-    try {
-      socket_.send(EncodeFrame(message), zmq::send_flags::dontwait);
-      last_sent_ = absl::Now();
-    } catch (const zmq::error_t& e) {
-      LogWarning(absl::StrCat("send to coordinator failed: ", e.what()));
-    }
-  }
-
   const WorkerOptions& options_;
   const KernelRegistry* registry_;
   Wakeup* wakeup_;
   const std::atomic<bool>* stop_requested_;
   const std::atomic<bool>* drain_requested_;
-  const std::string host_;
   const std::string name_;
   zmq::context_t context_{1};
   zmq::socket_t socket_;
@@ -461,28 +292,8 @@ class Session {
   int failed_handshakes_ = 0;
   SlotPool pool_;
   IoEngine io_;
-  const int slots_;
-
-  bool registered_ = false;
-  bool shutdown_ = false;
-  bool draining_ = false;
-  bool drain_acknowledged_ = false;
+  WorkerCore core_;
   bool drained_ = false;
-  bool said_waiting_ = false;
-  absl::Duration heartbeat_interval_ = absl::Seconds(1);
-  absl::Duration coordinator_timeout_ = options_.coordinator_timeout;
-  absl::Time last_hello_ = absl::InfinitePast();
-  absl::Duration hello_retry_ = kFirstHelloRetry;
-  absl::Time last_heard_ = absl::Now();
-  absl::Time last_sent_ = absl::InfinitePast();
-  uint64_t received_ = 0;            // chunks received
-  uint64_t received_at_registration_ = 0;
-  uint64_t finished_ = 0;            // chunks finished or dropped
-  uint64_t outstanding_credit_ = 0;  // granted and not yet filled
-  // The I/O engine's credit is counted in calls (items), not chunks.
-  uint64_t io_received_items_ = 0;
-  uint64_t io_finished_items_ = 0;
-  uint64_t io_outstanding_credit_ = 0;
   uint32_t threads_ = 0;
   absl::Time health_touched_ = absl::InfinitePast();
   absl::Time threads_read_ = absl::InfinitePast();

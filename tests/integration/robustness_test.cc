@@ -53,6 +53,20 @@ TEST(Robustness, GarbageIsDroppedAndAnotherVersionIsRefused) {
   EXPECT_TRUE(cluster.coordinator().Running());
 }
 
+TEST(Robustness, ASigtermedWorkerWhoseCoordinatorIsGoneExitsSoon) {
+  TestCluster cluster({"--heartbeat", "0.5"});
+  ChildProcess& worker = cluster.AddWorker(1);
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  cluster.coordinator().Signal(SIGKILL);
+  ASSERT_TRUE(cluster.coordinator().Wait().has_value());
+  worker.Signal(SIGTERM);
+  // It holds nothing: it stops waiting for an answer to its drain after two
+  // silent heartbeat intervals and does not linger on its unsent Goodbye.
+  std::optional<int> status = worker.Wait(absl::Seconds(4));
+  ASSERT_TRUE(status.has_value()) << worker.Log();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << worker.Log();
+}
+
 TEST(Robustness, OversizeWorkerMessagesAndRawBytesOnTheClientPortLeaveItServing) {
   TestCluster cluster({"--max-worker-message-mib", "1"});
   {
