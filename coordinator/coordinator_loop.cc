@@ -37,7 +37,7 @@ class CoordinatorLoop::ZmqOutbox : public WorkerOutbox {
   zmq::socket_t* router_;
 };
 
-CoordinatorLoop::CoordinatorLoop(SchedulerOptions options, Journal* journal)
+CoordinatorLoop::CoordinatorLoop(SchedulerOptions options, JournalSink* journal)
     : router_(context_, zmq::socket_type::router),
       outbox_(std::make_unique<ZmqOutbox>(&router_)),
       scheduler_(options, outbox_.get(), journal) {

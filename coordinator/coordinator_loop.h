@@ -28,7 +28,7 @@ namespace drover {
 class CoordinatorLoop {
  public:
   // `journal` (may be null) must outlive the loop.
-  CoordinatorLoop(SchedulerOptions options, Journal* journal);
+  CoordinatorLoop(SchedulerOptions options, JournalSink* journal);
 
   // Rebuilds state from journal records; call before Run().
   void Restore(const std::vector<v1::JournalRecord>& records);

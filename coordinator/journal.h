@@ -11,12 +11,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "coordinator/journal_sink.h"
 #include "drover/v1/journal.pb.h"
 
 namespace drover {
 
 // Not thread-safe: owned by the coordinator's loop thread.
-class Journal {
+class Journal : public JournalSink {
  public:
   // Opens (creating if needed) DIR/journal, reads every intact record into
   // `*records`, and cuts a torn or corrupt tail back to the last good record
@@ -24,17 +25,17 @@ class Journal {
   // directory or file cannot be created, read or written.
   static absl::StatusOr<std::unique_ptr<Journal>> Open(const std::string& dir,
                                                        std::vector<v1::JournalRecord>* records);
-  ~Journal();
+  ~Journal() override;
 
   // Adds a record to the buffer; nothing is durable before Sync().
-  void Append(const v1::JournalRecord& record);
+  void Append(const v1::JournalRecord& record) override;
   // Writes the buffer and fdatasyncs. Errors: kResourceExhausted (disk full),
   // kUnavailable (other I/O errors). A failed write is cut back, so the file
   // never keeps half a record.
-  absl::Status Sync();
-  bool has_pending() const { return !buffer_.empty(); }
+  absl::Status Sync() override;
+  bool has_pending() const override { return !buffer_.empty(); }
   // Forgets records not yet synced (after a Sync() error they must not be written later).
-  void DiscardPending() { buffer_.clear(); }
+  void DiscardPending() override { buffer_.clear(); }
   const std::string& path() const { return path_; }
 
  private:

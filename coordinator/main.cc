@@ -29,6 +29,7 @@
 #include "common/token.h"
 #include "coordinator/client_service.h"
 #include "coordinator/coordinator_loop.h"
+#include "coordinator/journal.h"
 
 namespace {
 

@@ -28,7 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "coordinator/job.h"
-#include "coordinator/journal.h"
+#include "coordinator/journal_sink.h"
 #include "coordinator/worker_outbox.h"
 #include "drover/v1/control.pb.h"
 #include "drover/v1/service.pb.h"
@@ -57,7 +57,7 @@ class Scheduler {
   // `outbox` must outlive the scheduler. With a `journal` (may be null:
   // state in memory only), accepted jobs, cancellations and kept results are
   // recorded in it before they are acknowledged.
-  Scheduler(SchedulerOptions options, WorkerOutbox* outbox, Journal* journal = nullptr);
+  Scheduler(SchedulerOptions options, WorkerOutbox* outbox, JournalSink* journal = nullptr);
 
   // Rebuilds jobs and results from journal records (at start, before any
   // event). Unfinished jobs whose results were streamed to a client that is
@@ -154,6 +154,12 @@ class Scheduler {
   using ReadyKey = std::tuple<int64_t, uint64_t, uint64_t>;
 
   void OnHello(const std::string& peer, const v1::Hello& hello, absl::Time now);
+  // Declares silent workers lost and sends heartbeats to quiet ones.
+  void CheckLiveness(absl::Time now);
+  // Cancels stream-mode jobs whose reader never came.
+  void CancelUnreadJobs(absl::Time now);
+  // Errors: kInvalidArgument saying what the job asks that cannot be given.
+  absl::Status CheckAdmission(const v1::JobSpec& spec) const;
   void OnReady(WorkerRecord& worker, v1::Ready* ready, absl::Time now);
 
   // ---- dispatch (scheduler_dispatch.cc) ----
@@ -193,7 +199,7 @@ class Scheduler {
   // Constant after construction.
   const SchedulerOptions options_;
   WorkerOutbox* const outbox_;
-  Journal* const journal_;
+  JournalSink* const journal_;
   bool journal_failing_ = false;
 
   std::map<std::string, WorkerRecord> workers_;  // by routing id (nodes never move)

@@ -373,6 +373,129 @@ TEST_F(SchedulerTest, AStreamJobNobodyReadsIsCancelled) {
   EXPECT_EQ(scheduler_.GetJob(job)->state(), v1::JOB_STATE_CANCELLED);
 }
 
+// ---- durability, restore and drain (a fake journal that can fail) ----
+
+class FakeJournal : public JournalSink {
+ public:
+  void Append(const v1::JournalRecord& record) override { pending.push_back(record); }
+  absl::Status Sync() override {
+    if (fail) return absl::ResourceExhaustedError("disk full");
+    for (auto& r : pending) durable.push_back(r);
+    pending.clear();
+    return absl::OkStatus();
+  }
+  bool has_pending() const override { return !pending.empty(); }
+  void DiscardPending() override { pending.clear(); }
+  bool fail = false;
+  std::vector<v1::JournalRecord> pending, durable;
+};
+
+class DurableSchedulerTest : public SchedulerTest {
+ protected:
+  DurableSchedulerTest() : durable_(Options(), &outbox_, &journal_) {}
+  FakeJournal journal_;
+  Scheduler durable_;
+};
+
+TEST_F(DurableSchedulerTest, ACancelThatCannotBeMadeDurableIsRefusedAndTheJobRuns) {
+  v1::JobSpec spec;
+  spec.set_kernel("echo");
+  spec.mutable_items()->mutable_range()->set_end(4);
+  uint64_t job = *durable_.Submit(spec, now_);
+  journal_.fail = true;
+  absl::StatusOr<v1::JobStatus> refused = durable_.Cancel(job, now_);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(durable_.GetJob(job)->state(), v1::JOB_STATE_QUEUED);  // not cancelled in memory either
+  EXPECT_TRUE(journal_.pending.empty());                           // nor written later
+  journal_.fail = false;
+  ASSERT_TRUE(durable_.Cancel(job, now_).ok());
+  ASSERT_EQ(journal_.durable.size(), 2u);
+  EXPECT_TRUE(journal_.durable[1].has_cancelled());
+  EXPECT_EQ(durable_.GetJob(job)->state(), v1::JOB_STATE_CANCELLED);
+}
+
+TEST_F(DurableSchedulerTest, ASubmitThatCannotBeMadeDurableIsRefused) {
+  v1::JobSpec spec;
+  spec.set_kernel("echo");
+  spec.mutable_items()->mutable_range()->set_end(4);
+  journal_.fail = true;
+  EXPECT_EQ(durable_.Submit(spec, now_).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(durable_.ListJobs().empty());
+}
+
+TEST_F(SchedulerTest, RestoreBringsBackJobsResultsAndCancellations) {
+  v1::JobSpec kept;
+  kept.set_kernel("echo");
+  kept.mutable_items()->mutable_range()->set_end(4);
+  kept.set_chunk_size(2);
+  v1::JobSpec streamed = kept;
+  streamed.set_stream_results(true);
+  std::vector<v1::JournalRecord> records(5);
+  records[0].mutable_submitted()->set_job_id(3);
+  *records[0].mutable_submitted()->mutable_spec() = kept;
+  records[1].mutable_done()->set_job_id(3);
+  records[1].mutable_done()->set_chunk_index(1);
+  records[1].mutable_done()->mutable_outputs()->set_first_index(2);
+  records[1].mutable_done()->mutable_outputs()->set_item_count(2);
+  records[2].mutable_submitted()->set_job_id(4);
+  *records[2].mutable_submitted()->mutable_spec() = kept;
+  records[3].mutable_cancelled()->set_job_id(4);
+  records[4].mutable_submitted()->set_job_id(5);
+  *records[4].mutable_submitted()->mutable_spec() = streamed;  // its client is gone: cancelled
+  scheduler_.Restore(records, now_);
+  EXPECT_EQ(scheduler_.GetJob(3)->done_items(), 2u);
+  EXPECT_EQ(scheduler_.GetJob(4)->state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(scheduler_.GetJob(5)->state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(SubmitRange(1, 1), 6u);  // ids go on after the journal's
+  // Only the items not done run again.
+  Register("a", 4);
+  Credit("a", 10);
+  scheduler_.Dispatch(now_);
+  v1::Assign assign = outbox_.Take("a").assign();
+  std::vector<std::pair<uint64_t, int64_t>> sent;
+  for (const v1::Chunk& chunk : assign.chunks()) sent.emplace_back(chunk.job_id(), chunk.range().start());
+  EXPECT_EQ(sent, (std::vector<std::pair<uint64_t, int64_t>>{{3, 0}, {6, 0}}));
+}
+
+TEST_F(SchedulerTest, ADrainedWorkerGetsNothingNewAndItsGoodbyeMovesNothing) {
+  Register("a", 1);
+  Register("b", 1);
+  SubmitRange(4, 1);
+  Credit("a", 10);
+  scheduler_.Dispatch(now_);
+  v1::Assign held = outbox_.Take("a").assign();
+  ASSERT_EQ(held.chunks_size(), 1);
+  absl::StatusOr<v1::WorkerInfo> info = scheduler_.DrainWorker("w1", now_);
+  ASSERT_TRUE(info.ok());
+  EXPECT_TRUE(info->draining());
+  EXPECT_TRUE(outbox_.Take("a").has_drain());
+  Complete("a", held);
+  Credit("a", 10);  // ignored while draining
+  scheduler_.Dispatch(now_);
+  EXPECT_TRUE(outbox_.empty());
+  v1::WorkerMessage bye;
+  bye.mutable_goodbye()->set_reason("drained");
+  scheduler_.OnWorkerMessage("a", bye, now_);
+  Credit("b", 10);
+  scheduler_.Dispatch(now_);
+  v1::Assign rest = outbox_.Take("b").assign();
+  EXPECT_EQ(rest.chunks(0).attempt(), 1u);  // the drained chunk was done, not re-run
+  EXPECT_EQ(scheduler_.DrainWorker("nope", now_).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SchedulerTest, CpusAboveEveryWorkersSlotsAreRefusedAtSubmit) {
+  Register("a", 2);
+  v1::JobSpec spec;
+  spec.mutable_command()->add_argv("true");
+  spec.mutable_command()->set_cpus(3);
+  spec.mutable_items()->mutable_range()->set_end(1);
+  absl::StatusOr<uint64_t> refused = scheduler_.Submit(spec, now_);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("the largest has 2 slot(s)"), std::string::npos) << refused.status();
+  spec.mutable_command()->set_cpus(2);
+  EXPECT_TRUE(scheduler_.Submit(spec, now_).ok());
+}
+
 // ---- dispatch policy: free slots first, fair share, per-job prefetch, stealing ----
 
 uint64_t SubmitSpec(Scheduler& scheduler, int64_t items, uint32_t chunk, int32_t priority, absl::Time now) {
