@@ -59,6 +59,11 @@ class Job {
   bool HasWork() const;
   // Chunks out on workers now.
   uint64_t chunks_in_flight() const { return in_flight_; }
+  // The attempt of chunk `index` if it is out on a worker, else 0.
+  uint32_t AttemptInFlight(uint64_t index) const {
+    auto it = open_.find(index);
+    return it == open_.end() || it->second.queued ? 0 : it->second.attempt;
+  }
 
   // The next chunk to send (re-queued ones first, then a new one cut for
   // `slots` CPU slots able to run the job), recorded as in flight with a new

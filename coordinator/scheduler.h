@@ -108,6 +108,11 @@ class Scheduler {
   // Chunks workers gave back unstarted because another worker had a free slot.
   uint64_t chunks_stolen() const { return chunks_stolen_; }
 
+  // For tests and fuzzers: every chunk out on a worker is held by exactly one
+  // worker with the attempt its job has in flight, workers' slot loads add up,
+  // and the ready sets match the jobs. Errors: kInternal saying what is off.
+  absl::Status CheckInvariants() const;
+
  private:
   using ChunkKey = std::pair<uint64_t, uint64_t>;  // (job id, chunk index)
 

@@ -192,4 +192,46 @@ void Scheduler::CheckLiveness(absl::Time now) {
   }
 }
 
+absl::Status Scheduler::CheckInvariants() const {
+  absl::flat_hash_map<uint64_t, uint64_t> held_per_job;
+  absl::flat_hash_set<ChunkKey> seen;
+  for (const auto& [peer, worker] : workers_) {
+    uint64_t cpus = 0;
+    for (const auto& [key, held] : worker.held) {
+      cpus += held.cpus;
+      if (!seen.insert(key).second) {
+        return absl::InternalError(absl::StrCat("job ", key.first, " chunk ", key.second, " is held twice"));
+      }
+      Job* job = FindJob(key.first);
+      if (job == nullptr || job->finished()) continue;
+      ++held_per_job[key.first];
+      if (job->AttemptInFlight(key.second) != held.attempt) {
+        return absl::InternalError(absl::StrCat("worker ", worker.id, " holds job ", key.first, " chunk ", key.second,
+                                                " attempt ", held.attempt, "; the job has attempt ",
+                                                job->AttemptInFlight(key.second), " in flight"));
+      }
+    }
+    if (cpus != worker.cpu_load) {
+      return absl::InternalError(absl::StrCat("worker ", worker.id, " cpu load ", worker.cpu_load, " != ", cpus));
+    }
+    if (worker.credit > options_.max_credit_per_worker) {
+      return absl::InternalError(absl::StrCat("worker ", worker.id, " has credit ", worker.credit));
+    }
+  }
+  for (const auto& [id, job] : jobs_) {
+    if (job->finished()) continue;
+    auto held = held_per_job.find(id);
+    uint64_t on_workers = held == held_per_job.end() ? 0 : held->second;
+    if (job->chunks_in_flight() != on_workers) {
+      return absl::InternalError(absl::StrCat("job ", id, " has ", job->chunks_in_flight(),
+                                              " chunks in flight but workers hold ", on_workers));
+    }
+    if (!job->spec().has_grpc() && job->HasWork() != ready_key_.contains(id)) {
+      return absl::InternalError(absl::StrCat("job ", id, " is ", job->HasWork() ? "not " : "",
+                                              "in the ready set"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace drover

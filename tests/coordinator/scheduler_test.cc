@@ -40,7 +40,10 @@ class FakeOutbox : public WorkerOutbox {
 class SchedulerTest : public ::testing::Test {
  protected:
   SchedulerTest() : scheduler_(Options(), &outbox_) {}
-  ~SchedulerTest() override { EXPECT_TRUE(outbox_.empty()) << outbox_.size() << " unexpected message(s)"; }
+  ~SchedulerTest() override {
+    EXPECT_TRUE(outbox_.empty()) << outbox_.size() << " unexpected message(s)";
+    EXPECT_TRUE(scheduler_.CheckInvariants().ok()) << scheduler_.CheckInvariants();
+  }
 
   static SchedulerOptions Options() {
     SchedulerOptions options;
@@ -156,7 +159,7 @@ TEST_F(SchedulerTest, ASilentWorkerIsLostAndItsChunksGoToAnother) {
   Credit("b", 2);
   now_ += absl::Seconds(3);
   scheduler_.OnTick(now_);
-  outbox_.Take("b");  // heartbeat to b
+  EXPECT_TRUE(outbox_.Take("b").has_heartbeat());
   scheduler_.Dispatch(now_);
   v1::Assign moved = outbox_.Take("b").assign();
   ASSERT_EQ(moved.chunks_size(), 2);
@@ -308,8 +311,8 @@ TEST_F(SchedulerTest, AssignsLostInTransitAreRequeued) {
   for (int tick = 0; tick < 5; ++tick) {
     now_ += absl::Seconds(1);
     scheduler_.OnTick(now_);
-    outbox_.Take("a");  // heartbeats
-    outbox_.Take("b");
+    EXPECT_TRUE(outbox_.Take("a").has_heartbeat());
+    EXPECT_TRUE(outbox_.Take("b").has_heartbeat());
     v1::WorkerMessage beat;
     beat.mutable_heartbeat()->set_chunks_received(0);
     scheduler_.OnWorkerMessage("a", beat, now_);

@@ -1,8 +1,12 @@
 // libFuzzer target: arbitrary bytes as a worker's ZeroMQ frame, decoded and fed
 // to a scheduler that has a registered worker and a job in flight. The
-// scheduler must never crash, and its bookkeeping must stay consistent.
+// scheduler must never crash, and its bookkeeping must stay consistent
+// (Scheduler::CheckInvariants after every step: a violation aborts).
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include <zmq.hpp>
 
@@ -16,6 +20,14 @@ class NullOutbox : public drover::WorkerOutbox {
  public:
   void Send(const std::string&, drover::v1::CoordinatorMessage&) override {}
 };
+
+void CheckOrDie(const drover::Scheduler& scheduler) {
+  absl::Status ok = scheduler.CheckInvariants();
+  if (!ok.ok()) {
+    std::fprintf(stderr, "invariant broken: %s\n", std::string(ok.message()).c_str());
+    std::abort();
+  }
+}
 
 }  // namespace
 
@@ -37,6 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   scheduler.OnWorkerMessage("w", credit, now);
   scheduler.Dispatch(now);
 
+  CheckOrDie(scheduler);
   zmq::message_t frame(data, size);
   drover::v1::WorkerMessage message;
   absl::Status decoded = drover::DecodeFrame(frame, &message);
@@ -44,10 +57,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     scheduler.OnWrongVersion("w", decoded.message());
   } else if (decoded.ok()) {
     scheduler.OnWorkerMessage("w", message, now);
+    CheckOrDie(scheduler);
     scheduler.OnWorkerMessage("stranger", message, now);
+    CheckOrDie(scheduler);
   }
+  scheduler.Dispatch(now);
+  CheckOrDie(scheduler);
   scheduler.OnTick(now + absl::Seconds(10));
   scheduler.Dispatch(now);
+  CheckOrDie(scheduler);
   (void)scheduler.GetJob(1);
   (void)scheduler.ListWorkers();
   return 0;

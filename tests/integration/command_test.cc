@@ -18,16 +18,17 @@ std::string Marker() { return absl::StrCat("DROVER_TEST_MARK=", absl::Uniform<ui
 
 class CommandTest : public ::testing::Test {
  protected:
-  CommandTest() {
+  void SetUp() override {
     cluster_.AddWorker(2);
-    cluster_.WaitForWorkers(1);
+    ASSERT_TRUE(cluster_.WaitForWorkers(1));
   }
   TestCluster cluster_;
 };
 
 TEST_F(CommandTest, ExitStatusesAndTheJobsExitCode) {
-  CommandResult ok = cluster_.Drover({"run", "::: ", "--", "true"});
+  CommandResult ok = cluster_.Drover({"run", ":::", "x", "y", "--", "true"});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(cluster_.Drover({"status", "1"}).out.find("2/2 done"), std::string::npos);  // ::: gave two items
   CommandResult mixed = cluster_.Drover({"run", ":::", "0", "1", "3", "--", "sh", "-c", "exit {}"});
   EXPECT_EQ(mixed.exit_code, 1);
   EXPECT_NE(mixed.err.find("task 2 failed: exit status 1"), std::string::npos) << mixed.err;
@@ -109,10 +110,14 @@ TEST_F(CommandTest, LogsShowsOneTasksStdoutAndStderr) {
 TEST_F(CommandTest, CpusLimitHowManyTasksRunAtOnce) {
   char dir[] = "/tmp/drover-cpus-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
-  // Each task holds a lock directory while it runs; two at once would collide.
-  std::string script = absl::StrCat("mkdir ", dir, "/lock || exit 9; sleep 0.05; rmdir ", dir, "/lock");
-  CommandResult r = cluster_.Drover({"run", "--cpus", "2", "--range", "0:6", "--", "sh", "-c", script});
+  // Each task holds a lock directory for 1 s; two at once would collide. With
+  // --cpus ignored, the worker's two slots would start two tasks together
+  // (they arrive in one Assign), so the collision would be certain, not luck.
+  std::string script = absl::StrCat("mkdir ", dir, "/lock || exit 9; sleep 1; rmdir ", dir, "/lock");
+  CommandResult r = cluster_.Drover({"run", "--cpus", "2", "--chunk", "1", "--range", "0:3", "--", "sh", "-c", script});
   EXPECT_EQ(r.exit_code, 0) << r.err;
+  CommandResult unlimited = cluster_.Drover({"run", "--chunk", "1", "--range", "0:2", "--", "sh", "-c", script});
+  EXPECT_EQ(unlimited.exit_code, 1) << "without --cpus two tasks run at once and collide";
   rmdir(dir);
 }
 

@@ -14,9 +14,9 @@
 namespace drover::testing {
 namespace {
 
-std::vector<std::string> SleepJob(int items) {
+std::vector<std::string> SleepJob(int items, int ms = 30) {
   std::vector<std::string> args = {"submit", "--kernel", "sleep_ms", "--chunk", "2"};
-  for (int i = 0; i < items; ++i) args.push_back("30");
+  for (int i = 0; i < items; ++i) args.push_back(absl::StrCat(ms));
   return args;
 }
 
@@ -121,11 +121,12 @@ TEST(Durability, AStateDirThatCannotBeUsedStopsTheCoordinatorWithAReason) {
 
 TEST(Durability, AStoppedWorkerIsLostItsWorkMovesAndItRejoinsWithoutDuplicates) {
   TestCluster cluster({"--worker-timeout", "1", "--heartbeat", "0.2"});
-  ChildProcess& stopped = cluster.AddWorker(2);
+  ChildProcess& stopped = cluster.AddWorker(2, {"--name", "stopped"});
   cluster.AddWorker(2);
   ASSERT_TRUE(cluster.WaitForWorkers(2));
   std::string job = Lines(cluster.Drover(SleepJob(60)).out).at(0);
   ASSERT_TRUE(Started(cluster, job, 60));
+  ASSERT_TRUE(WaitUntil([&] { return ChunksHeldBy(cluster, "stopped") > 0; }));
   stopped.Signal(SIGSTOP);
   CommandResult waited = cluster.Drover({"wait", "--quiet", job});
   EXPECT_EQ(waited.exit_code, 0) << waited.err;
@@ -134,24 +135,25 @@ TEST(Durability, AStoppedWorkerIsLostItsWorkMovesAndItRejoinsWithoutDuplicates) 
   EXPECT_EQ(Lines(cluster.Drover({"results", job}).out), std::vector<std::string>(60, "30"));
   EXPECT_NE(cluster.Drover({"status", job}).out.find("60/60 done, 0 failed"), std::string::npos);
   EXPECT_NE(cluster.coordinator().Log().find("silent for more than"), std::string::npos);
+  EXPECT_GT(ChunksRequeuedFromLostWorkers(cluster.coordinator().Log()), 0);  // what it held ran elsewhere
 }
 
 TEST(Durability, WorkersKilledAgainAndAgainLoseNothing) {
   TestCluster cluster({"--worker-timeout", "1", "--heartbeat", "0.2"});
   cluster.AddWorker(2);
   ASSERT_TRUE(cluster.WaitForWorkers(1));
-  std::string job = Lines(cluster.Drover(SleepJob(100)).out).at(0);
+  std::string job = Lines(cluster.Drover(SleepJob(100, 100)).out).at(0);  // 5 s on the first worker
   for (int round = 0; round < 3; ++round) {
-    ChildProcess& victim = cluster.AddWorker(2);
-    ASSERT_TRUE(WaitUntil([&] {
-      std::string out = cluster.Drover({"--json", "workers"}).out;
-      return Lines(out).size() >= 2 && out.find("chunksHeld") != std::string::npos;
-    }));
+    const std::string name = absl::StrCat("victim", round);
+    ChildProcess& victim = cluster.AddWorker(2, {"--name", name});
+    ASSERT_TRUE(WaitUntil([&] { return ChunksHeldBy(cluster, name) > 0; })) << name << " never held work";
     victim.Signal(SIGKILL);
+    EXPECT_EQ(cluster.Drover({"status", job}).out.find("100/100 done"), std::string::npos) << "finished too soon";
   }
   CommandResult waited = cluster.Drover({"wait", "--quiet", job});
   EXPECT_EQ(waited.exit_code, 0) << waited.err;
-  EXPECT_EQ(Lines(cluster.Drover({"results", job}).out), std::vector<std::string>(100, "30"));
+  EXPECT_GT(ChunksRequeuedFromLostWorkers(cluster.coordinator().Log()), 2);  // each victim's went back
+  EXPECT_EQ(Lines(cluster.Drover({"results", job}).out), std::vector<std::string>(100, "100"));
 }
 
 }  // namespace

@@ -327,4 +327,26 @@ std::vector<std::string> Lines(const std::string& text) {
   return lines;
 }
 
+int ChunksHeldBy(TestCluster& cluster, const std::string& name) {
+  CommandResult r = cluster.Drover({"--json", "workers"});
+  for (const std::string& line : Lines(r.out)) {
+    if (line.find(absl::StrCat("\"name\":\"", name, "\"")) == std::string::npos) continue;
+    size_t at = line.find("\"chunksHeld\":");
+    return at == std::string::npos ? 0 : std::atoi(line.c_str() + at + 13);
+  }
+  return 0;
+}
+
+int ChunksRequeuedFromLostWorkers(const std::string& coordinator_log) {
+  int total = 0;
+  const std::string tail = " chunk(s) go back to the queue";
+  for (const std::string& line : Lines(coordinator_log)) {
+    size_t end = line.find(tail);
+    if (line.find(" lost: ") == std::string::npos || end == std::string::npos) continue;
+    size_t start = line.rfind(' ', end - 1);
+    total += std::atoi(line.c_str() + start + 1);
+  }
+  return total;
+}
+
 }  // namespace drover::testing

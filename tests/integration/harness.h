@@ -118,6 +118,12 @@ int ThreadsNamed(pid_t pid, const std::string& name);
 // Pids of live processes whose environment contains `entry` (e.g. "MARK=123").
 std::vector<pid_t> ProcessesWithEnv(const std::string& entry);
 
+// Chunks held by the worker named `name`, from `drover --json workers` (0 if absent).
+int ChunksHeldBy(TestCluster& cluster, const std::string& name);
+// Chunks that went back to the queue when workers were lost, summed over a
+// coordinator log's "... lost: ...; N chunk(s) go back to the queue" lines.
+int ChunksRequeuedFromLostWorkers(const std::string& coordinator_log);
+
 // Splits text into lines (without the newlines).
 std::vector<std::string> Lines(const std::string& text);
 

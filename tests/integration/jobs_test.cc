@@ -198,16 +198,24 @@ TEST(Jobs, CancelStopsAJobAndTheWorkersMoveOn) {
   TestCluster cluster;
   cluster.AddWorker(2);
   ASSERT_TRUE(cluster.WaitForWorkers(1));
-  std::vector<std::string> args = {"submit", "--kernel", "sleep_ms"};
-  for (int i = 0; i < 400; ++i) args.push_back("50");
-  std::string job = Lines(cluster.Drover(args).out).at(0);
+  // Tasks of 100 s on both slots: if the workers kept running them, nothing
+  // else could run for 100 s.
+  CommandResult submitted = cluster.Drover({"submit", "--range", "0:4", "--", "sleep", "100"});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  std::string job = Lines(submitted.out).at(0);
+  ASSERT_TRUE(WaitUntil([&] {
+    return cluster.Drover({"--json", "workers"}).out.find("\"slotsBusy\":2") != std::string::npos;
+  })) << "the tasks never started";
   CommandResult cancelled = cluster.Drover({"cancel", job});
   EXPECT_EQ(cancelled.exit_code, 0) << cancelled.err;
   EXPECT_NE(cancelled.out.find("CANCELLED"), std::string::npos);
   CommandResult waited = cluster.Drover({"wait", "--quiet", job});
   EXPECT_EQ(waited.exit_code, 1);
-  // The workers dropped the cancelled chunks: a new job runs at once.
-  CommandResult next = cluster.Drover({"run", "--kernel", "echo", "still here"});
+  // The workers killed the cancelled tasks: a new job runs at once (well
+  // within the 100 s the tasks would have taken).
+  CommandResult next = RunProgram({"/usr/bin/timeout", "20", BinPath("drover"), "--coordinator", cluster.client_target(),
+                                   "run", "--kernel", "echo", "still here"});
+  EXPECT_EQ(next.exit_code, 0) << "exit 124 means it waited for the cancelled tasks: " << next.err;
   EXPECT_EQ(next.out, "still here\n");
   CommandResult status = cluster.Drover({"status", job});
   EXPECT_NE(status.out.find("CANCELLED"), std::string::npos);

@@ -131,20 +131,21 @@ TEST(Robustness, AWorkerRefusesACoordinatorOfAnotherVersion) {
 
 TEST(Robustness, AKilledWorkersChunksAreRerunAndRecordedOnce) {
   TestCluster cluster({"--worker-timeout", "1", "--heartbeat", "0.2"});
-  ChildProcess& doomed = cluster.AddWorker(2);
+  ChildProcess& doomed = cluster.AddWorker(2, {"--name", "doomed"});
   cluster.AddWorker(2);
   ASSERT_TRUE(cluster.WaitForWorkers(2));
   std::vector<std::string> args = {"submit", "--kernel", "sleep_ms", "--chunk", "2"};
-  for (int i = 0; i < 60; ++i) args.push_back("20");
+  for (int i = 0; i < 60; ++i) args.push_back("200");  // 3 s of work on 4 slots
   std::string job = Lines(cluster.Drover(args).out).at(0);
-  ASSERT_TRUE(WaitUntil([&] {
-    return cluster.Drover({"status", job}).out.find(" 0/60 done") == std::string::npos;
-  }));
+  ASSERT_TRUE(WaitUntil([&] { return ChunksHeldBy(cluster, "doomed") > 0; }));
   doomed.Signal(SIGKILL);
+  EXPECT_EQ(cluster.Drover({"status", job}).out.find("60/60 done"), std::string::npos) << "finished before the kill";
   CommandResult waited = cluster.Drover({"wait", "--quiet", job});
   EXPECT_EQ(waited.exit_code, 0) << waited.err;
+  // The victim held chunks when it died; they went back and ran elsewhere.
+  EXPECT_GT(ChunksRequeuedFromLostWorkers(cluster.coordinator().Log()), 0) << cluster.coordinator().Log();
   CommandResult results = cluster.Drover({"results", job});
-  EXPECT_EQ(Lines(results.out), std::vector<std::string>(60, "20"));
+  EXPECT_EQ(Lines(results.out), std::vector<std::string>(60, "200"));
   CommandResult status = cluster.Drover({"status", job});
   EXPECT_NE(status.out.find("60/60 done, 0 failed"), std::string::npos) << status.out;
 }

@@ -50,15 +50,7 @@ class SchedulingTest : public ::testing::Test {
     }
     return values;
   }
-  int HeldBy(const std::string& name) {
-    CommandResult r = cluster_.Drover({"--json", "workers"});
-    for (const std::string& line : Lines(r.out)) {
-      if (line.find(absl::StrCat("\"name\":\"", name, "\"")) == std::string::npos) continue;
-      size_t at = line.find("\"chunksHeld\":");
-      return at == std::string::npos ? 0 : std::atoi(line.c_str() + at + 13);
-    }
-    return 0;
-  }
+  int HeldBy(const std::string& name) { return ChunksHeldBy(cluster_, name); }
 
   TestCluster cluster_;
   std::string dir_;

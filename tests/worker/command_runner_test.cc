@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/synchronization/notification.h"
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -140,12 +142,18 @@ TEST_F(CommandRunnerTest, CancellingKillsTheTaskAtOnce) {
   std::atomic<bool> cancelled{false};
   CommandTask task;
   task.argv = {"sleep", "30"};
+  absl::Notification returned;
+  bool returned_in_time = false;
   std::thread canceller([&] {
-    absl::SleepFor(absl::Milliseconds(100));  // lets the task start; the assertion is on the outcome
+    absl::SleepFor(absl::Milliseconds(100));  // lets the task start; the assertions are on the outcome
     cancelled = true;
+    // "At once": well before the 30 s the task would take (a deadline, not a speed test).
+    returned_in_time = returned.WaitForNotificationWithTimeout(absl::Seconds(5));
   });
   CommandOutcome outcome = RunCommand(task, cancelled, &groups_);
+  returned.Notify();
   canceller.join();
+  EXPECT_TRUE(returned_in_time) << "RunCommand went on for more than 5 s after the cancel";
   EXPECT_TRUE(outcome.cancelled);
   EXPECT_EQ(outcome.signal, SIGKILL);
 }
