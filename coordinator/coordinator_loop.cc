@@ -174,17 +174,19 @@ void CoordinatorLoop::ReceiveFromWorkers(absl::Time now) {
       return;
     }
     if (!got) return;
+    std::string peer = frames.empty() ? std::string() : frames[0].to_string();
     if (frames.size() != 2) {
-      LogWarning(absl::StrCat("dropped a worker message of ", frames.size(), " frames (want 1)"));
+      LogRateLimited(LogLevel::kWarning, absl::StrCat("frames:", peer),
+                     absl::StrCat("dropped a worker message of ", frames.empty() ? 0 : frames.size() - 1, " frames (want 1)"));
       continue;
     }
-    std::string peer = frames[0].to_string();
     v1::WorkerMessage message;
     absl::Status decoded = DecodeFrame(frames[1], &message);
     if (decoded.code() == absl::StatusCode::kFailedPrecondition) {
       scheduler_.OnWrongVersion(peer, decoded.message());
     } else if (!decoded.ok()) {
-      LogWarning(absl::StrCat("dropped a worker message: ", decoded.message()));
+      LogRateLimited(LogLevel::kWarning, absl::StrCat("malformed:", peer),
+                     absl::StrCat("dropped a worker message: ", decoded.message()));
     } else {
       scheduler_.OnWorkerMessage(peer, std::move(message), now);
     }

@@ -125,6 +125,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   drover::InitLogging("coordinator", verbose ? drover::LogLevel::kDebug : drover::LogLevel::kInfo);
+  drover::RouteProtobufLogs();
   if (worker_timeout_seconds < 3 * heartbeat_seconds) {
     std::fprintf(stderr, "drover-coordinator: --worker-timeout (%gs) must be at least 3 x --heartbeat (%gs)\n",
                  worker_timeout_seconds, heartbeat_seconds);

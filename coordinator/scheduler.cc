@@ -71,7 +71,8 @@ void Scheduler::OnWorkerMessage(const std::string& peer, v1::WorkerMessage messa
       (void)CheckReceived(worker, message.heartbeat().chunks_received(), now);
       break;
     default:
-      LogWarning(absl::StrCat("dropped a message with no known body from worker ", worker.id));
+      LogRateLimited(LogLevel::kWarning, absl::StrCat("no body:", worker.id),
+                     absl::StrCat("dropped a message with no known body from worker ", worker.id));
       break;
   }
 }

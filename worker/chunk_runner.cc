@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
+#include "common/backoff.h"
 #include "common/items.h"
 #include "common/reduce.h"
 #include "worker/command_runner.h"
@@ -16,11 +17,10 @@
 namespace drover {
 namespace {
 
-// Waits before retry number `attempt` + 1: 100 ms, doubling, at most 5 s.
-// Returns false if cancelled meanwhile.
+// Waits before the retry that follows attempt `attempt` (0 for the first run;
+// see common/backoff.h). Returns false if cancelled meanwhile.
 bool Backoff(uint32_t attempt, const std::atomic<bool>& cancelled) {
-  absl::Duration wait = std::min(absl::Milliseconds(100) * (1 << std::min<uint32_t>(attempt, 6)), absl::Seconds(5));
-  absl::Time until = absl::Now() + wait;
+  absl::Time until = absl::Now() + RetryBackoff(attempt + 1);
   while (absl::Now() < until) {
     if (cancelled.load(std::memory_order_relaxed)) return false;
     absl::SleepFor(std::min(absl::Milliseconds(20), until - absl::Now()));

@@ -24,13 +24,12 @@
 #include "absl/time/clock.h"
 #include "common/grpc_codec.h"
 #include "common/items.h"
+#include "common/backoff.h"
 #include "common/log.h"
 
 namespace drover {
 namespace {
 
-constexpr absl::Duration kFirstBackoff = absl::Milliseconds(100);
-constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
 // A server-streaming call whose responses pass this is cancelled and failed.
 constexpr size_t kMaxResponseBytes = 16 << 20;
 // Jobs (their codecs) and targets (their channels) remembered; past this many,
@@ -312,10 +311,7 @@ class IoEngine::Impl::Call : public Tagged {
       if (!cancelled_) {
         step_ = Step::kBackoff;
         in_backoff_ = true;
-        absl::Duration backoff = std::min(kMaxBackoff, kFirstBackoff * (1 << std::min<uint32_t>(attempt_ - 1, 10)));
-        thread_local absl::BitGen random;
-        backoff *= absl::Uniform(random, 0.5, 1.5);
-        alarm_.Set(engine_->queue(), absl::ToChronoTime(absl::Now() + backoff), this);
+        alarm_.Set(engine_->queue(), absl::ToChronoTime(absl::Now() + RetryBackoff(attempt_)), this);
         return;
       }
     }

@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   drover::InitLogging("worker", verbose ? drover::LogLevel::kDebug : drover::LogLevel::kInfo);
+  drover::RouteProtobufLogs();
 
   drover::KernelRegistry registry = drover::KernelRegistry::WithBuiltins();
   for (const std::string& plugin : plugins) {

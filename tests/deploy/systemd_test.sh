@@ -6,6 +6,11 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${DROVER_BIN_DIR:-$root/build/bin}
 source "$root/tests/deploy/check_flags.sh"
+if ! command -v systemd-analyze >/dev/null; then
+  # Parsing the units by hand would pass where systemd would not: skip instead.
+  echo "SKIP: systemd-analyze is not installed (Debian package systemd)"
+  exit 77
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 status=0
@@ -14,15 +19,8 @@ for unit in "$root"/deploy/systemd/*.service; do
   name=$(basename "$unit")
   instance=${name/@./@1.}   # a template is verified as one of its instances
   sed "s|/usr/local/bin/|$bin/|g" "$unit" >"$work/$instance"
-  if command -v systemd-analyze >/dev/null; then
-    if ! out=$(cd "$work" && systemd-analyze verify "./$instance" 2>&1) || [ -n "$out" ]; then
-      echo "FAIL: systemd-analyze verify $name:"; echo "$out"; status=1
-    fi
-  else
-    echo "note: no systemd-analyze here; checking $name by parsing only"
-    if grep -vE '^(#.*|\[[A-Za-z]+\]|[A-Za-z]+=.*|[[:space:]]+.*|)$' "$unit"; then
-      echo "FAIL: $name has lines that are neither sections, keys, comments nor continuations"; status=1
-    fi
+  if ! out=$(cd "$work" && systemd-analyze verify "./$instance" 2>&1) || [ -n "$out" ]; then
+    echo "FAIL: systemd-analyze verify $name:"; echo "$out"; status=1
   fi
   # ExecStart with its continuation lines joined, defaults of Environment= in place.
   exec_start=$(sed -n '/^ExecStart=/,/[^\\]$/p' "$unit" | sed 's/\\$//' | tr '\n' ' ' | sed 's/^ExecStart=//')
