@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/job_state.h"
 #include "common/log.h"
 
 namespace drover {
@@ -56,12 +57,16 @@ grpc::Status ClientService::Authorize(const grpc::ServerContext* context) const 
 grpc::Status ClientService::Submit(grpc::ServerContext* context, const v1::SubmitRequest* request,
                                    v1::SubmitReply* reply) {
   if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
-  auto id = loop_->Call<absl::StatusOr<uint64_t>>(
-      [&](Scheduler& s) { return s.Submit(request->spec(), absl::Now()); });
-  if (!id) return kStopping;
-  if (!id->ok()) return ToGrpc(id->status());
-  reply->set_job_id(**id);
-  return grpc::Status::OK;
+  return Answer<v1::SubmitReply>(
+      loop_,
+      [&](Scheduler& s) -> absl::StatusOr<v1::SubmitReply> {
+        absl::StatusOr<uint64_t> id = s.Submit(request->spec(), absl::Now());
+        if (!id.ok()) return id.status();
+        v1::SubmitReply submitted;
+        submitted.set_job_id(*id);
+        return submitted;
+      },
+      reply);
 }
 
 grpc::Status ClientService::GetJob(grpc::ServerContext* context, const v1::JobRef* request,
@@ -73,10 +78,14 @@ grpc::Status ClientService::GetJob(grpc::ServerContext* context, const v1::JobRe
 grpc::Status ClientService::ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest*,
                                      v1::ListJobsReply* reply) {
   if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
-  auto jobs = loop_->Call<std::vector<v1::JobStatus>>([](Scheduler& s) { return s.ListJobs(); });
-  if (!jobs) return kStopping;
-  for (v1::JobStatus& job : *jobs) *reply->add_jobs() = std::move(job);
-  return grpc::Status::OK;
+  return Answer<v1::ListJobsReply>(
+      loop_,
+      [](Scheduler& s) -> absl::StatusOr<v1::ListJobsReply> {
+        v1::ListJobsReply listed;
+        for (v1::JobStatus& job : s.ListJobs()) *listed.add_jobs() = std::move(job);
+        return listed;
+      },
+      reply);
 }
 
 grpc::Status ClientService::WatchJob(grpc::ServerContext* context, const v1::JobRef* request,
@@ -91,8 +100,7 @@ grpc::Status ClientService::WatchJob(grpc::ServerContext* context, const v1::Job
     if (!status->ok()) return ToGrpc(status->status());
     const v1::JobStatus& job = **status;
     std::string encoded = job.SerializeAsString();
-    bool finished = job.state() == v1::JOB_STATE_SUCCEEDED || job.state() == v1::JOB_STATE_FAILED ||
-                    job.state() == v1::JOB_STATE_CANCELLED;
+    bool finished = IsFinished(job.state());
     if (encoded != last_sent) {
       if (!writer->Write(job)) return grpc::Status::CANCELLED;
       last_sent = std::move(encoded);
@@ -159,11 +167,14 @@ grpc::Status ClientService::GetTask(grpc::ServerContext* context, const v1::Task
 grpc::Status ClientService::ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest*,
                                         v1::ListWorkersReply* reply) {
   if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
-  auto workers =
-      loop_->Call<std::vector<v1::WorkerInfo>>([](Scheduler& s) { return s.ListWorkers(); });
-  if (!workers) return kStopping;
-  for (v1::WorkerInfo& worker : *workers) *reply->add_workers() = std::move(worker);
-  return grpc::Status::OK;
+  return Answer<v1::ListWorkersReply>(
+      loop_,
+      [](Scheduler& s) -> absl::StatusOr<v1::ListWorkersReply> {
+        v1::ListWorkersReply listed;
+        for (v1::WorkerInfo& worker : s.ListWorkers()) *listed.add_workers() = std::move(worker);
+        return listed;
+      },
+      reply);
 }
 
 grpc::Status ClientService::DrainWorker(grpc::ServerContext* context, const v1::DrainWorkerRequest* request,

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_codec.h"
 #include "common/items.h"
+#include "common/job_state.h"
 #include "common/log.h"
 
 namespace drover {
@@ -14,11 +15,6 @@ namespace {
 
 constexpr uint32_t kMaxChunkSize = 1u << 24;
 constexpr int32_t kMaxPriority = 1000000;
-
-bool IsFinished(v1::JobState state) {
-  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
-         state == v1::JOB_STATE_CANCELLED;
-}
 
 bool IsLegalMove(v1::JobState from, v1::JobState to) {
   switch (from) {

@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "common/curve.h"
 #include "common/endpoint.h"
+#include "common/daemon_flags.h"
 #include "common/log.h"
 #include "common/token.h"
 #include "coordinator/client_service.h"
@@ -118,12 +119,7 @@ int main(int argc, char** argv) {
                  "once listening, write 'workers=ENDPOINT clients=ADDRESS' and a newline to this "
                  "file descriptor and close it (used by `drover run --local`)");
   app.add_flag("-v,--verbose", verbose, "log debug messages");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? 0 : 2;
-  }
+  if (std::optional<int> exit_code = drover::ParseDaemonFlags(app, argc, argv)) return *exit_code;
   drover::InitLogging("coordinator", verbose ? drover::LogLevel::kDebug : drover::LogLevel::kInfo);
   drover::RouteProtobufLogs();
   if (worker_timeout_seconds < 3 * heartbeat_seconds) {

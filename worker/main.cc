@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/curve.h"
 #include "common/endpoint.h"
+#include "common/daemon_flags.h"
 #include "common/log.h"
 #include "worker/kernel_registry.h"
 #include "worker/process_groups.h"
@@ -85,12 +86,7 @@ int main(int argc, char** argv) {
   app.add_flag("--allow-root", allow_root,
                "run even as root (a worker runs whatever commands its coordinator sends)");
   app.add_flag("-v,--verbose", verbose, "log debug messages");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? 0 : 2;
-  }
+  if (std::optional<int> exit_code = drover::ParseDaemonFlags(app, argc, argv)) return *exit_code;
   drover::InitLogging("worker", verbose ? drover::LogLevel::kDebug : drover::LogLevel::kInfo);
   drover::RouteProtobufLogs();
 
