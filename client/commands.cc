@@ -254,7 +254,7 @@ int JobsCommand(const CommonOptions& common) {
     std::string progress = absl::StrCat(job.done_items(), "/", job.total_items());
     std::printf("%-6llu %-10s %21s %10llu  %-14s %s\n", static_cast<unsigned long long>(job.job_id()),
                 StateName(job.state()), progress.c_str(),
-                static_cast<unsigned long long>(job.failed_items()), job.kernel().c_str(),
+                static_cast<unsigned long long>(job.failed_items()), job.runs().c_str(),
                 job.name().c_str());
   }
   return kExitOk;

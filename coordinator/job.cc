@@ -80,6 +80,18 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
   if (command && spec.command().argv_size() == 0) {
     return absl::InvalidArgumentError("the command is empty");
   }
+  if (command && spec.items().has_inline_()) {
+    // An item becomes a command-line argument, which ends at its first NUL:
+    // refuse rather than run the task on half of it.
+    const auto& items = spec.items().inline_().items();
+    for (int i = 0; i < items.size(); ++i) {
+      if (items[i].find('\0') != std::string::npos) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "item ", i + 1, " contains a NUL byte, which a command's argument cannot hold (kernels and gRPC "
+            "jobs take binary items)"));
+      }
+    }
+  }
   if (command && spec.reduce() != v1::REDUCE_NONE) {
     return absl::InvalidArgumentError("--reduce works with kernels, not commands");
   }
@@ -343,9 +355,10 @@ v1::JobStatus Job::ToProto() const {
   v1::JobStatus status;
   status.set_job_id(id_);
   status.set_name(spec_.name());
-  status.set_kernel(spec_.has_command() ? absl::StrCat("$ ", spec_.command().argv(0))
-                    : spec_.has_grpc()  ? absl::StrCat("grpc ", spec_.grpc().method())
-                                        : spec_.kernel());
+  status.set_kernel(spec_.kernel());
+  status.set_runs(spec_.has_command() ? absl::StrCat("$ ", spec_.command().argv(0))
+                  : spec_.has_grpc()  ? absl::StrCat("grpc ", spec_.grpc().method())
+                                      : spec_.kernel());
   status.set_state(state_);
   status.set_total_items(total_items_);
   status.set_done_items(done_items_);

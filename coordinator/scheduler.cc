@@ -68,7 +68,7 @@ void Scheduler::OnWorkerMessage(const std::string& peer, v1::WorkerMessage messa
       break;
     case v1::WorkerMessage::kHeartbeat:
       if (message.heartbeat().has_load()) worker.load = message.heartbeat().load();
-      (void)CheckReceived(worker, message.heartbeat().chunks_received(), now);
+      (void)AssignsArrivedOrLose(worker, message.heartbeat().chunks_received(), now);
       break;
     default:
       LogRateLimited(LogLevel::kWarning, absl::StrCat("no body:", worker.id),
@@ -80,7 +80,7 @@ void Scheduler::OnWorkerMessage(const std::string& peer, v1::WorkerMessage messa
 void Scheduler::OnReady(WorkerRecord& worker, v1::Ready* ready, absl::Time now) {
   if (ready->has_load()) worker.load = ready->load();
   // Results and returned chunks first: they are good even if Assigns sent
-  // later were lost (CheckReceived below then re-queues only what is left).
+  // later were lost (AssignsArrivedOrLose below then re-queues only what is left).
   OnResults(worker, ready, now);
   for (const v1::ChunkRef& ref : ready->returned()) {
     auto held = worker.held.find(ChunkKey{ref.job_id(), ref.chunk_index()});
@@ -93,7 +93,7 @@ void Scheduler::OnReady(WorkerRecord& worker, v1::Ready* ready, absl::Time now) 
     }
   }
   if (ready->answered_steal() != 0 && ready->answered_steal() == worker.steal_pending) worker.steal_pending = 0;
-  if (!CheckReceived(worker, ready->chunks_received(), now)) return;
+  if (!AssignsArrivedOrLose(worker, ready->chunks_received(), now)) return;
   if (ready->draining() && !worker.draining) {
     LogInfo(absl::StrCat("worker ", worker.id, " is draining"));
     StartDrain(worker, now);
@@ -206,7 +206,7 @@ absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now) {
   auto job = std::make_unique<Job>(id, std::move(spec), now);
   if (!job->finished()) runnable_.insert(id);
   v1::JobStatus status = job->ToProto();
-  LogInfo(absl::StrCat("job ", id, " submitted: ", status.kernel(), ", ", status.total_items(), " items, ",
+  LogInfo(absl::StrCat("job ", id, " submitted: ", status.runs(), ", ", status.total_items(), " items, ",
                        job->spec().chunk_size() == 0 ? std::string("automatic chunks")
                                                      : absl::StrCat(job->spec().chunk_size(), " a chunk"),
                        ", priority ", job->priority()));

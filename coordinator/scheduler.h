@@ -191,7 +191,7 @@ class Scheduler {
   bool RecordResult(Job* job, v1::ChunkResult&& result, absl::Time now);
   void StartDrain(WorkerRecord& worker, absl::Time now);
   // False (and the worker lost) when Assigns sent to it never arrived.
-  bool CheckReceived(WorkerRecord& worker, uint64_t chunks_received, absl::Time now);
+  bool AssignsArrivedOrLose(WorkerRecord& worker, uint64_t chunks_received, absl::Time now);
   v1::WorkerInfo Info(const WorkerRecord& worker) const;
   void LoseWorker(const std::string& peer, absl::string_view why, absl::Time now);
   void CancelOnWorkers(uint64_t job_id);

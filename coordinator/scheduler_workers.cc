@@ -8,12 +8,53 @@
 #include "coordinator/scheduler.h"
 
 namespace drover {
+namespace {
+
+// What a Hello may say (see docs/PROTOCOL.md). Errors: kInvalidArgument.
+absl::Status CheckHello(const v1::Hello& hello) {
+  constexpr uint32_t kMaxSlots = 4096;
+  constexpr uint32_t kMaxIoCapacity = 1 << 20;
+  constexpr size_t kMaxNameBytes = 256;
+  constexpr int kMaxKernels = 1024;
+  constexpr size_t kMaxKernelBytes = 128;
+  constexpr int kMaxLabels = 64;
+  constexpr size_t kMaxLabelBytes = 256;
+  if (hello.slots() == 0) return absl::InvalidArgumentError("a worker needs at least one slot");
+  if (hello.slots() > kMaxSlots) {
+    return absl::InvalidArgumentError(absl::StrCat(hello.slots(), " slots is more than the ", kMaxSlots, " allowed"));
+  }
+  if (hello.io_capacity() > kMaxIoCapacity) {
+    return absl::InvalidArgumentError(absl::StrCat("io_capacity ", hello.io_capacity(), " is more than the ",
+                                                   kMaxIoCapacity, " allowed"));
+  }
+  if (hello.name().size() > kMaxNameBytes || hello.host().size() > kMaxNameBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("a worker's name and host are at most ", kMaxNameBytes, " bytes"));
+  }
+  if (hello.kernels_size() > kMaxKernels) {
+    return absl::InvalidArgumentError(absl::StrCat("at most ", kMaxKernels, " kernels"));
+  }
+  for (const std::string& kernel : hello.kernels()) {
+    if (kernel.empty() || kernel.size() > kMaxKernelBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("a kernel name is 1 to ", kMaxKernelBytes, " bytes"));
+    }
+  }
+  if (hello.labels_size() > kMaxLabels) return absl::InvalidArgumentError(absl::StrCat("at most ", kMaxLabels, " labels"));
+  for (const std::string& label : hello.labels()) {
+    if (label.empty() || label.size() > kMaxLabelBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("a label is 1 to ", kMaxLabelBytes, " bytes"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 void Scheduler::OnHello(const std::string& peer, const v1::Hello& hello, absl::Time now) {
   if (workers_.contains(peer)) LoseWorker(peer, "registered again", now);
-  if (hello.slots() == 0) {
+  if (absl::Status fits = CheckHello(hello); !fits.ok()) {
+    LogRateLimited(LogLevel::kWarning, absl::StrCat("hello:", peer), absl::StrCat("refused a worker: ", fits.message()));
     v1::CoordinatorMessage refusal;
-    refusal.mutable_refusal()->set_reason("a worker needs at least one slot");
+    refusal.mutable_refusal()->set_reason(std::string(fits.message()));
     outbox_->Send(peer, refusal);
     return;
   }
@@ -41,7 +82,7 @@ void Scheduler::OnHello(const std::string& peer, const v1::Hello& hello, absl::T
   ++change_count_;
 }
 
-bool Scheduler::CheckReceived(WorkerRecord& worker, uint64_t chunks_received, absl::Time now) {
+bool Scheduler::AssignsArrivedOrLose(WorkerRecord& worker, uint64_t chunks_received, absl::Time now) {
   const absl::Time old_enough = now - 3 * options_.heartbeat_interval;
   uint64_t expected = 0;
   while (!worker.sent_marks.empty() && worker.sent_marks.front().first <= old_enough) {

@@ -72,7 +72,8 @@ int main(int argc, char** argv) {
                  "probes: e.g. find FILE -newermt '-30 seconds')");
   app.add_option("--name", options.name, "name shown in `drover workers` (default HOST-PID)");
   app.add_option("--label", options.labels,
-                 "a label for jobs to --require: KEY=VALUE or KEY, e.g. gpu=a100 (repeatable)");
+                 "a label for jobs to --require: KEY=VALUE or KEY, e.g. gpu=a100 (one per --label, repeatable)")
+      ->allow_extra_args(false);
   app.add_option("--plugin", plugins, "shared library with more kernels (repeatable); see "
                                       "worker/include/drover/kernel.h")
       ->check(CLI::ExistingFile);

@@ -195,7 +195,7 @@ class Session : public CoordinatorLink, public WorkRunner {
       if (absl::Status received = ReceiveAll(); !received.ok() || core_.shut_down()) return received;
       absl::Time now = absl::Now();
       if (drain_requested_->load()) core_.Drain(now);
-      core_.Flush();
+      core_.SendResultsAndCredit();
       if (core_.DrainDone(now)) {
         LogInfo("drained: every held chunk is finished; exiting");
         drained_ = true;

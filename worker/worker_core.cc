@@ -149,7 +149,7 @@ uint64_t WorkerCore::IoCreditToGrant(bool sending_anyway) const {
   return sending_anyway || gap >= std::max<uint64_t>(1, capacity / 8) ? gap : 0;
 }
 
-void WorkerCore::Flush() {
+void WorkerCore::SendResultsAndCredit() {
   uint64_t cpu_chunks = 0, io_chunks = 0, io_items = 0;
   std::vector<v1::ChunkResult> results = runner_->TakeFinished(&cpu_chunks, &io_chunks, &io_items);
   finished_ += cpu_chunks + io_chunks;

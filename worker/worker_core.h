@@ -75,7 +75,7 @@ class WorkerCore {
   absl::Status OnMessage(const v1::CoordinatorMessage& message, absl::Time now);
   // Sends finished results and the credit there is room for. Call after
   // anything may have finished.
-  void Flush();
+  void SendResultsAndCredit();
   // Hello retries, heartbeats, and giving up on a silent coordinator.
   void OnTick(absl::Time now);
   // Takes nothing new from now on; exits once what is held is finished.

@@ -122,7 +122,7 @@ class WorkerCoreTest : public ::testing::Test {
     core_.Start(now_);
     ASSERT_TRUE(link_.Take().has_hello());
     ASSERT_TRUE(core_.OnMessage(Welcome(), now_).ok());
-    core_.Flush();
+    core_.SendResultsAndCredit();
     v1::WorkerMessage ready = link_.Take();
     ASSERT_TRUE(ready.has_ready());
     EXPECT_EQ(ready.ready().credit(), 2u * (1 + WorkerCore::kMaxPrefetchPerSlot));
@@ -155,10 +155,10 @@ TEST_F(WorkerCoreTest, HelloIsRepeatedWithBackoffUntilWelcome) {
 TEST_F(WorkerCoreTest, CreditIsGrantedBackAsChunksFinishInBothLedgers) {
   Register();
   ASSERT_TRUE(core_.OnMessage(Assign(5, /*io_calls=*/30), now_).ok());
-  core_.Flush();
+  core_.SendResultsAndCredit();
   EXPECT_TRUE(link_.sent.empty());  // nothing finished: no credit to give (I/O gap under an eighth)
   runner_.FinishAll();
-  core_.Flush();
+  core_.SendResultsAndCredit();
   v1::WorkerMessage ready = link_.Take();
   EXPECT_EQ(ready.ready().results_size(), 5);
   EXPECT_EQ(ready.ready().credit(), 5u);      // CPU credit back, in chunks
@@ -175,10 +175,10 @@ TEST_F(WorkerCoreTest, AReregisterDropsHeldWorkAndSaysHelloAgain) {
   EXPECT_EQ(runner_.drop_alls, 1);
   EXPECT_TRUE(link_.Take().has_hello());
   EXPECT_FALSE(core_.registered());
-  core_.Flush();
+  core_.SendResultsAndCredit();
   EXPECT_TRUE(link_.sent.empty());  // nothing is reported for a lost registration
   ASSERT_TRUE(core_.OnMessage(Welcome(), now_).ok());
-  core_.Flush();
+  core_.SendResultsAndCredit();
   v1::WorkerMessage ready = link_.Take();
   EXPECT_EQ(ready.ready().chunks_received(), 0u);  // counted from the new Welcome
   EXPECT_EQ(ready.ready().credit(), 2u * (1 + WorkerCore::kMaxPrefetchPerSlot));  // full credit again
@@ -209,7 +209,7 @@ TEST_F(WorkerCoreTest, DrainFinishesWhatIsHeldThenEnds) {
   ASSERT_TRUE(core_.OnMessage(drain, now_).ok());
   EXPECT_FALSE(core_.DrainDone(now_));  // two chunks still held
   runner_.FinishAll();
-  core_.Flush();
+  core_.SendResultsAndCredit();
   v1::WorkerMessage last = link_.Take();
   EXPECT_EQ(last.ready().results_size(), 2);
   EXPECT_EQ(last.ready().credit(), 0u);  // no new credit while draining
@@ -238,7 +238,7 @@ TEST_F(WorkerCoreTest, AStealGivesBackUnstartedChunksAndTheirCredit) {
   EXPECT_EQ(answer.ready().answered_steal(), 9u);
   ASSERT_EQ(answer.ready().returned_size(), 3);
   EXPECT_EQ(answer.ready().returned(0).chunk_index(), answer.ready().returned(2).chunk_index() + 2);  // latest first
-  core_.Flush();
+  core_.SendResultsAndCredit();
   EXPECT_EQ(link_.Take().ready().credit(), 3u);  // room for three more
   EXPECT_EQ(core_.held(), 1u);
 }
