@@ -39,8 +39,9 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
       ->check(CLI::IsMember({"sum", "min", "max", "count"}));
   command->add_option("--name", job->name, "a name for the job, shown by `drover jobs`");
   command->add_option("--require", job->require,
-                      "run only on workers with this label (KEY or KEY=VALUE, repeatable; see "
-                      "drover-worker --label)");
+                      "run only on workers with this label (KEY or KEY=VALUE; one per --require, "
+                      "repeat it for more; see drover-worker --label)")
+      ->allow_extra_args(false);
   command->add_option("--retries", job->retries,
                       "run a failed task again up to N times, with backoff; a chunk whose worker is "
                       "lost is sent again at most 1+max(N,2) times in all");
@@ -48,7 +49,8 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
                       "per-task limit (30s, 500ms, 2m): a command gets SIGTERM to its process group, "
                       "SIGKILL 2s later; a kernel that overruns is failed when it returns");
   command->add_option("--cwd", job->cwd, "commands: working directory on the worker");
-  command->add_option("--env", job->env, "commands: K=V added to the environment (repeatable)");
+  command->add_option("--env", job->env, "commands: K=V added to the environment (one per --env, repeatable)")
+      ->allow_extra_args(false);
   command->add_option("--max-output", job->max_output,
                       "commands: bytes kept per stream and task (default 1M); the rest is dropped "
                       "and the task marked truncated");
@@ -68,7 +70,8 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
       ->check(CLI::Range(1u, 1u << 20));
   command->add_option("--rate", job->rate, "gRPC: calls per second for the whole job, over all workers")
       ->check(CLI::PositiveNumber);
-  command->add_option("-H,--header", job->headers, "gRPC: metadata key:value sent with every call (repeatable)");
+  command->add_option("-H,--header", job->headers, "gRPC: metadata key:value sent with every call (repeatable)")
+      ->allow_extra_args(false);
   command->add_flag("--grpc-tls", job->grpc_tls, "gRPC: TLS to the target (system CAs unless --grpc-ca)");
   command->add_option("--grpc-ca", job->grpc_ca, "gRPC: trust this CA (PEM) for the target; implies --grpc-tls");
   command->footer(
