@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "client/local_dirs.h"
 #include "absl/strings/strip.h"
 #include "common/token.h"
 
@@ -100,12 +101,15 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(LocalClusterOp
                                               " (set DROVER_BIN_DIR to the folder of drover's programs)"));
     }
   }
-  const char* tmp = getenv("TMPDIR");
-  std::string dir_template = absl::StrCat(tmp && *tmp ? tmp : "/tmp", "/drover-local-XXXXXX");
+  const char* tmp_env = getenv("TMPDIR");
+  const std::string tmp = tmp_env && *tmp_env ? tmp_env : "/tmp";
+  SweepStaleLocalDirs(tmp);  // of earlier runs killed before they could clean up
+  std::string dir_template = tmp + "/drover-local-XXXXXX";
   if (mkdtemp(dir_template.data()) == nullptr) {
     return absl::UnavailableError(absl::StrCat("cannot create a directory like ", dir_template));
   }
   cluster->log_dir_ = dir_template;  // mkdtemp makes it mode 0700
+  if (absl::Status claimed = ClaimLocalDir(cluster->log_dir_); !claimed.ok()) return claimed;
 
   // Private: sockets in the 0700 directory, and a token clients must show.
   cluster->token_ = NewToken();
@@ -218,6 +222,7 @@ void LocalCluster::Stop(bool keep_logs) {
     }
   }
   if (monitor_.joinable()) monitor_.join();
+  if (keep_logs && !log_dir_.empty()) KeepLocalDirLogs(log_dir_);
   if (!keep_logs && !log_dir_.empty()) {
     std::error_code ignored;
     std::filesystem::remove_all(log_dir_, ignored);

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -106,6 +107,33 @@ TEST(LocalMode, AWorkerCrashIsSurvivedAndCleanedUp) {
   for (const std::string& line : Lines(log)) fifties += line == "50" ? 1 : 0;
   EXPECT_EQ(fifties, 40) << log;  // every result, once
   EXPECT_TRUE(NoneLeft(mark));
+}
+
+TEST(LocalMode, ADirectoryLeftByAKilledRunIsSweptByTheNext) {
+  char tmp[] = "/tmp/drover-sweep-XXXXXX";
+  ASSERT_NE(mkdtemp(tmp), nullptr);
+  const std::string tmpdir = tmp;
+  auto local_dirs = [&] {
+    std::vector<std::string> dirs;
+    for (const auto& entry : std::filesystem::directory_iterator(tmpdir)) dirs.push_back(entry.path().string());
+    return dirs;
+  };
+  ChildProcess killed({BinPath("drover"), "run", "--local", "-j", "1", ":::", "x", "--", "sh", "-c", "sleep 60"},
+                      {absl::StrCat("TMPDIR=", tmpdir)});
+  ASSERT_TRUE(WaitUntil([&] {
+    std::vector<std::string> dirs = local_dirs();
+    return dirs.size() == 1 && std::filesystem::exists(dirs[0] + "/token");
+  }));
+  const std::string left = local_dirs().at(0);
+  killed.Signal(SIGKILL);
+  ASSERT_TRUE(killed.Wait().has_value());
+  EXPECT_TRUE(std::filesystem::exists(left + "/token"));  // its token and sockets stayed behind
+  CommandResult next = RunProgram({BinPath("drover"), "run", "--local", "-j", "1", "--kernel", "echo", "ok"}, "",
+                                  {absl::StrCat("TMPDIR=", tmpdir)});
+  EXPECT_EQ(next.out, "ok\n") << next.err;
+  EXPECT_FALSE(std::filesystem::exists(left)) << "the dead run's directory was not swept";
+  EXPECT_TRUE(local_dirs().empty());  // and the new run removed its own
+  std::filesystem::remove_all(tmpdir);
 }
 
 }  // namespace

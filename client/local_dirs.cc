@@ -1,0 +1,82 @@
+// Implements local_dirs.h.
+#include "client/local_dirs.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace drover {
+namespace {
+
+constexpr char kOwnerFile[] = "owner";
+
+// Field 22 of /proc/PID/stat (start time in clock ticks), or "" if the process is gone.
+std::string StartTime(pid_t pid) {
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  size_t paren = text.rfind(')');
+  if (paren == std::string::npos) return "";
+  std::istringstream fields(text.substr(paren + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+    if (i == 22) return field;
+  }
+  return "";
+}
+
+bool OwnerAlive(const std::string& dir) {
+  std::ifstream owner(dir + "/" + kOwnerFile);
+  pid_t pid = 0;
+  std::string start;
+  if (!(owner >> pid >> start) || pid <= 0) return true;  // unreadable: assume alive, leave it
+  if (kill(pid, 0) != 0 && errno == ESRCH) return false;
+  return StartTime(pid) == start;
+}
+
+}  // namespace
+
+absl::Status ClaimLocalDir(const std::string& dir) {
+  const std::string path = dir + "/" + kOwnerFile;
+  std::string text = absl::StrCat(getpid(), " ", StartTime(getpid()), "\n");
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 || write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    if (fd >= 0) close(fd);
+    return absl::UnavailableError(absl::StrCat("cannot write ", path));
+  }
+  close(fd);
+  return absl::OkStatus();
+}
+
+void KeepLocalDirLogs(const std::string& dir) {
+  std::error_code ignored;
+  for (const char* name : {"token", "workers", "client", kOwnerFile}) {
+    std::filesystem::remove(std::filesystem::path(dir) / name, ignored);
+  }
+}
+
+int SweepStaleLocalDirs(const std::string& tmp) {
+  int removed = 0;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(tmp, error)) {
+    const std::string name = entry.path().filename().string();
+    if (!absl::StartsWith(name, "drover-local-")) continue;
+    struct stat info;
+    if (lstat(entry.path().c_str(), &info) != 0 || !S_ISDIR(info.st_mode) || info.st_uid != geteuid()) continue;
+    if (!std::filesystem::exists(entry.path() / kOwnerFile, error)) continue;  // logs kept on purpose
+    if (OwnerAlive(entry.path().string())) continue;
+    std::error_code ignored;
+    if (std::filesystem::remove_all(entry.path(), ignored) > 0) ++removed;
+  }
+  return removed;
+}
+
+}  // namespace drover
