@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -120,6 +121,15 @@ absl::StatusOr<uint64_t> Client::Submit(const v1::JobSpec& spec) {
   v1::SubmitRequest request;
   *request.mutable_spec() = spec;
   auto reply = impl_->Unary<v1::SubmitRequest, v1::SubmitReply>(&v1::Drover::Stub::Submit, request);
+  if (reply.status().code() == absl::StatusCode::kResourceExhausted &&
+      absl::StrContains(reply.status().message(), "larger than max")) {
+    // gRPC says "Received message larger than max (A vs. B)": say it for people.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the job takes ", (request.ByteSizeLong() + (1 << 20) - 1) >> 20,
+        " MiB to send; the coordinator takes requests of at most its --max-message-mib "
+        "(64 MiB by default; gRPC: ", reply.status().message(),
+        "). Give items as --range or --array, split the job, or raise the limit"));
+  }
   if (!reply.ok()) return reply.status();
   return reply->job_id();
 }
