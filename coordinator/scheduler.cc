@@ -231,7 +231,9 @@ std::vector<v1::JobStatus> Scheduler::ListJobs() const {
 }
 
 void Scheduler::CancelOnWorkers(uint64_t job_id) {
-  for (auto& [peer, worker] : workers_) {
+  for (auto& entry_by_peer : workers_) {
+    const std::string& peer = entry_by_peer.first;
+    WorkerRecord& worker = entry_by_peer.second;  // (a lambda below uses it: no structured binding)
     bool held = false;
     absl::erase_if(worker.held, [&](const auto& entry) {
       bool match = entry.first.first == job_id;
