@@ -162,6 +162,17 @@ void CoordinatorLoop::RunPosted() {
   for (auto& fn : batch) fn(scheduler_);
 }
 
+// The CURVE public key ZAP admitted the message's connection with (the
+// User-Id our ZAP handler sets), or "" if there is none.
+std::string CoordinatorLoop::CurveKeyOf(zmq::message_t& frame) {
+  try {
+    const char* user = frame.gets("User-Id");
+    return user != nullptr ? user : "";
+  } catch (const zmq::error_t&) {
+    return "";
+  }
+}
+
 void CoordinatorLoop::ReceiveFromWorkers(absl::Time now) {
   // Bounded so that posted client requests are not starved by a busy socket.
   for (int i = 0; i < 4096; ++i) {
@@ -188,7 +199,7 @@ void CoordinatorLoop::ReceiveFromWorkers(absl::Time now) {
       LogRateLimited(LogLevel::kWarning, absl::StrCat("malformed:", peer),
                      absl::StrCat("dropped a worker message: ", decoded.message()));
     } else {
-      scheduler_.OnWorkerMessage(peer, std::move(message), now);
+      scheduler_.OnWorkerMessage(peer, std::move(message), now, zap_ ? CurveKeyOf(frames[1]) : std::string());
     }
   }
 }

@@ -76,6 +76,7 @@ class CoordinatorLoop {
 
   void RunPosted();
   void ReceiveFromWorkers(absl::Time now);
+  static std::string CurveKeyOf(zmq::message_t& frame);
   void AnswerZap();
   void Publish(uint64_t change_count);
 

@@ -39,13 +39,21 @@ void Scheduler::Send(WorkerRecord& worker, v1::CoordinatorMessage& message, absl
   worker.last_sent = now;
 }
 
-void Scheduler::OnWorkerMessage(const std::string& peer, v1::WorkerMessage message,
-                                absl::Time now) {
-  if (message.has_hello()) {
-    OnHello(peer, message.hello(), now);
+void Scheduler::OnWorkerMessage(const std::string& peer, v1::WorkerMessage message, absl::Time now,
+                                absl::string_view key) {
+  auto it = workers_.find(peer);
+  if (it != workers_.end() && it->second.key != key) {
+    // Another key speaks with a registered worker's routing id (possible only
+    // after that worker disconnected): it may not act as that worker.
+    LogRateLimited(LogLevel::kWarning, absl::StrCat("key:", peer),
+                   absl::StrCat("dropped a message for worker ", it->second.id,
+                                " that came with another CURVE key than its Hello"));
     return;
   }
-  auto it = workers_.find(peer);
+  if (message.has_hello()) {
+    OnHello(peer, message.hello(), now, key);
+    return;
+  }
   if (it == workers_.end()) {
     // Declared lost earlier, or registered with a previous coordinator: it
     // holds nothing here, so its results are dropped (the chunks went back to

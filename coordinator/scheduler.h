@@ -69,7 +69,11 @@ class Scheduler {
   void SyncJournal();
 
   // ---- events from workers ----
-  void OnWorkerMessage(const std::string& peer, v1::WorkerMessage message, absl::Time now);
+  // `key` is the peer's authenticated CURVE public key (empty without CURVE): a
+  // registration is bound to the key its Hello came with, and messages for it
+  // with another key (a peer that took over its routing id) are dropped.
+  void OnWorkerMessage(const std::string& peer, v1::WorkerMessage message, absl::Time now,
+                       absl::string_view key = {});
   // A peer spoke another protocol version: it is refused.
   void OnWrongVersion(const std::string& peer, absl::string_view why);
   // Declares silent workers lost and sends heartbeats; call about every 100 ms.
@@ -118,6 +122,7 @@ class Scheduler {
 
   struct WorkerRecord {
     std::string peer;
+    std::string key;      // authenticated CURVE public key (Z85), empty without CURVE
     uint64_t number = 0;  // registration number (the id is "w" + number)
     std::string id;
     v1::Hello hello;
@@ -158,7 +163,7 @@ class Scheduler {
   // CPU jobs with work get free slots.
   using ReadyKey = std::tuple<int64_t, uint64_t, uint64_t>;
 
-  void OnHello(const std::string& peer, const v1::Hello& hello, absl::Time now);
+  void OnHello(const std::string& peer, const v1::Hello& hello, absl::Time now, absl::string_view key);
   // Declares silent workers lost and sends heartbeats to quiet ones.
   void CheckLiveness(absl::Time now);
   // Cancels stream-mode jobs whose reader never came.

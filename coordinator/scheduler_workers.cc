@@ -49,7 +49,7 @@ absl::Status CheckHello(const v1::Hello& hello) {
 
 }  // namespace
 
-void Scheduler::OnHello(const std::string& peer, const v1::Hello& hello, absl::Time now) {
+void Scheduler::OnHello(const std::string& peer, const v1::Hello& hello, absl::Time now, absl::string_view key) {
   if (workers_.contains(peer)) LoseWorker(peer, "registered again", now);
   if (absl::Status fits = CheckHello(hello); !fits.ok()) {
     LogRateLimited(LogLevel::kWarning, absl::StrCat("hello:", peer), absl::StrCat("refused a worker: ", fits.message()));
@@ -60,6 +60,7 @@ void Scheduler::OnHello(const std::string& peer, const v1::Hello& hello, absl::T
   }
   WorkerRecord& worker = workers_[peer];
   worker.peer = peer;
+  worker.key = std::string(key);
   worker.number = next_worker_number_++;
   worker.id = absl::StrCat("w", worker.number);
   by_number_[worker.number] = &worker;

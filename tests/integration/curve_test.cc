@@ -7,8 +7,11 @@
 #include <filesystem>
 
 #include <gtest/gtest.h>
+#include <zmq.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "common/curve.h"
+#include "common/wire.h"
 #include "tests/integration/harness.h"
 
 namespace drover::testing {
@@ -94,6 +97,81 @@ TEST(Curve, ACoordinatorWithKeysAndATokenMayListenBeyondLoopback) {
   EXPECT_EQ(read(ready, &c, 1), 1) << coordinator.Log();  // it started and reported its addresses
   close(ready);
   EXPECT_TRUE(coordinator.Running());
+}
+
+// A DEALER with its own CURVE keys and a chosen routing id, speaking the worker protocol.
+zmq::socket_t CurvePeer(zmq::context_t& context, const std::string& endpoint, const Keys& keys,
+                        const std::string& key, const std::string& routing_id) {
+  zmq::socket_t socket(context, zmq::socket_type::dealer);
+  absl::StatusOr<CurveKeyPair> pair = ReadKeyPair(keys.Path(key) + ".key");
+  absl::StatusOr<std::string> server = ReadPublicKey(keys.Path("coordinator") + ".pub");
+  EXPECT_TRUE(pair.ok() && server.ok());
+  socket.set(zmq::sockopt::curve_serverkey, *server);
+  socket.set(zmq::sockopt::curve_publickey, pair->public_key);
+  socket.set(zmq::sockopt::curve_secretkey, pair->secret_key);
+  socket.set(zmq::sockopt::routing_id, routing_id);
+  socket.set(zmq::sockopt::linger, 0);
+  socket.set(zmq::sockopt::rcvtimeo, 20000);
+  socket.connect(endpoint);
+  return socket;
+}
+
+v1::CoordinatorMessage ReceiveNoHeartbeat(zmq::socket_t& socket) {
+  while (true) {
+    zmq::message_t frame;
+    v1::CoordinatorMessage message;
+    if (!socket.recv(frame) || !DecodeFrame(frame, &message).ok()) return {};
+    if (!message.has_heartbeat()) return message;
+  }
+}
+
+TEST(Curve, AnotherAdmittedKeyCannotActAsAWorkerByTakingItsRoutingId) {
+  Keys keys;
+  RunProgram({"/bin/sh", "-c", absl::StrCat("cat ", keys.Path("other"), ".pub >> ", keys.authorized())});
+  TestCluster cluster({"--curve-key", keys.Path("coordinator") + ".key", "--authorized-keys", keys.authorized()});
+  zmq::context_t context;
+  v1::Chunk held;
+  uint64_t instance = 0;
+  {
+    // "good" registers as routing id "w/1", takes a chunk, and disconnects.
+    zmq::socket_t good = CurvePeer(context, cluster.worker_endpoint(), keys, "good", "w/1");
+    v1::WorkerMessage hello;
+    hello.mutable_hello()->set_name("good");
+    hello.mutable_hello()->set_slots(1);
+    hello.mutable_hello()->add_kernels("echo");
+    good.send(EncodeFrame(hello), zmq::send_flags::none);
+    v1::CoordinatorMessage welcome = ReceiveNoHeartbeat(good);
+    ASSERT_TRUE(welcome.has_welcome()) << welcome.DebugString();
+    instance = welcome.welcome().coordinator_instance();
+    v1::WorkerMessage credit;
+    credit.mutable_ready()->set_credit(1);
+    good.send(EncodeFrame(credit), zmq::send_flags::none);
+    CommandResult submitted = cluster.Drover({"submit", "--kernel", "echo", "real"});
+    ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+    v1::CoordinatorMessage assign = ReceiveNoHeartbeat(good);
+    ASSERT_EQ(assign.assign().chunks_size(), 1) << assign.DebugString();
+    held = assign.assign().chunks(0);
+  }
+  // "other" (also admitted) connects with the same routing id and reports that chunk.
+  zmq::socket_t other = CurvePeer(context, cluster.worker_endpoint(), keys, "other", "w/1");
+  v1::WorkerMessage forged;
+  v1::ChunkResult* result = forged.mutable_ready()->add_results();
+  result->set_job_id(held.job_id());
+  result->set_chunk_index(held.chunk_index());
+  result->set_attempt(held.attempt());
+  result->set_coordinator_instance(instance);
+  result->mutable_outputs()->set_first_index(0);
+  result->mutable_outputs()->set_item_count(1);
+  result->mutable_outputs()->set_outputs("FORGED");
+  result->mutable_outputs()->add_output_sizes(6);
+  // Sent until the coordinator has seen it under the taken-over routing id (the
+  // old connection's end may be processed after the new one's first try).
+  ASSERT_TRUE(WaitUntil([&] {
+    other.send(EncodeFrame(forged), zmq::send_flags::dontwait);
+    return cluster.coordinator().Log().find("came with another CURVE key") != std::string::npos;
+  })) << cluster.coordinator().Log();
+  CommandResult status = cluster.Drover({"status", "1"});
+  EXPECT_NE(status.out.find("0/1 done"), std::string::npos) << status.out;  // nothing recorded
 }
 
 }  // namespace
