@@ -111,4 +111,17 @@ void FillChunkItems(const v1::ItemSource& source, ChunkBounds bounds, v1::Chunk*
   }
 }
 
+v1::ChunkResult ResultFor(const v1::Chunk& chunk, const std::string& worker) {
+  v1::ChunkResult result;
+  result.set_job_id(chunk.job_id());
+  result.set_chunk_index(chunk.chunk_index());
+  result.set_attempt(chunk.attempt());
+  result.set_coordinator_instance(chunk.coordinator_instance());
+  v1::ChunkOutputs* out = result.mutable_outputs();
+  out->set_first_index(chunk.first_index());
+  out->set_item_count(ChunkItems(chunk).count());
+  out->set_worker(worker);
+  return result;
+}
+
 }  // namespace drover

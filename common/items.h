@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <string>
 #include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
@@ -34,6 +35,11 @@ struct ChunkBounds {
 
 // Bounds of chunk `chunk_index` (< ChunkCount(...)); the last chunk may be short.
 ChunkBounds BoundsOfChunk(uint64_t item_count, uint32_t chunk_size, uint64_t chunk_index);
+
+// The start of `chunk`'s result, as every worker reports it: the chunk's job,
+// index, attempt and coordinator instance, and outputs naming its first item,
+// its item count and `worker`.
+v1::ChunkResult ResultFor(const v1::Chunk& chunk, const std::string& worker);
 
 // Sets `chunk`'s items (range or inline copy) and first_index for `bounds`.
 void FillChunkItems(const v1::ItemSource& source, ChunkBounds bounds, v1::Chunk* chunk);

@@ -208,16 +208,9 @@ std::string ExpandPlaceholders(const std::string& arg, absl::string_view item, u
 
 v1::ChunkResult RunChunk(const RunContext& context, const v1::Chunk& chunk,
                          const std::atomic<bool>& cancelled) {
-  v1::ChunkResult result;
-  result.set_job_id(chunk.job_id());
-  result.set_chunk_index(chunk.chunk_index());
-  result.set_attempt(chunk.attempt());
-  result.set_coordinator_instance(chunk.coordinator_instance());
+  v1::ChunkResult result = ResultFor(chunk, context.worker_name);
   v1::ChunkOutputs* out = result.mutable_outputs();
-  out->set_first_index(chunk.first_index());
-  out->set_worker(context.worker_name);
   ChunkItems items(chunk);
-  out->set_item_count(items.count());
 
   OutputCollector collector(chunk, out);
   if (chunk.kernel().empty() && chunk.has_command()) {

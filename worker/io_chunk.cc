@@ -25,16 +25,9 @@ bool IoChunk::Record(uint32_t offset, std::string output, std::string error, v1:
 }
 
 v1::ChunkResult IoChunk::ToResult(const std::string& worker_name) {
-  v1::ChunkResult result;
-  result.set_job_id(chunk_.job_id());
-  result.set_chunk_index(chunk_.chunk_index());
-  result.set_attempt(chunk_.attempt());
-  result.set_coordinator_instance(chunk_.coordinator_instance());
+  v1::ChunkResult result = ResultFor(chunk_, worker_name);
   v1::ChunkOutputs* out = result.mutable_outputs();
-  out->set_first_index(chunk_.first_index());
-  out->set_worker(worker_name);
   absl::MutexLock lock(&mu_);
-  out->set_item_count(count_);
   for (size_t i = 0; i < outputs_.size(); ++i) {
     out->mutable_outputs()->append(outputs_[i]);
     out->add_output_sizes(static_cast<uint32_t>(outputs_[i].size()));
