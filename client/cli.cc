@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/commands.h"
 #include "common/curve.h"
@@ -239,6 +240,10 @@ int RunCli(int argc, char** argv) {
     return kExitUsage;
   }
   common.token = *token;
+  if (common.token.empty() && !absl::StartsWith(common.coordinator, "unix:")) {
+    // A coordinator on this machine may have made a token for its user (see drover-coordinator --no-auth).
+    common.token = FindDefaultToken(common.coordinator);
+  }
   if (client_cert_file.empty() != client_key_file.empty()) {
     std::fprintf(stderr, "drover: --client-cert and --client-key go together\n");
     return kExitUsage;

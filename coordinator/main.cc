@@ -44,6 +44,15 @@ void RequestStop(absl::Notification* stop) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Signals are taken by one thread with sigwait, so no handler runs inside
+  // gRPC or ZeroMQ. Blocked first of all: every thread started later (gRPC
+  // starts some as soon as credentials are made) inherits the mask, so a
+  // SIGTERM is never delivered to one of them and its default action.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // Lock-order checking is for tests; it costs time on every lock.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App app{
@@ -63,6 +72,7 @@ int main(int argc, char** argv) {
   std::string authorized_keys_file;
   std::string tls_cert_file, tls_key_file, tls_client_ca_file;
   bool insecure = false;
+  bool no_auth = false;
   bool verbose = false;
   app.add_option("--listen-workers", worker_address,
                  "where workers connect: HOST:PORT or a ZeroMQ endpoint (port 0 picks a free one)")
@@ -97,6 +107,10 @@ int main(int argc, char** argv) {
   app.add_option("--authorized-keys", authorized_keys_file,
                  "the workers' public keys (.pub lines) this coordinator admits")
       ->check(CLI::ExistingFile);
+  app.add_flag("--no-auth", no_auth,
+               "on loopback with no --token-file: accept clients without a token (any local user could "
+               "then run commands as the workers' user). By default such a coordinator makes a token and "
+               "keeps it in ~/.local/state/drover/tokens/HOST:PORT (0600), where your `drover` finds it");
   app.add_flag("--insecure", insecure,
                "allow listening beyond loopback without credentials (anyone who reaches the "
                "ports can run commands here)");
@@ -209,13 +223,6 @@ int main(int argc, char** argv) {
                                     "; anyone who reaches it can run commands here"));
   }
 
-  // Signals are taken by one thread with sigwait, so no handler runs inside gRPC or ZeroMQ.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
   options.heartbeat_interval = absl::Seconds(heartbeat_seconds);
   options.max_worker_message_bytes = static_cast<int64_t>(max_worker_message_mib) << 20;
   options.worker_timeout = absl::Seconds(worker_timeout_seconds);
@@ -250,6 +257,26 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // Secure by default on one machine: with no token and no client certificates,
+  // a loopback coordinator makes a token for the same user's clients.
+  const bool default_token = token->empty() && tls_client_ca_file.empty() && !no_auth &&
+                             !absl::StartsWith(*grpc_address, "unix:");
+  if (default_token) {
+    // With a state dir the token survives restarts (clients waiting on a job keep theirs).
+    const std::string kept = state_dir.empty() ? "" : state_dir + "/client-token";
+    absl::StatusOr<std::string> old = kept.empty() ? absl::NotFoundError("") : drover::ReadToken(kept);
+    *token = old.ok() ? *old : drover::NewToken();
+    if (!kept.empty() && !old.ok()) {
+      if (absl::Status written = drover::WriteDefaultToken(kept, *token); !written.ok()) {
+        drover::LogError(absl::StrCat("--state-dir: ", written.message()));
+        return 1;
+      }
+    }
+  }
+  if (no_auth && token->empty()) {
+    drover::LogWarning("--no-auth: any local user can submit jobs, which run as the workers' user");
+  }
+
   absl::Notification stop;
   drover::ClientService service(&loop, [&stop] { RequestStop(&stop); }, *token);
   grpc::ServerBuilder builder;
@@ -266,6 +293,20 @@ int main(int argc, char** argv) {
   std::string client_listen = *grpc_address;
   if (!absl::StartsWith(client_listen, "unix:")) {
     client_listen = absl::StrCat(client_listen.substr(0, client_listen.rfind(':')), ":", grpc_port);
+  }
+  std::string default_token_path;
+  if (default_token) {
+    default_token_path = drover::DefaultTokenPath(client_listen);
+    absl::Status written = default_token_path.empty()
+                               ? absl::UnavailableError("neither $XDG_STATE_HOME nor $HOME is set")
+                               : drover::WriteDefaultToken(default_token_path, *token);
+    if (!written.ok()) {
+      drover::LogError(absl::StrCat("cannot keep a token for clients (", written.message(),
+                                    "): give --token-file, or --no-auth to accept any local user"));
+      return 2;
+    }
+    drover::LogInfo(absl::StrCat("clients need the token in ", default_token_path,
+                                 " (this user's `drover` finds it; --no-auth turns this off)"));
   }
   drover::LogInfo(absl::StrCat("listening for workers on ", *bound, " and clients on ",
                                client_listen,
@@ -297,6 +338,7 @@ int main(int argc, char** argv) {
   // Wake the signal thread if it is still waiting.
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
+  if (!default_token_path.empty()) unlink(default_token_path.c_str());  // it dies with this coordinator
   drover::LogInfo("stopped");
   return 0;
 }

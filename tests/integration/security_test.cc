@@ -1,9 +1,11 @@
 // Integration: who may submit and join. Tokens on the client API, no
 // listening beyond loopback without credentials, private local mode, and no
 // worker as root by accident.
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -127,6 +129,58 @@ TEST(Security, LocalModeSocketsAreNotUsableByAnotherUser) {
   EXPECT_EQ(other.out.find("sleep_ms"), std::string::npos) << other.out;
   run.Signal(SIGINT);
   run.Wait();
+}
+
+// Another user of this machine, as far as the CLI's token look-up goes.
+std::vector<std::string> AnotherUsersEnvironment(const std::string& home) {
+  return {absl::StrCat("HOME=", home), absl::StrCat("XDG_STATE_HOME=", home, "/state")};
+}
+
+TEST(Security, ALoopbackCoordinatorWithoutATokenMakesOneForItsUser) {
+  char other[] = "/tmp/drover-other-XXXXXX";
+  ASSERT_NE(mkdtemp(other), nullptr);
+  std::string token_file;
+  {
+    TestCluster cluster;
+    cluster.AddWorker(1);
+    ASSERT_TRUE(cluster.WaitForWorkers(1));  // this user's CLI found the token
+    const std::string port = cluster.client_target().substr(cluster.client_target().rfind(':') + 1);
+    const char* state = std::getenv("XDG_STATE_HOME");
+    token_file = absl::StrCat(state != nullptr && *state == '/' ? std::string(state)
+                                                                 : absl::StrCat(std::getenv("HOME"), "/.local/state"),
+                              "/drover/tokens/127.0.0.1:", port);
+    struct stat info;
+    ASSERT_EQ(stat(token_file.c_str(), &info), 0) << token_file;
+    EXPECT_EQ(info.st_mode & 0777, 0600u);
+    ASSERT_EQ(stat(std::filesystem::path(token_file).parent_path().c_str(), &info), 0);
+    EXPECT_EQ(info.st_mode & 0777, 0700u);
+    EXPECT_EQ(cluster.Drover({"run", "--kernel", "echo", "mine"}).out, "mine\n");
+    // Someone without the file is refused, and nothing runs.
+    CommandResult stranger = RunProgram({BinPath("drover"), "--coordinator", cluster.client_target(), "run", ":::",
+                                         "x", "--", "touch", absl::StrCat(other, "/ran")},
+                                        "", AnotherUsersEnvironment(other));
+    EXPECT_NE(stranger.exit_code, 0);
+    EXPECT_NE(stranger.err.find("needs a token"), std::string::npos) << stranger.err;
+    EXPECT_FALSE(std::filesystem::exists(absl::StrCat(other, "/ran")));
+    cluster.coordinator().Signal(SIGTERM);
+    ASSERT_TRUE(cluster.coordinator().Wait().has_value());
+  }
+  EXPECT_FALSE(std::filesystem::exists(token_file)) << "a stopped coordinator leaves its token file behind";
+  std::filesystem::remove_all(other);
+}
+
+TEST(Security, NoAuthOnLoopbackLetsAnyLocalUserInAndSaysSo) {
+  char other[] = "/tmp/drover-other-XXXXXX";
+  ASSERT_NE(mkdtemp(other), nullptr);
+  TestCluster cluster({"--no-auth"});
+  cluster.AddWorker(1);
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  CommandResult stranger = RunProgram({BinPath("drover"), "--coordinator", cluster.client_target(), "run",
+                                       "--kernel", "echo", "anyone"},
+                                      "", AnotherUsersEnvironment(other));
+  EXPECT_EQ(stranger.out, "anyone\n") << stranger.err;
+  EXPECT_NE(cluster.coordinator().Log().find("--no-auth: any local user can submit jobs"), std::string::npos);
+  std::filesystem::remove_all(other);
 }
 
 }  // namespace
