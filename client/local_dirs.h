@@ -3,7 +3,8 @@
 // owner could not do it (it was killed with SIGKILL): each holds an `owner`
 // file naming the process that made it, and the next local run removes the
 // directories whose owner is dead. A run that keeps its logs on purpose (a
-// child failed) removes its token and sockets and is left alone.
+// child failed) removes its token and sockets and is left alone. The functions
+// touch only the file system and may be called from any thread.
 #ifndef DROVER_CLIENT_LOCAL_DIRS_H_
 #define DROVER_CLIENT_LOCAL_DIRS_H_
 

@@ -333,7 +333,9 @@ int main(int argc, char** argv) {
   loop.Stop();
   loop_thread.join();
   drover::LogDebug("loop stopped; stopping the gRPC server");
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(250));
+  // Calls still open (a watcher, a results stream) are cancelled at once: the
+  // loop has stopped, so they could not be answered anyway.
+  server->Shutdown(std::chrono::system_clock::now());
   drover::LogDebug("gRPC server stopped");
   // Wake the signal thread if it is still waiting.
   pthread_kill(signal_thread.native_handle(), SIGTERM);

@@ -82,8 +82,9 @@ class Scheduler {
   void Dispatch(absl::Time now);
 
   // ---- requests from clients ----
-  // Errors: kInvalidArgument for a bad spec or a kernel no connected worker
-  // offers; kResourceExhausted/kUnavailable when the journal cannot be written.
+  // Errors: kInvalidArgument for a bad spec, a spec over the limits, or (with
+  // workers connected) a kernel, labels or --cpus no connected worker offers;
+  // kResourceExhausted/kUnavailable when the journal cannot be written.
   absl::StatusOr<uint64_t> Submit(v1::JobSpec spec, absl::Time now);
   // Errors: kNotFound.
   absl::StatusOr<v1::JobStatus> GetJob(uint64_t job_id) const;
