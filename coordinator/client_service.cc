@@ -1,8 +1,14 @@
 // Implements client_service.h.
 #include "coordinator/client_service.h"
 
+#include <malloc.h>
+
+#include <algorithm>
 #include <atomic>
 
+#include <grpcpp/support/proto_buffer_reader.h>
+
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/job_state.h"
@@ -13,6 +19,10 @@ namespace {
 
 constexpr uint64_t kMaxItemsPerBatch = 65536;
 constexpr absl::Duration kWatchMinInterval = absl::Milliseconds(100);
+// A submit waits at most this long for others to leave room in the budget.
+constexpr absl::Duration kSubmitWait = absl::Seconds(60);
+// Requests at least this large are followed by malloc_trim.
+constexpr size_t kLargeRequestBytes = 8 << 20;
 
 // The one place absl::Status becomes grpc::Status.
 grpc::Status ToGrpc(const absl::Status& status) {
@@ -35,8 +45,22 @@ grpc::Status Answer(CoordinatorLoop* loop, std::function<absl::StatusOr<Reply>(S
 
 }  // namespace
 
-ClientService::ClientService(CoordinatorLoop* loop, std::function<void()> on_shutdown, std::string token)
-    : loop_(loop), on_shutdown_(std::move(on_shutdown)), token_(std::move(token)) {}
+ClientService::ClientService(CoordinatorLoop* loop, std::function<void()> on_shutdown, std::string token,
+                             ItemLimits item_limits, uint64_t submit_memory_bytes)
+    : loop_(loop),
+      on_shutdown_(std::move(on_shutdown)),
+      token_(std::move(token)),
+      item_limits_(item_limits),
+      submit_budget_(submit_memory_bytes) {
+  // Submit (method 0 of drover.v1.Drover, as the generated code numbers it)
+  // is read as raw bytes, so it can be measured before it is parsed. From the
+  // client's side it is still a unary call.
+  MarkMethodStreamed(0, new grpc::internal::StreamedUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
+                            [this](grpc::ServerContext* context,
+                                   grpc::ServerUnaryStreamer<grpc::ByteBuffer, grpc::ByteBuffer>* call) {
+                              return Submit(context, call);
+                            }));
+}
 
 grpc::Status ClientService::Authorize(const grpc::ServerContext* context) const {
   if (token_.empty()) return grpc::Status::OK;
@@ -54,19 +78,66 @@ grpc::Status ClientService::Authorize(const grpc::ServerContext* context) const 
                       "this coordinator needs a token: set DROVER_TOKEN or --token-file");
 }
 
-grpc::Status ClientService::Submit(grpc::ServerContext* context, const v1::SubmitRequest* request,
-                                   v1::SubmitReply* reply) {
+grpc::Status ClientService::Submit(grpc::ServerContext* context,
+                                   grpc::ServerUnaryStreamer<grpc::ByteBuffer, grpc::ByteBuffer>* call) {
   if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
-  return Answer<v1::SubmitReply>(
+  grpc::ByteBuffer encoded;
+  if (!call->Read(&encoded)) return grpc::Status(grpc::StatusCode::CANCELLED, "the client sent no request");
+  // Large requests leave freed pages behind in the allocator: give them back.
+  const bool large = encoded.Length() >= kLargeRequestBytes;
+  absl::Cleanup trim = [&encoded, large] {
+    encoded.Clear();
+    if (large) malloc_trim(0);
+  };
+  uint64_t cost = 0;
+  {
+    grpc::ProtoBufferReader reader(&encoded);
+    absl::StatusOr<uint64_t> measured = MeasureSubmit(&reader, item_limits_);
+    if (!measured.ok()) return ToGrpc(measured.status());
+    cost = *measured;
+  }
+  if (cost > submit_budget_.capacity()) {  // a limit of this coordinator, like --max-items
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("reading this request would take about ", cost >> 20,
+                                     " MiB; this coordinator reads at most ", submit_budget_.capacity() >> 20,
+                                     " MiB of submits at a time (its --submit-memory-mib): list fewer "
+                                     "items or give a range"));
+  }
+  const absl::Time deadline = std::min(absl::FromChrono(context->deadline()), absl::Now() + kSubmitWait);
+  if (!submit_budget_.Acquire(cost, deadline)) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "the coordinator is busy reading other large submits; try again");
+  }
+  absl::Cleanup release = [this, cost] { submit_budget_.Release(cost); };
+  v1::SubmitRequest request;
+  {
+    grpc::ProtoBufferReader reader(&encoded);
+    if (!request.ParseFromZeroCopyStream(&reader)) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the request is not a valid SubmitRequest");
+    }
+  }
+  encoded.Clear();
+  v1::SubmitReply reply;
+  grpc::Status answered = Answer<v1::SubmitReply>(
       loop_,
       [&](Scheduler& s) -> absl::StatusOr<v1::SubmitReply> {
-        absl::StatusOr<uint64_t> id = s.Submit(request->spec(), absl::Now());
+        absl::StatusOr<uint64_t> id = s.Submit(std::move(*request.mutable_spec()), absl::Now());
         if (!id.ok()) return id.status();
         v1::SubmitReply submitted;
         submitted.set_job_id(*id);
         return submitted;
       },
-      reply);
+      &reply);
+  if (!answered.ok()) return answered;
+  grpc::ByteBuffer reply_bytes;
+  bool own_buffer = false;
+  if (grpc::Status encoded_reply =
+          grpc::SerializationTraits<v1::SubmitReply>::Serialize(reply, &reply_bytes, &own_buffer);
+      !encoded_reply.ok()) {
+    return encoded_reply;
+  }
+  if (!call->Write(reply_bytes)) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+  return grpc::Status::OK;
 }
 
 grpc::Status ClientService::GetJob(grpc::ServerContext* context, const v1::JobRef* request,

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "coordinator/coordinator_loop.h"
+#include "coordinator/submit_intake.h"
 #include "drover/v1/service.grpc.pb.h"
 
 namespace drover {
@@ -16,11 +17,13 @@ class ClientService final : public v1::Drover::Service {
   // `loop` must outlive the service. `on_shutdown` is called (once, from a
   // handler thread) when a client asks the coordinator to stop. A non-empty
   // `token` must come with every call as "authorization: Bearer TOKEN";
-  // calls without it get UNAUTHENTICATED and nothing runs.
-  ClientService(CoordinatorLoop* loop, std::function<void()> on_shutdown, std::string token = "");
+  // calls without it get UNAUTHENTICATED and nothing runs. A Submit listing
+  // items beyond `item_limits` is refused before it is parsed, and the submits
+  // being parsed at once take at most `submit_memory_bytes` together (one that
+  // would need more is refused; others wait for room until their deadline).
+  ClientService(CoordinatorLoop* loop, std::function<void()> on_shutdown, std::string token = "",
+                ItemLimits item_limits = {}, uint64_t submit_memory_bytes = uint64_t{1} << 30);
 
-  grpc::Status Submit(grpc::ServerContext* context, const v1::SubmitRequest* request,
-                      v1::SubmitReply* reply) override;
   grpc::Status GetJob(grpc::ServerContext* context, const v1::JobRef* request,
                       v1::JobStatus* reply) override;
   grpc::Status ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest* request,
@@ -41,11 +44,16 @@ class ClientService final : public v1::Drover::Service {
                         v1::ShutdownReply* reply) override;
 
  private:
+  // Submit, taken off the wire as bytes: measured (MeasureSubmit) before it is parsed.
+  grpc::Status Submit(grpc::ServerContext* context,
+                      grpc::ServerUnaryStreamer<grpc::ByteBuffer, grpc::ByteBuffer>* call);
   grpc::Status Authorize(const grpc::ServerContext* context) const;
 
   CoordinatorLoop* const loop_;
   std::function<void()> on_shutdown_;
   const std::string token_;
+  const ItemLimits item_limits_;
+  SubmitBudget submit_budget_;
 };
 
 }  // namespace drover

@@ -114,9 +114,9 @@ int main(int argc, char** argv) {
   app.add_flag("--insecure", insecure,
                "allow listening beyond loopback without credentials (anyone who reaches the "
                "ports can run commands here)");
-  app.add_option("--max-items", options.max_inline_items, "most items a job may list (ranges are not counted)")
+  app.add_option("--max-items", options.item_limits.max_items, "most items a job may list (ranges are not counted)")
       ->capture_default_str();
-  app.add_option("--max-item-bytes", options.max_item_bytes, "largest item a job may list, in bytes")
+  app.add_option("--max-item-bytes", options.item_limits.max_item_bytes, "largest item a job may list, in bytes")
       ->capture_default_str();
   app.add_option("--max-command-bytes", options.max_command_bytes,
                  "largest command (arguments and environment together), in bytes")
@@ -129,6 +129,12 @@ int main(int argc, char** argv) {
   app.add_option("--max-message-mib", max_message_mib, "largest client request accepted, in MiB")
       ->capture_default_str()
       ->check(CLI::Range(1, 2000));
+  int submit_memory_mib = 1024;
+  app.add_option("--submit-memory-mib", submit_memory_mib,
+                 "memory the submits being read at one time may take together, in MiB (a submit is "
+                 "measured before it is parsed: one needing more is refused, others wait for room)")
+      ->capture_default_str()
+      ->check(CLI::Range(16, 1 << 20));
   app.add_option("--ready-fd", ready_fd,
                  "once listening, write 'workers=ENDPOINT clients=ADDRESS' and a newline to this "
                  "file descriptor and close it (used by `drover run --local`)");
@@ -278,7 +284,8 @@ int main(int argc, char** argv) {
   }
 
   absl::Notification stop;
-  drover::ClientService service(&loop, [&stop] { RequestStop(&stop); }, *token);
+  drover::ClientService service(&loop, [&stop] { RequestStop(&stop); }, *token, options.item_limits,
+                                static_cast<uint64_t>(submit_memory_mib) << 20);
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   builder.AddListeningPort(*grpc_address, client_credentials, &grpc_port);

@@ -202,9 +202,10 @@ absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now) {
     if (absl::Status synced = journal_->Sync(); !synced.ok()) return synced;
     v1::JournalRecord record;
     record.mutable_submitted()->set_job_id(id);
-    *record.mutable_submitted()->mutable_spec() = spec;
+    record.mutable_submitted()->mutable_spec()->Swap(&spec);  // lent, not copied: it may be large
     record.mutable_submitted()->set_submitted_unix_ms(absl::ToUnixMillis(now));
     journal_->Append(record);
+    record.mutable_submitted()->mutable_spec()->Swap(&spec);
     if (absl::Status synced = journal_->Sync(); !synced.ok()) {
       journal_->DiscardPending();
       return synced;

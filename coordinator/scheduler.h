@@ -29,6 +29,7 @@
 #include "absl/time/time.h"
 #include "coordinator/job.h"
 #include "coordinator/journal_sink.h"
+#include "coordinator/submit_intake.h"
 #include "coordinator/worker_outbox.h"
 #include "drover/v1/control.pb.h"
 #include "drover/v1/service.pb.h"
@@ -44,8 +45,7 @@ struct SchedulerOptions {
   // A `drover run` job whose client never comes to read its results is cancelled after this.
   absl::Duration reader_timeout = absl::Seconds(30);
   // Limits on what a client may submit (a job over one is refused, kInvalidArgument).
-  uint64_t max_inline_items = 10'000'000;
-  uint64_t max_item_bytes = 1 << 20;
+  ItemLimits item_limits;
   uint64_t max_command_bytes = 128 << 10;  // a command's arguments and environment together
   // Largest ZeroMQ message taken from a worker; a peer sending more is disconnected.
   int64_t max_worker_message_bytes = int64_t{1} << 30;

@@ -18,14 +18,13 @@ constexpr uint64_t kMaxGrpcSpecBytes = 8 << 20;
 absl::Status Scheduler::CheckLimits(const v1::JobSpec& spec) const {
   if (spec.items().has_inline_()) {
     const auto& items = spec.items().inline_().items();
-    if (static_cast<uint64_t>(items.size()) > options_.max_inline_items) {
-      return absl::InvalidArgumentError(absl::StrCat("the job has ", items.size(), " items; this coordinator takes at most ",
-                                                     options_.max_inline_items, " listed items (--max-items); use --range or split the job"));
+    const ItemLimits& limits = options_.item_limits;
+    if (static_cast<uint64_t>(items.size()) > limits.max_items) {
+      return TooManyItemsError(items.size(), limits.max_items);
     }
     for (int i = 0; i < items.size(); ++i) {
-      if (items[i].size() > options_.max_item_bytes) {
-        return absl::InvalidArgumentError(absl::StrCat("item ", i + 1, " has ", items[i].size(), " bytes; the limit is ",
-                                                       options_.max_item_bytes, " (--max-item-bytes)"));
+      if (items[i].size() > limits.max_item_bytes) {
+        return ItemTooLargeError(i + 1, items[i].size(), limits.max_item_bytes);
       }
     }
   }

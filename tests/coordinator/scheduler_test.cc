@@ -228,8 +228,8 @@ TEST_F(SchedulerTest, RequiredLabelsPickTheWorkers) {
 TEST(SchedulerLimits, OversizeJobsAreRefusedWithTheLimitNamed) {
   FakeOutbox outbox;
   SchedulerOptions options;
-  options.max_inline_items = 2;
-  options.max_item_bytes = 4;
+  options.item_limits.max_items = 2;
+  options.item_limits.max_item_bytes = 4;
   options.max_command_bytes = 16;
   Scheduler scheduler(options, &outbox);
   const absl::Time now = absl::FromUnixSeconds(1);

@@ -1,9 +1,13 @@
-// libFuzzer target: arbitrary bytes as a client's SubmitRequest, submitted to
-// a scheduler, dispatched, and answered with well-formed empty results.
+// libFuzzer target: arbitrary bytes as a client's SubmitRequest, measured
+// before parsing as the client service does (what MeasureSubmit accepts must
+// parse within the limits), submitted to a scheduler, dispatched, and
+// answered with well-formed empty results.
 #include <cstddef>
 #include <cstdint>
 
 #include "coordinator/scheduler.h"
+#include "coordinator/submit_intake.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "tests/fuzz/quiet_logs.h"
 
 namespace {
@@ -19,11 +23,21 @@ class NullOutbox : public drover::WorkerOutbox {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  drover::SchedulerOptions options;
+  options.item_limits = {.max_items = 1000, .max_item_bytes = 64};
+  google::protobuf::io::ArrayInputStream input(data, static_cast<int>(size));
+  absl::StatusOr<uint64_t> cost = drover::MeasureSubmit(&input, options.item_limits);
   drover::v1::SubmitRequest request;
   if (!request.ParseFromArray(data, static_cast<int>(size))) return 0;
+  if (cost.ok()) {
+    if (*cost < size) __builtin_trap();  // the estimate covers at least the bytes
+    const auto& items = request.spec().items().inline_().items();
+    if (static_cast<uint64_t>(items.size()) > options.item_limits.max_items) __builtin_trap();
+    for (const std::string& item : items) {
+      if (item.size() > options.item_limits.max_item_bytes) __builtin_trap();
+    }
+  }
   NullOutbox outbox;
-  drover::SchedulerOptions options;
-  options.max_inline_items = 1000;
   drover::Scheduler scheduler(options, &outbox);
   absl::Time now = absl::FromUnixSeconds(1000);
   drover::v1::WorkerMessage hello;

@@ -88,7 +88,7 @@ TEST(Security, OversizeJobsAreRefusedAndTheCoordinatorServesOn) {
   ASSERT_TRUE(cluster.WaitForWorkers(1));
   CommandResult big = cluster.Drover({"run", "--kernel", "echo", "short", "much-too-long-an-item"});
   EXPECT_EQ(big.exit_code, 2);
-  EXPECT_NE(big.err.find("item 2 has 21 bytes; the limit is 8"), std::string::npos) << big.err;
+  EXPECT_NE(big.err.find("item 2 has 21 bytes; this coordinator takes items of at most 8 bytes"), std::string::npos) << big.err;
   EXPECT_EQ(cluster.Drover({"run", "--kernel", "echo", "fine"}).out, "fine\n");
 }
 
