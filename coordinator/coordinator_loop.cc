@@ -37,10 +37,10 @@ class CoordinatorLoop::ZmqOutbox : public WorkerOutbox {
   zmq::socket_t* router_;
 };
 
-CoordinatorLoop::CoordinatorLoop(SchedulerOptions options, JournalSink* journal)
+CoordinatorLoop::CoordinatorLoop(SchedulerOptions options, JournalSink* journal, ResultStore* results)
     : router_(context_, zmq::socket_type::router),
       outbox_(std::make_unique<ZmqOutbox>(&router_)),
-      scheduler_(options, outbox_.get(), journal) {
+      scheduler_(options, outbox_.get(), journal, results) {
   router_.set(zmq::sockopt::router_mandatory, 1);  // unroutable sends fail instead of vanishing
   router_.set(zmq::sockopt::sndhwm, 0);            // credit bounds what is queued per worker
   router_.set(zmq::sockopt::rcvhwm, 0);

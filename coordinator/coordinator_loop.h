@@ -27,8 +27,8 @@ namespace drover {
 // Post(), Call(), Stop(), WaitForChange() are thread-safe.
 class CoordinatorLoop {
  public:
-  // `journal` (may be null) must outlive the loop.
-  CoordinatorLoop(SchedulerOptions options, JournalSink* journal);
+  // `journal` (may be null) and `results` (null: kept in memory) must outlive the loop.
+  CoordinatorLoop(SchedulerOptions options, JournalSink* journal, ResultStore* results);
 
   // Rebuilds state from journal records; call before Run().
   void Restore(const std::vector<v1::JournalRecord>& records);

@@ -126,13 +126,14 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
   return absl::OkStatus();
 }
 
-Job::Job(uint64_t id, v1::JobSpec spec, absl::Time now)
+Job::Job(uint64_t id, v1::JobSpec spec, absl::Time now, ResultStore* store)
     : id_(id),
       spec_(std::move(spec)),
       total_items_(ItemCount(spec_.items())),
       submitted_(now),
       sizer_(spec_.chunk_size()),
-      reducer_(spec_.reduce()) {
+      reducer_(spec_.reduce()),
+      store_(store) {
   if (total_items_ == 0) SetState(v1::JOB_STATE_SUCCEEDED, now);
 }
 
@@ -283,7 +284,8 @@ void Job::MarkDone(uint64_t first, uint64_t end) {
   }
 }
 
-void Job::Record(uint64_t chunk_index, v1::ChunkOutputs&& outputs, absl::Time now) {
+void Job::Record(uint64_t chunk_index, v1::ChunkOutputs&& outputs, absl::Time now,
+                 std::optional<uint64_t> stored_at) {
   const uint64_t first = outputs.first_index();
   const uint64_t count = outputs.item_count();
   MarkDone(first, first + count);
@@ -293,13 +295,18 @@ void Job::Record(uint64_t chunk_index, v1::ChunkOutputs&& outputs, absl::Time no
     (void)reducer_.Merge(outputs.partial());  // a failed reduction shows in ToProto()
     outputs.clear_partial();
   }
-  result_bytes_ += outputs.outputs().size();
-  if (!spec_.stream_results()) completion_order_.push_back(first);
-  results_.emplace(first, std::move(outputs));
+  if (spec_.stream_results()) {
+    result_bytes_ += outputs.outputs().size();
+    results_.emplace(first, std::move(outputs));
+  } else {
+    kept_.emplace(first, stored_at ? *stored_at : store_->Append(id_, outputs));
+  }
   if (done_items_ >= total_items_) {
     SetState(failed_items_ == 0 ? v1::JOB_STATE_SUCCEEDED : v1::JOB_STATE_FAILED, now);
   }
-  next_chunk_index_ = std::max(next_chunk_index_, chunk_index + 1);
+  // A restored result has no chunk number; chunks are numbered in item order,
+  // so numbering past its items keeps new chunks apart from old ones.
+  next_chunk_index_ = std::max(next_chunk_index_, stored_at ? first + count : chunk_index + 1);
 }
 
 Job::ResultOutcome Job::OnResult(v1::ChunkResult&& result, absl::Time now) {
@@ -328,15 +335,14 @@ Job::ResultOutcome Job::OnResult(v1::ChunkResult&& result, absl::Time now) {
   return ResultOutcome::kRecorded;
 }
 
-void Job::RestoreResult(v1::ChunkResult&& result, absl::Time now) {
-  const v1::ChunkOutputs& outputs = result.outputs();
+void Job::RestoreResult(uint64_t offset, v1::ChunkOutputs&& outputs, absl::Time now) {
   const uint64_t first = outputs.first_index();
   if (finished() || outputs.item_count() == 0 || first >= total_items_ ||
       outputs.item_count() > total_items_ - first || IsDone(first)) {
     return;
   }
   if (state_ == v1::JOB_STATE_QUEUED) SetState(v1::JOB_STATE_RUNNING, now);
-  Record(result.chunk_index(), std::move(*result.mutable_outputs()), now);
+  Record(/*chunk_index=*/0, std::move(outputs), now, offset);
 }
 
 absl::Status Job::Cancel(absl::Time now) {
@@ -379,10 +385,11 @@ absl::StatusOr<v1::ChunkOutputs> Job::TaskResult(uint64_t index) const {
     return absl::FailedPreconditionError(absl::StrCat(
         "job ", id_, "'s results were streamed to `drover run` and not kept (use drover submit)"));
   }
-  auto it = results_.upper_bound(index);
-  if (it != results_.begin()) {
-    --it;
-    if (index < it->first + it->second.item_count()) return it->second;
+  auto it = kept_.upper_bound(index);
+  if (it != kept_.begin() && (--it)->second < store_->readable_end(id_)) {
+    uint64_t next = 0;
+    absl::StatusOr<v1::ChunkOutputs> outputs = store_->Read(id_, it->second, &next);
+    if (!outputs.ok() || index < it->first + outputs->item_count()) return outputs;
   }
   return absl::FailedPreconditionError(absl::StrCat("task ", index + 1, " of job ", id_, " has not finished"));
 }
@@ -399,39 +406,58 @@ absl::Status Job::AttachReader() {
 
 void Job::PullResults(ResultCursor* cursor, uint64_t max_items, v1::ResultBatch* batch,
                       bool* end) {
+  if (!spec_.stream_results()) return PullKept(cursor, max_items, batch, end);
   uint64_t items = 0;
   uint64_t bytes = 0;
-  const bool stream = spec_.stream_results();
   while (items < max_items && bytes < kMaxBatchBytes) {
-    std::map<uint64_t, v1::ChunkOutputs>::iterator it;
-    if (cursor->ordered) {
-      it = results_.find(cursor->next_item);
-    } else if (stream) {
-      it = results_.begin();
-    } else {
-      it = cursor->next_position < completion_order_.size()
-               ? results_.find(completion_order_[cursor->next_position])
-               : results_.end();
-    }
+    auto it = cursor->ordered ? results_.find(cursor->next_item) : results_.begin();
     if (it == results_.end()) break;
     items += std::max<uint32_t>(it->second.item_count(), 1);
     bytes += it->second.outputs().size();
     if (cursor->ordered) cursor->next_item = it->first + it->second.item_count();
-    if (!cursor->ordered && !stream) ++cursor->next_position;
-    if (stream) {
-      result_bytes_ -= it->second.outputs().size();
-      *batch->add_chunks() = std::move(it->second);
-      results_.erase(it);
-    } else {
-      *batch->add_chunks() = it->second;
-    }
+    result_bytes_ -= it->second.outputs().size();
+    *batch->add_chunks() = std::move(it->second);
+    results_.erase(it);
   }
-  if (!finished()) {
+  *end = finished() && (cursor->ordered ? cursor->next_item >= total_items_ || !results_.contains(cursor->next_item)
+                                        : results_.empty());
+}
+
+void Job::PullKept(ResultCursor* cursor, uint64_t max_items, v1::ResultBatch* batch, bool* end) {
+  uint64_t items = 0;
+  uint64_t bytes = 0;
+  const uint64_t readable = store_->readable_end(id_);
+  bool failed = false;
+  while (items < max_items && bytes < kMaxBatchBytes) {
+    uint64_t offset = cursor->next_position;
+    if (cursor->ordered) {
+      auto it = kept_.find(cursor->next_item);
+      if (it == kept_.end()) break;
+      offset = it->second;
+    }
+    if (offset >= readable) break;  // not written yet: shown once it is
+    uint64_t next = 0;
+    absl::StatusOr<v1::ChunkOutputs> outputs = store_->Read(id_, offset, &next);
+    if (!outputs.ok()) {
+      LogRateLimited(LogLevel::kError, absl::StrCat("results:", id_), outputs.status().ToString());
+      failed = true;
+      break;
+    }
+    items += std::max<uint32_t>(outputs->item_count(), 1);
+    bytes += outputs->outputs().size();
+    if (cursor->ordered) {
+      cursor->next_item = outputs->first_index() + outputs->item_count();
+    } else {
+      cursor->next_position = next;
+    }
+    *batch->add_chunks() = *std::move(outputs);
+  }
+  if (!finished() || failed) {
     *end = false;
   } else if (cursor->ordered) {
-    *end = cursor->next_item >= total_items_ || !results_.contains(cursor->next_item);
+    *end = cursor->next_item >= total_items_ || !kept_.contains(cursor->next_item);
   } else {
-    *end = stream ? results_.empty() : cursor->next_position >= completion_order_.size();
+    *end = cursor->next_position >= store_->appended_end(id_);
   }
 }
 

@@ -1,6 +1,7 @@
 // One job in the coordinator: its spec, which chunks are cut, in flight and
 // done, its results, and its life cycle. Items are not stored: a chunk's items
-// are recomputed from the spec when it is dispatched (or re-dispatched).
+// are recomputed from the spec when it is dispatched (or re-dispatched). Kept
+// results are in a ResultStore (on disk); the job holds their offsets.
 #ifndef DROVER_COORDINATOR_JOB_H_
 #define DROVER_COORDINATOR_JOB_H_
 
@@ -18,6 +19,7 @@
 #include "absl/time/time.h"
 #include "common/reduce.h"
 #include "coordinator/chunk_sizer.h"
+#include "coordinator/result_store.h"
 #include "drover/v1/control.pb.h"
 #include "drover/v1/service.pb.h"
 
@@ -27,7 +29,7 @@ namespace drover {
 struct ResultCursor {
   bool ordered = true;
   uint64_t next_item = 0;       // ordered: first item of the next chunk to deliver
-  uint64_t next_position = 0;   // unordered (kept results): position in completion order
+  uint64_t next_position = 0;   // unordered (kept results): offset in the job's results file
 };
 
 // Not thread-safe: owned by the coordinator's loop thread (through Scheduler).
@@ -45,8 +47,9 @@ class Job {
   // PullResults stops adding chunks once a batch holds this many output bytes.
   static constexpr uint64_t kMaxBatchBytes = 4ull << 20;
 
-  // `spec` must be valid (see ValidateJobSpec).
-  Job(uint64_t id, v1::JobSpec spec, absl::Time now);
+  // `spec` must be valid (see ValidateJobSpec). Kept results (not
+  // stream_results) go to `store`, which must outlive the job.
+  Job(uint64_t id, v1::JobSpec spec, absl::Time now, ResultStore* store);
 
   uint64_t id() const { return id_; }
   const v1::JobSpec& spec() const { return spec_; }
@@ -88,8 +91,8 @@ class Job {
   // kDuplicate: the chunk is done, unknown, or the job finished; kMalformed: it
   // does not match the chunk. In both cases `result` is left as it was.
   ResultOutcome OnResult(v1::ChunkResult&& result, absl::Time now);
-  // Replays a result from the journal (at start): its items are done.
-  void RestoreResult(v1::ChunkResult&& result, absl::Time now);
+  // Replays a kept result read from the store at `offset` (at start): its items are done.
+  void RestoreResult(uint64_t offset, v1::ChunkOutputs&& outputs, absl::Time now);
 
   // Stops the job. Returns kFailedPrecondition if it had already finished.
   absl::Status Cancel(absl::Time now);
@@ -98,7 +101,8 @@ class Job {
 
   // Moves up to about `max_items` results after `*cursor` into `*batch`.
   // Sets `*end` when the reader has everything it will ever get.
-  // In stream mode delivered results are dropped from memory.
+  // In stream mode delivered results are dropped from memory. Kept results
+  // are read from the store, only once written (durable with a state dir).
   void PullResults(ResultCursor* cursor, uint64_t max_items, v1::ResultBatch* batch, bool* end);
 
   // The kept result of the chunk holding task `index`. Errors: kOutOfRange (no
@@ -128,9 +132,13 @@ class Job {
   // Skips cut_cursor_ past items already done (restored from the journal).
   void SkipDone();
   uint64_t UncutEnd() const;  // end of the uncut run of items at cut_cursor_
+  void PullKept(ResultCursor* cursor, uint64_t max_items, v1::ResultBatch* batch, bool* end);
   bool IsDone(uint64_t first) const { return first < done_below_ || done_above_.contains(first); }
   void MarkDone(uint64_t first, uint64_t end);
-  void Record(uint64_t chunk_index, v1::ChunkOutputs&& outputs, absl::Time now);
+  // Counts a chunk's outputs as done; keeps them (in the store, or until
+  // delivered in stream mode) unless `stored_at` says they are stored already.
+  void Record(uint64_t chunk_index, v1::ChunkOutputs&& outputs, absl::Time now,
+              std::optional<uint64_t> stored_at = std::nullopt);
   v1::Chunk MakeChunk(uint64_t index, const OpenChunk& open) const;
 
   // Constant after construction.
@@ -158,10 +166,12 @@ class Job {
   uint64_t failed_items_ = 0;
   Reducer reducer_;
 
-  // Results not yet dropped, by first item; in keep mode also the completion order.
+  // Stream mode: results not yet delivered, by first item.
   std::map<uint64_t, v1::ChunkOutputs> results_;
-  std::vector<uint64_t> completion_order_;
   uint64_t result_bytes_ = 0;
+  // Keep mode: where each done chunk's outputs are in the store, by first item.
+  ResultStore* const store_;
+  absl::btree_map<uint64_t, uint64_t> kept_;
   bool reader_attached_ = false;
 };
 

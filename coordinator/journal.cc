@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cerrno>
 #include <cstring>
@@ -14,35 +13,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "coordinator/record_file.h"
 
 namespace drover {
-namespace {
-
-constexpr uint32_t kMaxRecordBytes = 1u << 30;
-
-uint32_t Checksum(const char* data, size_t size) {
-  return static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(data), static_cast<uInt>(size)));
-}
-
-void PutU32(std::string* out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-uint32_t GetU32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
-  return v;
-}
-
-absl::Status IoError(absl::string_view what, const std::string& path) {
-  int err = errno;
-  std::string message = absl::StrCat("cannot ", what, " ", path, ": ", strerror(err));
-  if (err == EACCES || err == EPERM || err == EROFS) return absl::PermissionDeniedError(message);
-  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(message);
-  return absl::UnavailableError(message);
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& dir,
                                                        std::vector<v1::JournalRecord>* records) {
@@ -62,24 +35,16 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& dir,
   size_t at = 0;
   std::string problem;
   while (at < data.size()) {
-    if (data.size() - at < 8) {
-      problem = "a torn record header";
-      break;
-    }
-    uint32_t length = GetU32(data.data() + at);
-    uint32_t checksum = GetU32(data.data() + at + 4);
-    if (length > kMaxRecordBytes || data.size() - at - 8 < length) {
-      problem = "a torn record";
-      break;
-    }
-    const char* payload = data.data() + at + 8;
+    absl::string_view payload;
+    problem = NextRecord(data, &at, &payload);
+    if (!problem.empty()) break;
     v1::JournalRecord record;
-    if (Checksum(payload, length) != checksum || !record.ParseFromArray(payload, static_cast<int>(length))) {
-      problem = "a record with a bad checksum";
+    if (!record.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+      at -= kRecordHeaderBytes + payload.size();
+      problem = "a record that does not parse";
       break;
     }
     records->push_back(std::move(record));
-    at += 8 + length;
   }
   if (!problem.empty()) {
     LogWarning(absl::StrCat("journal ", path, ": ", problem, " at byte ", at, "; cutting ",
@@ -104,15 +69,13 @@ Journal::~Journal() {
   close(fd_);
 }
 
-void Journal::Append(const v1::JournalRecord& record) {
+absl::Status Journal::Append(const v1::JournalRecord& record) {
   if (record.ByteSizeLong() > kMaxRecordBytes) {
-    LogError(absl::StrCat("journal: a record of ", record.ByteSizeLong(), " bytes is over the limit; not written"));
-    return;
+    return absl::InvalidArgumentError(absl::StrCat("a journal record of ", record.ByteSizeLong(),
+                                                   " bytes is over the limit of ", kMaxRecordBytes));
   }
-  std::string payload = record.SerializeAsString();
-  PutU32(&buffer_, static_cast<uint32_t>(payload.size()));
-  PutU32(&buffer_, Checksum(payload.data(), payload.size()));
-  buffer_.append(payload);
+  AppendRecord(record.SerializeAsString(), &buffer_);
+  return absl::OkStatus();
 }
 
 absl::Status Journal::Sync() {

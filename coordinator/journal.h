@@ -27,8 +27,7 @@ class Journal : public JournalSink {
                                                        std::vector<v1::JournalRecord>* records);
   ~Journal() override;
 
-  // Adds a record to the buffer; nothing is durable before Sync().
-  void Append(const v1::JournalRecord& record) override;
+  absl::Status Append(const v1::JournalRecord& record) override;
   // Writes the buffer and fdatasyncs. Errors: kResourceExhausted (disk full),
   // kUnavailable (other I/O errors). A failed write is cut back, so the file
   // never keeps half a record.

@@ -15,7 +15,8 @@ class JournalSink {
  public:
   virtual ~JournalSink() = default;
   // Adds a record to the buffer; nothing is durable before Sync().
-  virtual void Append(const v1::JournalRecord& record) = 0;
+  // Errors: kInvalidArgument for a record over the size limit (not added).
+  virtual absl::Status Append(const v1::JournalRecord& record) = 0;
   // Makes every buffered record durable. Errors: kResourceExhausted (disk
   // full), kUnavailable (other I/O errors); the buffer is then kept, to retry.
   virtual absl::Status Sync() = 0;

@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -16,6 +19,7 @@
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
@@ -31,6 +35,7 @@
 #include "coordinator/client_service.h"
 #include "coordinator/coordinator_loop.h"
 #include "coordinator/journal.h"
+#include "coordinator/result_store.h"
 
 namespace {
 
@@ -250,7 +255,31 @@ int main(int argc, char** argv) {
   } else {
     options.instance = absl::Uniform<uint64_t>(absl::BitGen(), 1, UINT64_MAX);
   }
-  drover::CoordinatorLoop loop(options, journal.get());
+  // Kept results: in the state dir, or else in a private directory removed at exit.
+  std::string private_results_dir;
+  absl::Cleanup remove_private_results = [&private_results_dir] {
+    std::error_code ignored;
+    if (!private_results_dir.empty()) std::filesystem::remove_all(private_results_dir, ignored);
+  };
+  std::string results_dir = state_dir + "/results";
+  if (state_dir.empty()) {
+    const char* tmp = getenv("TMPDIR");
+    std::string pattern = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/drover-results-XXXXXX");
+    if (mkdtemp(pattern.data()) == nullptr) {
+      drover::LogError(absl::StrCat("cannot make a directory for results like ", pattern, ": ", strerror(errno)));
+      return 1;
+    }
+    results_dir = private_results_dir = pattern;
+  }
+  absl::StatusOr<std::unique_ptr<drover::ResultStore>> results =
+      drover::ResultStore::Open(results_dir, /*durable=*/!state_dir.empty());
+  if (!results.ok()) {
+    drover::LogError(absl::StrCat("--state-dir: ", results.status().message()));
+    return 1;
+  }
+  drover::LogInfo(absl::StrCat("kept results go to ", results_dir,
+                               private_results_dir.empty() ? "" : " (removed when this coordinator stops)"));
+  drover::CoordinatorLoop loop(options, journal.get(), results->get());
   if (curve_key) {
     loop.RequireCurve(curve_key->secret_key, authorized_keys);
     drover::LogInfo(absl::StrCat("workers must use CURVE; ", authorized_keys.size(), " key(s) authorized"));

@@ -13,12 +13,17 @@
 
 namespace drover {
 
-Scheduler::Scheduler(SchedulerOptions options, WorkerOutbox* outbox, JournalSink* journal)
-    : options_(options), outbox_(outbox), journal_(journal) {}
+Scheduler::Scheduler(SchedulerOptions options, WorkerOutbox* outbox, JournalSink* journal,
+                     ResultStore* results)
+    : options_(options),
+      outbox_(outbox),
+      journal_(journal),
+      own_results_(results == nullptr ? ResultStore::InMemory() : nullptr),
+      results_(results != nullptr ? results : own_results_.get()) {}
 
 void Scheduler::SyncJournal() {
-  if (journal_ == nullptr || !journal_->has_pending()) return;
-  absl::Status synced = journal_->Sync();
+  absl::Status synced = results_->Sync();
+  if (synced.ok() && journal_ != nullptr && journal_->has_pending()) synced = journal_->Sync();
   if (synced.ok()) {
     if (journal_failing_) LogInfo("the journal is being written again");
     journal_failing_ = false;
@@ -133,12 +138,6 @@ void Scheduler::OnResults(WorkerRecord& worker, v1::Ready* ready, absl::Time now
 }
 
 bool Scheduler::RecordResult(Job* job, v1::ChunkResult&& result, absl::Time now) {
-  v1::JournalRecord record;
-  if (journal_ != nullptr && !job->stream_results()) {
-    record.mutable_done()->set_job_id(result.job_id());
-    record.mutable_done()->set_chunk_index(result.chunk_index());
-    *record.mutable_done()->mutable_outputs() = result.outputs();
-  }
   uint64_t index = result.chunk_index();
   uint32_t attempt = result.attempt();
   switch (job->OnResult(std::move(result), now)) {
@@ -155,7 +154,6 @@ bool Scheduler::RecordResult(Job* job, v1::ChunkResult&& result, absl::Time now)
       dispatch_needed_ = true;
       return false;
   }
-  if (record.has_done()) journal_->Append(record);
   ++change_count_;
   UpdateReady(job);
   if (job->finished()) {
@@ -204,15 +202,16 @@ absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now) {
     record.mutable_submitted()->set_job_id(id);
     record.mutable_submitted()->mutable_spec()->Swap(&spec);  // lent, not copied: it may be large
     record.mutable_submitted()->set_submitted_unix_ms(absl::ToUnixMillis(now));
-    journal_->Append(record);
+    absl::Status appended = journal_->Append(record);
     record.mutable_submitted()->mutable_spec()->Swap(&spec);
+    if (!appended.ok()) return appended;
     if (absl::Status synced = journal_->Sync(); !synced.ok()) {
       journal_->DiscardPending();
       return synced;
     }
   }
   ++next_job_id_;
-  auto job = std::make_unique<Job>(id, std::move(spec), now);
+  auto job = std::make_unique<Job>(id, std::move(spec), now, results_);
   if (!job->finished()) runnable_.insert(id);
   v1::JobStatus status = job->ToProto();
   LogInfo(absl::StrCat("job ", id, " submitted: ", status.runs(), ", ", status.total_items(), " items, ",
@@ -271,7 +270,7 @@ absl::StatusOr<v1::JobStatus> Scheduler::Cancel(uint64_t job_id, absl::Time now)
     v1::JournalRecord record;
     record.mutable_cancelled()->set_job_id(job_id);
     record.mutable_cancelled()->set_unix_ms(absl::ToUnixMillis(now));
-    journal_->Append(record);
+    if (absl::Status appended = journal_->Append(record); !appended.ok()) return appended;
     if (absl::Status synced = journal_->Sync(); !synced.ok()) {
       journal_->DiscardPending();
       return synced;

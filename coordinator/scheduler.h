@@ -55,9 +55,12 @@ struct SchedulerOptions {
 class Scheduler {
  public:
   // `outbox` must outlive the scheduler. With a `journal` (may be null:
-  // state in memory only), accepted jobs, cancellations and kept results are
-  // recorded in it before they are acknowledged.
-  Scheduler(SchedulerOptions options, WorkerOutbox* outbox, JournalSink* journal = nullptr);
+  // state in memory only), accepted jobs and cancellations are recorded in it
+  // before they are acknowledged. Kept results go to `results` (null: a store
+  // in memory, for tests), which must outlive the scheduler; SyncJournal
+  // writes both.
+  Scheduler(SchedulerOptions options, WorkerOutbox* outbox, JournalSink* journal = nullptr,
+            ResultStore* results = nullptr);
 
   // Rebuilds jobs and results from journal records (at start, before any
   // event). Unfinished jobs whose results were streamed to a client that is
@@ -211,6 +214,8 @@ class Scheduler {
   const SchedulerOptions options_;
   WorkerOutbox* const outbox_;
   JournalSink* const journal_;
+  std::unique_ptr<ResultStore> own_results_;  // when none is given
+  ResultStore* const results_;
   bool journal_failing_ = false;
 
   std::map<std::string, WorkerRecord> workers_;  // by routing id (nodes never move)

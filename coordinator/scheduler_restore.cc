@@ -1,5 +1,5 @@
-// The Scheduler's journal replay: jobs, results and cancellations come back
-// at start; chunks not recorded as done run again.
+// The Scheduler's restart: jobs and cancellations come back from the journal,
+// kept results from the result store; chunks not recorded as done run again.
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "coordinator/scheduler.h"
@@ -7,7 +7,8 @@
 namespace drover {
 
 void Scheduler::Restore(const std::vector<v1::JournalRecord>& records, absl::Time now) {
-  uint64_t results = 0;
+  std::vector<const v1::JobCancelled*> cancellations;
+  uint64_t old_results = 0;
   for (const v1::JournalRecord& record : records) {
     switch (record.record_case()) {
       case v1::JournalRecord::kSubmitted: {
@@ -17,33 +18,46 @@ void Scheduler::Restore(const std::vector<v1::JournalRecord>& records, absl::Tim
           continue;
         }
         auto job = std::make_unique<Job>(submitted.job_id(), submitted.spec(),
-                                         absl::FromUnixMillis(submitted.submitted_unix_ms()));
+                                         absl::FromUnixMillis(submitted.submitted_unix_ms()), results_);
         if (!job->finished()) runnable_.insert(submitted.job_id());
         jobs_.emplace(submitted.job_id(), std::move(job));
         next_job_id_ = std::max(next_job_id_, submitted.job_id() + 1);
         break;
       }
-      case v1::JournalRecord::kDone: {
-        Job* job = FindJob(record.done().job_id());
-        if (job == nullptr) continue;
-        v1::ChunkResult result;
-        result.set_job_id(record.done().job_id());
-        result.set_chunk_index(record.done().chunk_index());
-        *result.mutable_outputs() = record.done().outputs();
-        job->RestoreResult(std::move(result), now);
-        ++results;
-        if (job->finished()) runnable_.erase(job->id());
+      case v1::JournalRecord::kDone:
+        ++old_results;
         break;
-      }
       case v1::JournalRecord::kCancelled:
-        if (Job* job = FindJob(record.cancelled().job_id())) {
-          (void)job->Cancel(absl::FromUnixMillis(record.cancelled().unix_ms()));
-          runnable_.erase(job->id());
-        }
+        cancellations.push_back(&record.cancelled());
         break;
       case v1::JournalRecord::RECORD_NOT_SET:
         break;
     }
+  }
+  if (old_results > 0) {
+    LogWarning(absl::StrCat("journal: ", old_results, " result(s) in the journal itself (written before "
+                            "results had their own store) are not read; those chunks run again"));
+  }
+  // Kept results, from the store (before cancellations, which stop a job taking results).
+  uint64_t results = 0;
+  for (auto& [id, job_ptr] : jobs_) {
+    Job* job = job_ptr.get();
+    if (job->stream_results()) continue;
+    absl::Status replayed = results_->Replay(id, [&](uint64_t offset, v1::ChunkOutputs&& outputs) {
+      job->RestoreResult(offset, std::move(outputs), now);
+      ++results;
+    });
+    if (!replayed.ok()) LogError(absl::StrCat("job ", id, ": results not restored: ", replayed.message()));
+    if (job->finished()) runnable_.erase(id);
+  }
+  for (const v1::JobCancelled* cancelled : cancellations) {
+    if (Job* job = FindJob(cancelled->job_id())) {
+      (void)job->Cancel(absl::FromUnixMillis(cancelled->unix_ms()));
+      runnable_.erase(job->id());
+    }
+  }
+  for (uint64_t id : results_->StoredJobs()) {
+    if (!jobs_.contains(id)) results_->Forget(id);  // a job the journal does not know (any more)
   }
   std::vector<uint64_t> orphaned;
   for (uint64_t id : runnable_) {
@@ -53,7 +67,7 @@ void Scheduler::Restore(const std::vector<v1::JournalRecord>& records, absl::Tim
     LogInfo(absl::StrCat("job ", id, " streamed its results to a client that is gone; cancelled"));
     (void)Cancel(id, now);
   }
-  LogInfo(absl::StrCat("restored ", jobs_.size(), " job(s) and ", results, " chunk result(s) from the journal; ",
+  LogInfo(absl::StrCat("restored ", jobs_.size(), " job(s) and ", results, " kept chunk result(s); ",
                        runnable_.size(), " job(s) to finish"));
   for (uint64_t id : runnable_) UpdateReady(FindJob(id));
   dispatch_needed_ = true;

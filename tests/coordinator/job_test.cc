@@ -45,8 +45,14 @@ std::vector<uint64_t> FirstIndexes(const v1::ResultBatch& batch) {
   return firsts;
 }
 
-TEST(Job, DispatchesChunksInOrderAndFinishesWhenAllAreDone) {
-  Job job(1, RangeSpec(10, 3), kNow);
+// Kept results go to a store; in memory here.
+class JobTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<ResultStore> store = ResultStore::InMemory();
+};
+
+TEST_F(JobTest, DispatchesChunksInOrderAndFinishesWhenAllAreDone) {
+  Job job(1, RangeSpec(10, 3), kNow, store.get());
   EXPECT_EQ(job.ToProto().state(), v1::JOB_STATE_QUEUED);
   std::vector<v1::Chunk> chunks;
   while (auto chunk = job.NextChunk(kNow)) chunks.push_back(*chunk);
@@ -59,8 +65,8 @@ TEST(Job, DispatchesChunksInOrderAndFinishesWhenAllAreDone) {
   EXPECT_EQ(job.ToProto().done_items(), 10u);
 }
 
-TEST(Job, TheFirstResultOfAChunkWinsAndLaterOnesAreDropped) {
-  Job job(1, RangeSpec(4, 2), kNow);
+TEST_F(JobTest, TheFirstResultOfAChunkWinsAndLaterOnesAreDropped) {
+  Job job(1, RangeSpec(4, 2), kNow, store.get());
   v1::Chunk first = *job.NextChunk(kNow);
   job.Requeue(first.chunk_index(), first.attempt());
   v1::Chunk again = *job.NextChunk(kNow);
@@ -71,8 +77,8 @@ TEST(Job, TheFirstResultOfAChunkWinsAndLaterOnesAreDropped) {
   EXPECT_EQ(job.ToProto().done_items(), 2u);
 }
 
-TEST(Job, RequeueOfAFinishedChunkIsIgnored) {
-  Job job(1, RangeSpec(4, 2), kNow);
+TEST_F(JobTest, RequeueOfAFinishedChunkIsIgnored) {
+  Job job(1, RangeSpec(4, 2), kNow, store.get());
   v1::Chunk chunk = *job.NextChunk(kNow);
   ASSERT_EQ(job.OnResult(EchoResult(chunk), kNow), Outcome::kRecorded);
   job.Requeue(chunk.chunk_index(), chunk.attempt());
@@ -81,8 +87,8 @@ TEST(Job, RequeueOfAFinishedChunkIsIgnored) {
   EXPECT_FALSE(job.NextChunk(kNow).has_value());
 }
 
-TEST(Job, MalformedResultIsDroppedAndTheChunkStaysOpen) {
-  Job job(1, RangeSpec(4, 2), kNow);
+TEST_F(JobTest, MalformedResultIsDroppedAndTheChunkStaysOpen) {
+  Job job(1, RangeSpec(4, 2), kNow, store.get());
   v1::Chunk chunk = *job.NextChunk(kNow);
   v1::ChunkResult bad = EchoResult(chunk);
   bad.mutable_outputs()->set_item_count(7);
@@ -93,8 +99,8 @@ TEST(Job, MalformedResultIsDroppedAndTheChunkStaysOpen) {
   EXPECT_EQ(job.OnResult(EchoResult(chunk), kNow), Outcome::kRecorded);
 }
 
-TEST(Job, OrderedReadersWaitForGapsUnorderedReadersDoNot) {
-  Job job(1, RangeSpec(6, 2), kNow);
+TEST_F(JobTest, OrderedReadersWaitForGapsUnorderedReadersDoNot) {
+  Job job(1, RangeSpec(6, 2), kNow, store.get());
   v1::Chunk c0 = *job.NextChunk(kNow), c1 = *job.NextChunk(kNow), c2 = *job.NextChunk(kNow);
   ASSERT_EQ(job.OnResult(EchoResult(c2), kNow), Outcome::kRecorded);
   ASSERT_EQ(job.OnResult(EchoResult(c1), kNow), Outcome::kRecorded);
@@ -109,18 +115,22 @@ TEST(Job, OrderedReadersWaitForGapsUnorderedReadersDoNot) {
   EXPECT_FALSE(end);
   batch.Clear();
   job.PullResults(&unordered, 100, &batch, &end);
+  EXPECT_EQ(batch.chunks_size(), 0);  // kept results are shown only once written
+  ASSERT_TRUE(store->Sync().ok());
+  job.PullResults(&unordered, 100, &batch, &end);
   EXPECT_EQ(FirstIndexes(batch), (std::vector<uint64_t>{4, 2}));  // completion order
 
   ASSERT_EQ(job.OnResult(EchoResult(c0), kNow), Outcome::kRecorded);
+  ASSERT_TRUE(store->Sync().ok());
   batch.Clear();
   job.PullResults(&ordered, 100, &batch, &end);
   EXPECT_EQ(FirstIndexes(batch), (std::vector<uint64_t>{0, 2, 4}));
   EXPECT_TRUE(end);
 }
 
-TEST(Job, StreamModeDropsDeliveredResultsAndBoundsDispatch) {
+TEST_F(JobTest, StreamModeDropsDeliveredResultsAndBoundsDispatch) {
   const uint64_t window = Job::kStreamWindowChunks;
-  Job job(1, RangeSpec(static_cast<int64_t>(window) * 3, 1, /*stream=*/true), kNow);
+  Job job(1, RangeSpec(static_cast<int64_t>(window) * 3, 1, /*stream=*/true), kNow, store.get());
   ASSERT_TRUE(job.AttachReader().ok());
   EXPECT_EQ(job.AttachReader().code(), absl::StatusCode::kFailedPrecondition);
   uint64_t dispatched = 0;
@@ -140,8 +150,8 @@ TEST(Job, StreamModeDropsDeliveredResultsAndBoundsDispatch) {
   EXPECT_EQ(batch.chunks(0).first_index(), 1000u);  // delivered results are gone, not re-sent
 }
 
-TEST(Job, CancelStopsDispatchAndDropsLaterResults) {
-  Job job(1, RangeSpec(10, 2), kNow);
+TEST_F(JobTest, CancelStopsDispatchAndDropsLaterResults) {
+  Job job(1, RangeSpec(10, 2), kNow, store.get());
   v1::Chunk chunk = *job.NextChunk(kNow);
   ASSERT_TRUE(job.Cancel(kNow).ok());
   EXPECT_FALSE(job.NextChunk(kNow).has_value());
@@ -150,8 +160,8 @@ TEST(Job, CancelStopsDispatchAndDropsLaterResults) {
   EXPECT_EQ(job.Cancel(kNow).code(), absl::StatusCode::kFailedPrecondition);
 }
 
-TEST(Job, FailedItemsMakeTheJobFailed) {
-  Job job(1, RangeSpec(2, 2), kNow);
+TEST_F(JobTest, FailedItemsMakeTheJobFailed) {
+  Job job(1, RangeSpec(2, 2), kNow, store.get());
   v1::Chunk chunk = *job.NextChunk(kNow);
   v1::ChunkResult result = EchoResult(chunk);
   v1::ItemError* error = result.mutable_outputs()->add_errors();
@@ -162,8 +172,8 @@ TEST(Job, FailedItemsMakeTheJobFailed) {
   EXPECT_EQ(job.ToProto().failed_items(), 1u);
 }
 
-TEST(Job, EmptyJobSucceedsAtOnce) {
-  Job job(1, RangeSpec(0, 5), kNow);
+TEST_F(JobTest, EmptyJobSucceedsAtOnce) {
+  Job job(1, RangeSpec(0, 5), kNow, store.get());
   EXPECT_EQ(job.ToProto().state(), v1::JOB_STATE_SUCCEEDED);
   EXPECT_FALSE(job.NextChunk(kNow).has_value());
 }
@@ -176,8 +186,8 @@ v1::ChunkResult Measured(const v1::Chunk& chunk, absl::Duration run_time) {
 
 uint64_t Items(const v1::Chunk& chunk) { return static_cast<uint64_t>(chunk.range().end() - chunk.range().start()); }
 
-TEST(Job, AutomaticChunksCoverEveryItemOnceGrowThenShrink) {
-  Job job(1, RangeSpec(100000, /*chunk=*/0), kNow);
+TEST_F(JobTest, AutomaticChunksCoverEveryItemOnceGrowThenShrink) {
+  Job job(1, RangeSpec(100000, /*chunk=*/0), kNow, store.get());
   uint64_t expected_first = 0;
   std::vector<uint64_t> sizes;
   while (auto chunk = job.NextChunk(kNow, /*slots=*/2)) {
@@ -195,9 +205,9 @@ TEST(Job, AutomaticChunksCoverEveryItemOnceGrowThenShrink) {
   EXPECT_EQ(job.ToProto().total_chunks(), sizes.size());
 }
 
-TEST(Job, AChunkGivenBackIsNotALoss) {
+TEST_F(JobTest, AChunkGivenBackIsNotALoss) {
   v1::JobSpec spec = RangeSpec(1, 1);
-  Job job(1, spec, kNow);
+  Job job(1, spec, kNow, store.get());
   for (int i = 0; i < 10; ++i) {
     v1::Chunk chunk = *job.NextChunk(kNow);
     ASSERT_TRUE(job.Return(chunk.chunk_index(), chunk.attempt()));
@@ -214,8 +224,8 @@ TEST(Job, AChunkGivenBackIsNotALoss) {
   EXPECT_NE(failed->outputs().errors(0).message().find("lost 3 times"), std::string::npos);
 }
 
-TEST(Job, RestoredResultsAreSkippedAndTheGapsRunAgain) {
-  Job job(1, RangeSpec(10, 0), kNow);
+TEST_F(JobTest, RestoredResultsAreSkippedAndTheGapsRunAgain) {
+  Job job(1, RangeSpec(10, 0), kNow, store.get());
   for (auto [first, end] : {std::pair<int64_t, int64_t>{0, 3}, {5, 7}}) {
     v1::Chunk done;
     done.set_job_id(1);
@@ -223,8 +233,11 @@ TEST(Job, RestoredResultsAreSkippedAndTheGapsRunAgain) {
     done.set_first_index(static_cast<uint64_t>(first));
     done.mutable_range()->set_start(first);
     done.mutable_range()->set_end(end);
-    job.RestoreResult(EchoResult(done), kNow);
-    job.RestoreResult(EchoResult(done), kNow);  // a repeated record changes nothing
+    v1::ChunkOutputs outputs = EchoResult(done).outputs();
+    const uint64_t offset = store->Append(1, outputs);
+    ASSERT_TRUE(store->Sync().ok());
+    job.RestoreResult(offset, v1::ChunkOutputs(outputs), kNow);
+    job.RestoreResult(offset, std::move(outputs), kNow);  // a repeated record changes nothing
   }
   EXPECT_EQ(job.ToProto().done_items(), 5u);
   std::vector<std::pair<int64_t, int64_t>> cut;
@@ -235,6 +248,7 @@ TEST(Job, RestoredResultsAreSkippedAndTheGapsRunAgain) {
   }
   EXPECT_EQ(cut, (std::vector<std::pair<int64_t, int64_t>>{{3, 4}, {4, 5}, {7, 8}, {8, 9}, {9, 10}}));
   EXPECT_EQ(job.ToProto().state(), v1::JOB_STATE_SUCCEEDED);
+  ASSERT_TRUE(store->Sync().ok());
   ResultCursor cursor;
   v1::ResultBatch batch;
   bool end = false;

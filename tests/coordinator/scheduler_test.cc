@@ -39,7 +39,7 @@ class FakeOutbox : public WorkerOutbox {
 
 class SchedulerTest : public ::testing::Test {
  protected:
-  SchedulerTest() : scheduler_(Options(), &outbox_) {}
+  SchedulerTest() : scheduler_(Options(), &outbox_, nullptr, results_.get()) {}
   ~SchedulerTest() override {
     EXPECT_TRUE(outbox_.empty()) << outbox_.size() << " unexpected message(s)";
     EXPECT_TRUE(scheduler_.CheckInvariants().ok()) << scheduler_.CheckInvariants();
@@ -100,6 +100,7 @@ class SchedulerTest : public ::testing::Test {
 
   absl::Time now_ = absl::FromUnixSeconds(1000);
   FakeOutbox outbox_;
+  std::unique_ptr<ResultStore> results_ = ResultStore::InMemory();
   Scheduler scheduler_;
 };
 
@@ -380,7 +381,10 @@ TEST_F(SchedulerTest, AStreamJobNobodyReadsIsCancelled) {
 
 class FakeJournal : public JournalSink {
  public:
-  void Append(const v1::JournalRecord& record) override { pending.push_back(record); }
+  absl::Status Append(const v1::JournalRecord& record) override {
+    pending.push_back(record);
+    return absl::OkStatus();
+  }
   absl::Status Sync() override {
     if (fail) return absl::ResourceExhaustedError("disk full");
     for (auto& r : pending) durable.push_back(r);
@@ -436,17 +440,24 @@ TEST_F(SchedulerTest, RestoreBringsBackJobsResultsAndCancellations) {
   std::vector<v1::JournalRecord> records(5);
   records[0].mutable_submitted()->set_job_id(3);
   *records[0].mutable_submitted()->mutable_spec() = kept;
-  records[1].mutable_done()->set_job_id(3);
-  records[1].mutable_done()->set_chunk_index(1);
-  records[1].mutable_done()->mutable_outputs()->set_first_index(2);
-  records[1].mutable_done()->mutable_outputs()->set_item_count(2);
+  records[1].mutable_cancelled()->set_job_id(99);  // a job never submitted: ignored
   records[2].mutable_submitted()->set_job_id(4);
   *records[2].mutable_submitted()->mutable_spec() = kept;
   records[3].mutable_cancelled()->set_job_id(4);
   records[4].mutable_submitted()->set_job_id(5);
   *records[4].mutable_submitted()->mutable_spec() = streamed;  // its client is gone: cancelled
+  // Job 3's chunk of items 2..3 is in the result store.
+  v1::ChunkOutputs done;
+  done.set_first_index(2);
+  done.set_item_count(2);
+  done.set_outputs("23");
+  done.add_output_sizes(1);
+  done.add_output_sizes(1);
+  results_->Append(3, done);
+  ASSERT_TRUE(results_->Sync().ok());
   scheduler_.Restore(records, now_);
   EXPECT_EQ(scheduler_.GetJob(3)->done_items(), 2u);
+  EXPECT_EQ(scheduler_.TaskResult(3, 3)->outputs(), "23");
   EXPECT_EQ(scheduler_.GetJob(4)->state(), v1::JOB_STATE_CANCELLED);
   EXPECT_EQ(scheduler_.GetJob(5)->state(), v1::JOB_STATE_CANCELLED);
   EXPECT_EQ(SubmitRange(1, 1), 6u);  // ids go on after the journal's

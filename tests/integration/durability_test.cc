@@ -1,6 +1,7 @@
 // Integration: nothing lost and nothing twice when workers or the coordinator
 // die (kill -9, SIGSTOP), with the coordinator's journal (--state-dir).
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -154,6 +155,53 @@ TEST(Durability, WorkersKilledAgainAndAgainLoseNothing) {
   EXPECT_EQ(waited.exit_code, 0) << waited.err;
   EXPECT_GT(ChunksRequeuedFromLostWorkers(cluster.coordinator().Log()), 2);  // each victim's went back
   EXPECT_EQ(Lines(cluster.Drover({"results", job}).out), std::vector<std::string>(100, "100"));
+}
+
+TEST(Durability, KeptResultsLiveOnDiskNotInTheCoordinatorsMemory) {
+  if (kAddressSanitizer) GTEST_SKIP() << "memory figures under AddressSanitizer say nothing";
+  StateDir state;
+  TestCluster cluster({"--state-dir", state.path()});
+  cluster.AddWorker(1);
+  cluster.AddWorker(1);
+  ASSERT_TRUE(cluster.WaitForWorkers(2));
+  const pid_t coordinator = cluster.coordinator().pid();
+  const int64_t rss_before_kb = ProcStatusKb(coordinator, "VmRSS");
+  // 600 tasks of 200 kB output each: 120 MB of kept results.
+  CommandResult submitted =
+      cluster.Drover({"submit", "--range", "0:600", "--", "sh", "-c", "head -c 200000 /dev/zero"});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  const std::string job = Lines(submitted.out).at(0);
+  ASSERT_EQ(cluster.Drover({"wait", job}).exit_code, 0);
+  const std::string file = absl::StrCat(state.path(), "/results/", job);
+  EXPECT_GE(std::filesystem::file_size(file), 600u * 200000);
+  const int64_t peak_kb = ProcStatusKb(coordinator, "VmHWM");
+  EXPECT_LT(peak_kb, rss_before_kb + 60 * 1024) << "peak " << peak_kb << " kB, from " << rss_before_kb;
+  CommandResult results = cluster.Drover({"results", job});
+  EXPECT_EQ(results.exit_code, 0);
+  EXPECT_EQ(results.out.size(), 600u * 200000);
+  // The results survive a kill -9 and are read back from the same file.
+  cluster.RestartCoordinator();
+  EXPECT_EQ(cluster.Drover({"results", job}).out.size(), 600u * 200000);
+}
+
+TEST(Durability, WithoutAStateDirKeptResultsGoToAPrivateDirectoryRemovedAtExit) {
+  TestCluster cluster;
+  cluster.AddWorker(1);
+  CommandResult submitted = cluster.Drover({"submit", "--kernel", "echo", "kept"});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  EXPECT_EQ(cluster.Drover({"results", Lines(submitted.out).at(0)}).out, "kept\n");
+  std::string dir;
+  for (const std::string& line : Lines(cluster.coordinator().Log())) {
+    size_t at = line.find("kept results go to ");
+    if (at != std::string::npos) dir = line.substr(at + 19, line.find(' ', at + 19) - at - 19);
+  }
+  ASSERT_FALSE(dir.empty()) << cluster.coordinator().Log();
+  struct stat info {};
+  ASSERT_EQ(stat(dir.c_str(), &info), 0) << dir;
+  EXPECT_EQ(info.st_mode & 0777, 0700u);
+  EXPECT_EQ(cluster.Drover({"shutdown"}).exit_code, 0);
+  EXPECT_TRUE(cluster.coordinator().Wait().has_value());
+  EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
 }
 
 }  // namespace

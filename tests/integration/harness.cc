@@ -188,6 +188,21 @@ std::string ChildProcess::Log() const {
   return text.str();
 }
 
+// A field of /proc/PID/status in kB (VmRSS, VmHWM), or -1.
+int64_t ProcStatusKb(pid_t pid, absl::string_view field) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    absl::string_view rest = line;
+    int64_t kb = 0;
+    if (absl::ConsumePrefix(&rest, field) && absl::ConsumePrefix(&rest, ":") &&
+        absl::SimpleAtoi(absl::StripSuffix(absl::StripAsciiWhitespace(rest), " kB"), &kb)) {
+      return kb;
+    }
+  }
+  return -1;
+}
+
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};

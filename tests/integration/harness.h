@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace drover::testing {
@@ -36,6 +37,22 @@ CommandResult RunProgram(const std::vector<std::string>& argv, const std::string
 
 // Polls `condition` until it holds or `timeout` passes. Returns whether it held.
 bool WaitUntil(const std::function<bool()>& condition, absl::Duration timeout = absl::Seconds(30));
+
+// Whether this build runs under AddressSanitizer (memory figures then mean little).
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+
+// A field of /proc/PID/status in kB (VmRSS, VmHWM), or -1.
+int64_t ProcStatusKb(pid_t pid, absl::string_view field);
 
 // A child process whose stdout and stderr go to a log file. Killed (SIGKILL)
 // and reaped on destruction if still running.

@@ -20,33 +20,6 @@
 namespace drover::testing {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAddressSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAddressSanitizer = true;
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
-
-// A field of /proc/PID/status in kB (VmRSS, VmHWM), or -1.
-int64_t ProcStatusKb(pid_t pid, absl::string_view field) {
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(status, line)) {
-    absl::string_view rest = line;
-    int64_t kb = 0;
-    if (absl::ConsumePrefix(&rest, field) && absl::ConsumePrefix(&rest, ":") &&
-        absl::SimpleAtoi(absl::StripSuffix(absl::StripAsciiWhitespace(rest), " kB"), &kb)) {
-      return kb;
-    }
-  }
-  return -1;
-}
-
 // A length-delimited protobuf field, encoded by hand.
 std::string LengthDelimited(int field, const std::string& contents) {
   std::string out(1, static_cast<char>(field << 3 | 2));
