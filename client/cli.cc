@@ -178,6 +178,15 @@ int RunCli(int argc, char** argv) {
   CLI::App* cancel = app.add_subcommand("cancel", "cancel a job; workers drop its chunks");
   AddJobId(cancel, &job_id);
 
+  std::vector<uint64_t> forget_ids;
+  std::string finished_older_than;
+  CLI::App* forget = app.add_subcommand(
+      "forget", "remove finished jobs and their results from the coordinator (memory and disk); "
+                "the coordinator also forgets jobs by itself after its --keep-finished (7 days)");
+  forget->add_option("jobs", forget_ids, "ids of finished jobs");
+  forget->add_option("--finished-older-than", finished_older_than,
+                     "also every job that finished at least this long ago (e.g. 1h, 30m, 90s)");
+
   CLI::App* jobs = app.add_subcommand("jobs", "list jobs");
   CLI::App* shutdown = app.add_subcommand(
       "shutdown", "stop the coordinator and its workers (workers exit instead of waiting for a new coordinator)");
@@ -274,6 +283,7 @@ int RunCli(int argc, char** argv) {
   if (results->parsed()) return ResultsCommand(common, job_id, unordered);
   if (logs->parsed()) return LogsCommand(common, job_id, task_number);
   if (cancel->parsed()) return CancelCommand(common, job_id);
+  if (forget->parsed()) return ForgetCommand(common, forget_ids, finished_older_than);
   if (jobs->parsed()) return JobsCommand(common);
   if (shutdown->parsed()) return ShutdownCommand(common);
   if (drain->parsed()) return DrainCommand(common, drain_id);

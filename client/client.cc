@@ -179,6 +179,16 @@ absl::Status Client::Shutdown(const std::string& reason) {
       .status();
 }
 
+absl::StatusOr<std::vector<uint64_t>> Client::Forget(const std::vector<uint64_t>& job_ids,
+                                                     absl::Duration finished_older_than) {
+  v1::ForgetRequest request;
+  request.mutable_job_ids()->Add(job_ids.begin(), job_ids.end());
+  request.set_finished_older_than_ms(static_cast<uint64_t>(absl::ToInt64Milliseconds(finished_older_than)));
+  auto reply = impl_->Unary<v1::ForgetRequest, v1::ForgetReply>(&v1::Drover::Stub::Forget, request);
+  if (!reply.ok()) return reply.status();
+  return std::vector<uint64_t>(reply->forgotten().begin(), reply->forgotten().end());
+}
+
 absl::StatusOr<v1::JobStatus> Client::Watch(
     uint64_t job_id, const std::function<void(const v1::JobStatus&)>& on_update) {
   Impl::Call call(impl_.get(), absl::InfiniteDuration());

@@ -56,6 +56,10 @@ class Client {
   absl::StatusOr<v1::WorkerInfo> DrainWorker(const std::string& worker_id);
   // Asks the coordinator to stop and its workers to exit.
   absl::Status Shutdown(const std::string& reason);
+  // Removes finished jobs and their results (see Forget in service.proto);
+  // returns the ids forgotten.
+  absl::StatusOr<std::vector<uint64_t>> Forget(const std::vector<uint64_t>& job_ids,
+                                               absl::Duration finished_older_than);
 
   // Calls `on_update` with each status change until the job finishes, then
   // returns the final status.

@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "client/job_inputs.h"
+#include "client/job_options.h"
 #include "client/progress.h"
 #include "client/results_printer.h"
 
@@ -228,6 +229,32 @@ int CancelCommand(const CommonOptions& common, uint64_t job_id) {
   absl::StatusOr<v1::JobStatus> status = (*client)->Cancel(job_id);
   if (!status.ok()) return Fail(status.status());
   std::printf("%s\n", common.json ? Json(*status).c_str() : StatusLine(*status).c_str());
+  return kExitOk;
+}
+
+int ForgetCommand(const CommonOptions& common, const std::vector<uint64_t>& job_ids,
+                  const std::string& finished_older_than) {
+  absl::Duration older_than = absl::ZeroDuration();
+  if (!finished_older_than.empty()) {
+    absl::StatusOr<absl::Duration> parsed = ParseTimeout(finished_older_than, "--finished-older-than");
+    if (!parsed.ok()) return Fail(parsed.status());
+    older_than = *parsed;
+  }
+  if (job_ids.empty() && older_than == absl::ZeroDuration()) {
+    std::fprintf(stderr, "drover forget: name jobs (drover forget 3 4) or give --finished-older-than 1h\n");
+    return kExitUsage;
+  }
+  auto client = ConnectTo(common);
+  if (!client.ok()) return Fail(client.status());
+  absl::StatusOr<std::vector<uint64_t>> forgotten = (*client)->Forget(job_ids, older_than);
+  if (!forgotten.ok()) return Fail(forgotten.status());
+  for (uint64_t id : *forgotten) {
+    if (common.json) {
+      std::printf("{\"job_id\":%llu,\"forgotten\":true}\n", static_cast<unsigned long long>(id));
+    } else {
+      std::printf("forgot job %llu\n", static_cast<unsigned long long>(id));
+    }
+  }
   return kExitOk;
 }
 

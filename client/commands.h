@@ -46,6 +46,10 @@ int WaitCommand(const CommonOptions& common, uint64_t job_id, bool quiet);
 int ResultsCommand(const CommonOptions& common, uint64_t job_id, bool unordered);
 int LogsCommand(const CommonOptions& common, uint64_t job_id, uint64_t task_number);
 int CancelCommand(const CommonOptions& common, uint64_t job_id);
+// `drover forget`: finished jobs by id, and those finished at least
+// `finished_older_than` ago (a duration, or "" for none).
+int ForgetCommand(const CommonOptions& common, const std::vector<uint64_t>& job_ids,
+                  const std::string& finished_older_than);
 int JobsCommand(const CommonOptions& common);
 // Stops the coordinator after telling its workers to exit (they do not wait
 // for a new one).

@@ -140,6 +140,23 @@ grpc::Status ClientService::Submit(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status ClientService::Forget(grpc::ServerContext* context, const v1::ForgetRequest* request,
+                                   v1::ForgetReply* reply) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
+  const std::vector<uint64_t> ids(request->job_ids().begin(), request->job_ids().end());
+  const absl::Duration older_than = absl::Milliseconds(request->finished_older_than_ms());
+  return Answer<v1::ForgetReply>(
+      loop_,
+      [&](Scheduler& s) -> absl::StatusOr<v1::ForgetReply> {
+        absl::StatusOr<std::vector<uint64_t>> forgotten = s.Forget(ids, older_than, absl::Now());
+        if (!forgotten.ok()) return forgotten.status();
+        v1::ForgetReply answer;
+        answer.mutable_forgotten()->Add(forgotten->begin(), forgotten->end());
+        return answer;
+      },
+      reply);
+}
+
 grpc::Status ClientService::GetJob(grpc::ServerContext* context, const v1::JobRef* request,
                                    v1::JobStatus* reply) {
   if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;

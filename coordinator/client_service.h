@@ -42,6 +42,8 @@ class ClientService final : public v1::Drover::Service {
                            v1::WorkerInfo* reply) override;
   grpc::Status Shutdown(grpc::ServerContext* context, const v1::ShutdownRequest* request,
                         v1::ShutdownReply* reply) override;
+  grpc::Status Forget(grpc::ServerContext* context, const v1::ForgetRequest* request,
+                      v1::ForgetReply* reply) override;
 
  private:
   // Submit, taken off the wire as bytes: measured (MeasureSubmit) before it is parsed.

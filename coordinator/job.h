@@ -115,6 +115,7 @@ class Job {
   bool stream_results() const { return spec_.stream_results(); }
   bool reader_attached() const { return reader_attached_; }
   absl::Time submitted() const { return submitted_; }
+  absl::Time finished_at() const { return finished_at_; }  // InfinitePast while running
 
  private:
   // A chunk cut from the items and not done yet.

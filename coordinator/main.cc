@@ -23,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
@@ -44,6 +45,18 @@ std::atomic<bool> stop_requested{false};
 // The first request wins; later ones (a second signal, another Shutdown call) are ignored.
 void RequestStop(absl::Notification* stop) {
   if (!stop_requested.exchange(true)) stop->Notify();
+}
+
+// --keep-finished: absl's durations ("12h", "90s") plus days ("7d"); "0" is zero (keep).
+std::optional<absl::Duration> ParseKeepFinished(const std::string& text) {
+  absl::Duration duration;
+  double days = 0;
+  if (absl::EndsWith(text, "d") && absl::SimpleAtod(text.substr(0, text.size() - 1), &days) && days >= 0) {
+    return absl::Hours(24 * days);
+  }
+  if (text == "0") return absl::ZeroDuration();
+  if (absl::ParseDuration(text, &duration) && duration >= absl::ZeroDuration()) return duration;
+  return std::nullopt;
 }
 
 }  // namespace
@@ -93,8 +106,14 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0.05, 3600.0));
   app.add_option("--state-dir", state_dir,
-                 "keep a journal of jobs and results in DIR and restore it at start, so a restart "
-                 "(even after kill -9) loses nothing; without it state is in memory only");
+                 "keep a journal of jobs and the results of `drover submit` jobs in DIR and restore "
+                 "them at start, so a restart (even after kill -9) loses nothing; without it jobs are "
+                 "in memory and results in a private temporary directory removed at exit");
+  std::string keep_finished = "7d";
+  app.add_option("--keep-finished", keep_finished,
+                 "forget a finished job (and its results) this long after it finished: 7d, 12h, 30m, "
+                 "90s; 0 keeps jobs until `drover forget`")
+      ->capture_default_str();
   app.add_option("--token-file", token_file,
                  "clients must send the token in FILE (or in $DROVER_TOKEN) with every call; "
                  "required to listen for clients beyond loopback")
@@ -234,6 +253,13 @@ int main(int argc, char** argv) {
                                     "; anyone who reaches it can run commands here"));
   }
 
+  if (std::optional<absl::Duration> kept = ParseKeepFinished(keep_finished)) {
+    options.keep_finished = *kept;
+  } else {
+    std::fprintf(stderr, "--keep-finished: '%s' is not a duration (e.g. 7d, 12h, 30m, 90s, 0)\n",
+                 keep_finished.c_str());
+    return 2;
+  }
   options.heartbeat_interval = absl::Seconds(heartbeat_seconds);
   options.max_worker_message_bytes = static_cast<int64_t>(max_worker_message_mib) << 20;
   options.worker_timeout = absl::Seconds(worker_timeout_seconds);

@@ -4,6 +4,8 @@
 // (journal replay).
 #include "coordinator/scheduler.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -176,6 +178,11 @@ void Scheduler::OnTick(absl::Time now) {
     }
   }
   CancelUnreadJobs(now);
+  if (options_.keep_finished > absl::ZeroDuration() && now >= next_expiry_check_) {
+    next_expiry_check_ = now + std::min(options_.keep_finished / 10, absl::Minutes(1));
+    absl::StatusOr<std::vector<uint64_t>> expired = Forget({}, options_.keep_finished, now);
+    if (!expired.ok()) LogWarning(absl::StrCat("finished jobs not forgotten: ", expired.status().message()));
+  }
 }
 
 void Scheduler::CancelUnreadJobs(absl::Time now) {
@@ -284,6 +291,56 @@ absl::StatusOr<v1::JobStatus> Scheduler::Cancel(uint64_t job_id, absl::Time now)
   ++change_count_;
   dispatch_needed_ = true;  // the freed slots go to other jobs
   return job->ToProto();
+}
+
+absl::StatusOr<std::vector<uint64_t>> Scheduler::Forget(const std::vector<uint64_t>& job_ids,
+                                                        absl::Duration finished_older_than, absl::Time now) {
+  std::set<uint64_t> chosen;
+  for (uint64_t id : job_ids) {
+    Job* job = FindJob(id);
+    if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", id));
+    if (!job->finished()) {
+      return absl::FailedPreconditionError(absl::StrCat("job ", id, " has not finished: cancel it first"));
+    }
+    chosen.insert(id);
+  }
+  if (finished_older_than > absl::ZeroDuration()) {
+    for (const auto& [id, job] : jobs_) {
+      if (job->finished() && now - job->finished_at() >= finished_older_than) chosen.insert(id);
+    }
+  }
+  if (journal_ != nullptr && !chosen.empty()) {
+    // Durable before it is acknowledged, or the jobs would come back after a crash.
+    for (uint64_t id : chosen) {
+      v1::JournalRecord record;
+      record.mutable_forgotten()->set_job_id(id);
+      if (absl::Status appended = journal_->Append(record); !appended.ok()) return appended;
+    }
+    if (absl::Status synced = journal_->Sync(); !synced.ok()) {
+      journal_->DiscardPending();
+      return synced;
+    }
+  }
+  for (uint64_t id : chosen) DropJob(id);
+  if (!chosen.empty()) {
+    LogInfo(absl::StrCat("forgot ", chosen.size(), " job(s)"));
+    malloc_trim(0);  // a long-lived service gives what it freed back to the system
+    ++change_count_;
+  }
+  return std::vector<uint64_t>(chosen.begin(), chosen.end());
+}
+
+void Scheduler::DropJob(uint64_t job_id) {
+  results_->Forget(job_id);
+  for (auto& [peer, worker] : workers_) worker.descriptors_sent.erase(job_id);
+  rates_.erase(job_id);
+  runnable_.erase(job_id);
+  if (auto key = ready_key_.find(job_id); key != ready_key_.end()) {
+    ready_jobs_.erase(key->second);
+    ready_key_.erase(key);
+  }
+  io_jobs_.erase(job_id);
+  jobs_.erase(job_id);
 }
 
 absl::StatusOr<v1::ChunkOutputs> Scheduler::TaskResult(uint64_t job_id, uint64_t index) const {

@@ -42,6 +42,8 @@ struct SchedulerOptions {
   uint32_t max_credit_per_worker = 1u << 16;             // a worker may not ask for more
   // Stamped on chunks; results carrying another are dropped (see control.proto).
   uint64_t instance = 0;
+  // A finished job is forgotten this long after it finished (zero: kept until forgotten).
+  absl::Duration keep_finished = absl::Hours(24 * 7);
   // A `drover run` job whose client never comes to read its results is cancelled after this.
   absl::Duration reader_timeout = absl::Seconds(30);
   // Limits on what a client may submit (a job over one is refused, kInvalidArgument).
@@ -94,6 +96,13 @@ class Scheduler {
   std::vector<v1::JobStatus> ListJobs() const;
   // Errors: kNotFound, kFailedPrecondition (already finished).
   absl::StatusOr<v1::JobStatus> Cancel(uint64_t job_id, absl::Time now);
+  // Removes finished jobs (`job_ids`, and those finished at least
+  // `finished_older_than` ago when it is positive) with their results; durable
+  // (journaled) before it returns. Returns the ids forgotten, in order.
+  // Errors: kNotFound, kFailedPrecondition (a job still running; then nothing
+  // is forgotten), or the journal's.
+  absl::StatusOr<std::vector<uint64_t>> Forget(const std::vector<uint64_t>& job_ids,
+                                               absl::Duration finished_older_than, absl::Time now);
   std::vector<v1::WorkerInfo> ListWorkers() const;
   // Tells a worker to finish what it holds, take nothing new and exit.
   // Errors: kNotFound.
@@ -204,6 +213,8 @@ class Scheduler {
   v1::WorkerInfo Info(const WorkerRecord& worker) const;
   void LoseWorker(const std::string& peer, absl::string_view why, absl::Time now);
   void CancelOnWorkers(uint64_t job_id);
+  // Drops a finished job from every table (after its forgetting is durable).
+  void DropJob(uint64_t job_id);
   void Send(WorkerRecord& worker, v1::CoordinatorMessage& message, absl::Time now);
   Job* FindJob(uint64_t job_id) const;
   // Whether `worker` may run `spec`: it offers the kernel and has the labels.
@@ -241,6 +252,7 @@ class Scheduler {
   uint64_t chunks_stolen_ = 0;
 
   uint64_t next_job_id_ = 1;
+  absl::Time next_expiry_check_ = absl::InfinitePast();  // of --keep-finished
   bool dispatch_needed_ = false;
   uint64_t change_count_ = 0;
 };

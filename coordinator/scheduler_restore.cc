@@ -8,6 +8,7 @@ namespace drover {
 
 void Scheduler::Restore(const std::vector<v1::JournalRecord>& records, absl::Time now) {
   std::vector<const v1::JobCancelled*> cancellations;
+  std::vector<uint64_t> forgotten;
   uint64_t old_results = 0;
   for (const v1::JournalRecord& record : records) {
     switch (record.record_case()) {
@@ -30,9 +31,16 @@ void Scheduler::Restore(const std::vector<v1::JournalRecord>& records, absl::Tim
       case v1::JournalRecord::kCancelled:
         cancellations.push_back(&record.cancelled());
         break;
+      case v1::JournalRecord::kForgotten:
+        forgotten.push_back(record.forgotten().job_id());
+        break;
       case v1::JournalRecord::RECORD_NOT_SET:
         break;
     }
+  }
+  for (uint64_t id : forgotten) {
+    jobs_.erase(id);
+    runnable_.erase(id);
   }
   if (old_results > 0) {
     LogWarning(absl::StrCat("journal: ", old_results, " result(s) in the journal itself (written before "

@@ -204,5 +204,58 @@ TEST(Durability, WithoutAStateDirKeptResultsGoToAPrivateDirectoryRemovedAtExit) 
   EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
 }
 
+TEST(Durability, ForgetRemovesFinishedJobsFromMemoryAndDiskForGood) {
+  StateDir state;
+  TestCluster cluster({"--state-dir", state.path()});
+  cluster.AddWorker(1);
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  CommandResult kept = cluster.Drover({"submit", "--range", "0:50", "--", "sh", "-c", "head -c 100000 /dev/zero"});
+  ASSERT_EQ(kept.exit_code, 0) << kept.err;
+  const std::string job = Lines(kept.out).at(0);
+  ASSERT_EQ(cluster.Drover({"wait", job}).exit_code, 0);
+  const std::string file = absl::StrCat(state.path(), "/results/", job);
+  ASSERT_TRUE(std::filesystem::exists(file));
+
+  CommandResult running = cluster.Drover({"submit", "--kernel", "sleep_ms", "60000"});
+  const std::string busy = Lines(running.out).at(0);
+  CommandResult refused = cluster.Drover({"forget", busy, job});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("cancel it first"), std::string::npos) << refused.err;
+  EXPECT_TRUE(std::filesystem::exists(file));  // nothing forgotten
+
+  CommandResult forgot = cluster.Drover({"forget", job});
+  EXPECT_EQ(forgot.exit_code, 0) << forgot.err;
+  EXPECT_EQ(forgot.out, absl::StrCat("forgot job ", job, "\n"));
+  EXPECT_FALSE(std::filesystem::exists(file));
+  EXPECT_EQ(cluster.Drover({"status", job}).exit_code, 2);
+  cluster.RestartCoordinator();  // kill -9: the forgetting was durable
+  EXPECT_EQ(cluster.Drover({"status", job}).exit_code, 2);
+  EXPECT_EQ(cluster.Drover({"status", busy}).exit_code, 0);
+  EXPECT_EQ(cluster.Drover({"forget"}).exit_code, 2);  // nothing named: a usage error
+}
+
+TEST(Durability, ForgottenJobsGiveTheirMemoryBack) {
+  if (kAddressSanitizer) GTEST_SKIP() << "memory figures under AddressSanitizer say nothing";
+  TestCluster cluster;  // no workers: the jobs wait, holding their items
+  const pid_t coordinator = cluster.coordinator().pid();
+  std::string lines;
+  for (int i = 0; i < 100000; ++i) lines += absl::StrCat("item-", i, "\n");
+  const int64_t rss_before_kb = ProcStatusKb(coordinator, "VmRSS");
+  std::vector<std::string> forget = {"forget"};
+  for (int j = 0; j < 20; ++j) {
+    CommandResult submitted = cluster.Drover({"submit", "--kernel", "echo", "--each-line", "-"}, lines);
+    ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+    forget.push_back(Lines(submitted.out).at(0));
+  }
+  const int64_t rss_loaded_kb = ProcStatusKb(coordinator, "VmRSS");
+  EXPECT_GT(rss_loaded_kb, rss_before_kb + 40 * 1024);  // 2 M listed items are held
+  for (size_t j = 1; j < forget.size(); ++j) ASSERT_EQ(cluster.Drover({"cancel", forget[j]}).exit_code, 0);
+  ASSERT_EQ(cluster.Drover(forget).exit_code, 0);
+  const int64_t rss_after_kb = ProcStatusKb(coordinator, "VmRSS");
+  EXPECT_LT(rss_after_kb, rss_before_kb + 16 * 1024)
+      << "before " << rss_before_kb << " kB, loaded " << rss_loaded_kb << " kB, after " << rss_after_kb << " kB";
+  EXPECT_EQ(Lines(cluster.Drover({"jobs"}).out).size(), 1u);  // the header only
+}
+
 }  // namespace
 }  // namespace drover::testing
