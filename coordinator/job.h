@@ -54,6 +54,7 @@ class Job {
   uint64_t id() const { return id_; }
   const v1::JobSpec& spec() const { return spec_; }
   bool finished() const;
+  bool cancelled() const { return state_ == v1::JOB_STATE_CANCELLED; }
   int32_t priority() const { return spec_.priority(); }
   // CPU slots one chunk occupies on a worker with `slots` slots.
   uint32_t CpusPerChunk(uint32_t slots) const;

@@ -61,7 +61,8 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& dir,
     close(fd);
     return error;
   }
-  return std::unique_ptr<Journal>(new Journal(path, fd, static_cast<off_t>(at)));
+  unlink((dir + "/journal.tmp").c_str());  // a compaction that did not finish
+  return std::unique_ptr<Journal>(new Journal(dir, fd, static_cast<off_t>(at)));
 }
 
 Journal::~Journal() {
@@ -100,6 +101,50 @@ absl::Status Journal::Sync() {
   }
   size_ += static_cast<off_t>(written);
   buffer_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status Journal::Rewrite(const std::function<bool(v1::JournalRecord*)>& next) {
+  if (!buffer_.empty()) return absl::FailedPreconditionError("the journal has records not yet synced");
+  const std::string temporary = dir_ + "/journal.tmp";
+  int fd = open(temporary.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return IoError("create", temporary);
+  absl::Status status;
+  std::string chunk;
+  off_t size = 0;
+  auto flush = [&] {
+    for (size_t done = 0; done < chunk.size() && status.ok();) {
+      ssize_t n = write(fd, chunk.data() + done, chunk.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) status = IoError("write", temporary);
+      done += n > 0 ? static_cast<size_t>(n) : 0;
+    }
+    size += static_cast<off_t>(chunk.size());
+    chunk.clear();
+  };
+  v1::JournalRecord record;
+  while (status.ok() && next(&record)) {
+    AppendRecord(record.SerializeAsString(), &chunk);
+    record.Clear();
+    if (chunk.size() >= (1u << 20)) flush();
+  }
+  if (status.ok()) flush();
+  if (status.ok() && fsync(fd) != 0) status = IoError("sync", temporary);
+  if (status.ok() && rename(temporary.c_str(), path_.c_str()) != 0) status = IoError("rename", temporary);
+  if (!status.ok()) {
+    close(fd);
+    unlink(temporary.c_str());
+    return status;
+  }
+  // The rename is durable once the directory is synced.
+  int directory = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (directory >= 0) {
+    if (fsync(directory) != 0) LogWarning(IoError("sync", dir_).ToString());
+    close(directory);
+  }
+  close(fd_);
+  fd_ = fd;
+  size_ = size;
   return absl::OkStatus();
 }
 

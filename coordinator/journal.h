@@ -35,13 +35,18 @@ class Journal : public JournalSink {
   bool has_pending() const override { return !buffer_.empty(); }
   // Forgets records not yet synced (after a Sync() error they must not be written later).
   void DiscardPending() override { buffer_.clear(); }
+  uint64_t size_bytes() const override { return static_cast<uint64_t>(size_); }
+  // Writes DIR/journal.tmp, syncs it, renames it over DIR/journal and syncs DIR.
+  absl::Status Rewrite(const std::function<bool(v1::JournalRecord*)>& next) override;
   const std::string& path() const { return path_; }
 
  private:
-  Journal(std::string path, int fd, off_t size) : path_(std::move(path)), fd_(fd), size_(size) {}
+  Journal(std::string dir, int fd, off_t size)
+      : dir_(std::move(dir)), path_(dir_ + "/journal"), fd_(fd), size_(size) {}
 
+  const std::string dir_;
   const std::string path_;
-  const int fd_;
+  int fd_;
   off_t size_;  // bytes of intact records on disk
   std::string buffer_;
 };

@@ -5,6 +5,9 @@
 #ifndef DROVER_COORDINATOR_JOURNAL_SINK_H_
 #define DROVER_COORDINATOR_JOURNAL_SINK_H_
 
+#include <cstdint>
+#include <functional>
+
 #include "absl/status/status.h"
 #include "drover/v1/journal.pb.h"
 
@@ -23,6 +26,13 @@ class JournalSink {
   virtual bool has_pending() const = 0;
   // Forgets records not yet synced (after a Sync() error they must not be written later).
   virtual void DiscardPending() = 0;
+  // Bytes the journal takes on disk.
+  virtual uint64_t size_bytes() const = 0;
+  // Compaction: replaces the whole journal by the records `next` yields (it
+  // is called until it returns false), atomically: a crash at any point
+  // leaves the old journal or the new one, never a mix. Nothing may be
+  // pending (kFailedPrecondition). Errors otherwise: as Sync().
+  virtual absl::Status Rewrite(const std::function<bool(v1::JournalRecord*)>& next) = 0;
 };
 
 }  // namespace drover

@@ -324,10 +324,44 @@ absl::StatusOr<std::vector<uint64_t>> Scheduler::Forget(const std::vector<uint64
   for (uint64_t id : chosen) DropJob(id);
   if (!chosen.empty()) {
     LogInfo(absl::StrCat("forgot ", chosen.size(), " job(s)"));
+    MaybeCompactJournal();
     malloc_trim(0);  // a long-lived service gives what it freed back to the system
     ++change_count_;
   }
   return std::vector<uint64_t>(chosen.begin(), chosen.end());
+}
+
+void Scheduler::MaybeCompactJournal() {
+  if (journal_ == nullptr) return;
+  uint64_t live_bytes = 0;
+  for (const auto& [id, job] : jobs_) live_bytes += job->spec().ByteSizeLong() + 64;
+  const uint64_t before = journal_->size_bytes();
+  if (before <= 2 * live_bytes + (1u << 20)) return;
+  if (absl::Status synced = journal_->Sync(); !synced.ok()) return;  // retried after the next forget
+  auto next = jobs_.begin();
+  const Job* cancelled = nullptr;  // its cancellation follows its submission
+  absl::Status rewritten = journal_->Rewrite([&](v1::JournalRecord* record) {
+    if (cancelled != nullptr) {
+      record->mutable_cancelled()->set_job_id(cancelled->id());
+      record->mutable_cancelled()->set_unix_ms(absl::ToUnixMillis(cancelled->finished_at()));
+      cancelled = nullptr;
+      return true;
+    }
+    if (next == jobs_.end()) return false;
+    const Job& job = *next->second;
+    ++next;
+    record->mutable_submitted()->set_job_id(job.id());
+    *record->mutable_submitted()->mutable_spec() = job.spec();
+    record->mutable_submitted()->set_submitted_unix_ms(absl::ToUnixMillis(job.submitted()));
+    if (job.cancelled()) cancelled = &job;
+    return true;
+  });
+  if (rewritten.ok()) {
+    LogInfo(absl::StrCat("journal compacted: ", before, " -> ", journal_->size_bytes(), " bytes (", jobs_.size(),
+                         " job(s))"));
+  } else {
+    LogWarning(absl::StrCat("journal not compacted: ", rewritten.message()));
+  }
 }
 
 void Scheduler::DropJob(uint64_t job_id) {

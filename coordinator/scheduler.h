@@ -215,6 +215,9 @@ class Scheduler {
   void CancelOnWorkers(uint64_t job_id);
   // Drops a finished job from every table (after its forgetting is durable).
   void DropJob(uint64_t job_id);
+  // Rewrites the journal as the records of the jobs it knows now, when dead
+  // records (forgotten jobs) take more than the live ones plus 1 MiB.
+  void MaybeCompactJournal();
   void Send(WorkerRecord& worker, v1::CoordinatorMessage& message, absl::Time now);
   Job* FindJob(uint64_t job_id) const;
   // Whether `worker` may run `spec`: it offers the kernel and has the labels.

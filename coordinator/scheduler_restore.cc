@@ -77,6 +77,7 @@ void Scheduler::Restore(const std::vector<v1::JournalRecord>& records, absl::Tim
   }
   LogInfo(absl::StrCat("restored ", jobs_.size(), " job(s) and ", results, " kept chunk result(s); ",
                        runnable_.size(), " job(s) to finish"));
+  MaybeCompactJournal();  // restart time follows live state, not history
   for (uint64_t id : runnable_) UpdateReady(FindJob(id));
   dispatch_needed_ = true;
   ++change_count_;

@@ -36,7 +36,7 @@ class JournalTest : public ::testing::Test {
       ADD_FAILURE() << journal.status();
       return records;
     }
-    for (uint64_t id = 1; id <= 3; ++id) (*journal)->Append(Submitted(id));
+    for (uint64_t id = 1; id <= 3; ++id) EXPECT_TRUE((*journal)->Append(Submitted(id)).ok());
     EXPECT_TRUE((*journal)->Sync().ok());
     return records;
   }
@@ -107,6 +107,46 @@ TEST_F(JournalTest, DiscardedRecordsAreNeverWritten) {
     (*journal)->DiscardPending();
   }
   EXPECT_TRUE(Reopen().empty());
+}
+
+TEST_F(JournalTest, ARewriteReplacesTheJournalAndAppendsGoOnAfterIt) {
+  WriteThree();
+  std::vector<v1::JournalRecord> records;
+  auto journal = Journal::Open(dir_, &records);
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  const uint64_t before = (*journal)->size_bytes();
+  uint64_t next_id = 2;  // keep job 2 only
+  ASSERT_TRUE((*journal)->Rewrite([&](v1::JournalRecord* record) {
+    if (next_id != 2) return false;
+    *record = Submitted(next_id++);
+    return true;
+  }).ok());
+  EXPECT_LT((*journal)->size_bytes(), before);
+  EXPECT_EQ((*journal)->size_bytes(), std::filesystem::file_size(File()));
+  ASSERT_TRUE((*journal)->Append(Submitted(4)).ok());
+  ASSERT_TRUE((*journal)->Sync().ok());
+  journal->reset();
+  records = Reopen();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].submitted().job_id(), 2u);
+  EXPECT_EQ(records[1].submitted().job_id(), 4u);
+}
+
+TEST_F(JournalTest, ACompactionCutShortLeavesTheOldJournal) {
+  WriteThree();
+  // A crash before the rename leaves journal.tmp beside the intact journal.
+  { std::ofstream(dir_ + "/journal.tmp") << "half a compaction"; }
+  EXPECT_EQ(Reopen().size(), 3u);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/journal.tmp"));
+}
+
+TEST_F(JournalTest, ARewriteWithRecordsPendingIsRefused) {
+  std::vector<v1::JournalRecord> records;
+  auto journal = Journal::Open(dir_, &records);
+  ASSERT_TRUE(journal.ok());
+  ASSERT_TRUE((*journal)->Append(Submitted(1)).ok());
+  EXPECT_EQ((*journal)->Rewrite([](v1::JournalRecord*) { return false; }).code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace

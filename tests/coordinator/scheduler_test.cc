@@ -393,6 +393,17 @@ class FakeJournal : public JournalSink {
   }
   bool has_pending() const override { return !pending.empty(); }
   void DiscardPending() override { pending.clear(); }
+  uint64_t size_bytes() const override {
+    uint64_t bytes = 0;
+    for (const auto& r : durable) bytes += r.ByteSizeLong();
+    return bytes;
+  }
+  absl::Status Rewrite(const std::function<bool(v1::JournalRecord*)>& next) override {
+    durable.clear();
+    v1::JournalRecord record;
+    while (next(&record)) durable.push_back(std::exchange(record, {}));
+    return absl::OkStatus();
+  }
   bool fail = false;
   std::vector<v1::JournalRecord> pending, durable;
 };

@@ -257,5 +257,34 @@ TEST(Durability, ForgottenJobsGiveTheirMemoryBack) {
   EXPECT_EQ(Lines(cluster.Drover({"jobs"}).out).size(), 1u);  // the header only
 }
 
+TEST(Durability, ForgettingCompactsTheJournalAndRestartReadsOnlyWhatIsLive) {
+  StateDir state;
+  TestCluster cluster({"--state-dir", state.path()});  // no workers: the jobs wait
+  std::string lines;
+  for (int i = 0; i < 100000; ++i) lines += absl::StrCat("item-", i, "\n");
+  std::vector<std::string> jobs;
+  for (int j = 0; j < 12; ++j) {
+    CommandResult submitted = cluster.Drover({"submit", "--kernel", "echo", "--each-line", "-"}, lines);
+    ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+    jobs.push_back(Lines(submitted.out).at(0));
+  }
+  const std::string journal = state.path() + "/journal";
+  const auto full = std::filesystem::file_size(journal);
+  EXPECT_GT(full, 12u * 1000000);
+  std::vector<std::string> forget = {"forget"};
+  for (size_t j = 1; j < jobs.size(); ++j) {  // all but the first
+    ASSERT_EQ(cluster.Drover({"cancel", jobs[j]}).exit_code, 0);
+    forget.push_back(jobs[j]);
+  }
+  ASSERT_EQ(cluster.Drover(forget).exit_code, 0);
+  const auto compacted = std::filesystem::file_size(journal);
+  EXPECT_LT(compacted, full / 6) << full << " -> " << compacted;
+  cluster.RestartCoordinator();  // kill -9, then a restart that reads the compacted journal
+  CommandResult listed = cluster.Drover({"jobs", "--json"});
+  ASSERT_EQ(Lines(listed.out).size(), 1u) << listed.out;
+  EXPECT_NE(listed.out.find(absl::StrCat("\"jobId\":\"", jobs[0], "\"")), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("\"totalItems\":\"100000\""), std::string::npos) << listed.out;
+}
+
 }  // namespace
 }  // namespace drover::testing
