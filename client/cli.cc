@@ -45,7 +45,8 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
       ->allow_extra_args(false);
   command->add_option("--retries", job->retries,
                       "run a failed task again up to N times, with backoff; a chunk whose worker is "
-                      "lost is sent again at most 1+max(N,2) times in all");
+                      "lost is sent again at most 1+max(N,2) times in all (N at most 100)")
+      ->check(CLI::Range(0, 100));
   command->add_option("--timeout", job->timeout,
                       "per-task limit (30s, 500ms, 2m): a command gets SIGTERM to its process group, "
                       "SIGKILL 2s later; a kernel that overruns is failed when it returns");

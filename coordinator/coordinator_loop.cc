@@ -219,10 +219,10 @@ void CoordinatorLoop::Run() {
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) LogWarning(absl::StrCat("poll failed: ", e.what()));
     }
-    absl::Time now = absl::Now();
     if (items[1].revents & ZMQ_POLLIN) wakeup_.Clear();
     if (zap_ && (items[2].revents & ZMQ_POLLIN)) AnswerZap();
-    RunPosted();
+    RunPosted();  // may sync the journal: the clock is read after it
+    const absl::Time now = absl::Now();
     if (items[0].revents & ZMQ_POLLIN) ReceiveFromWorkers(now);
     if (now >= next_tick) {
       scheduler_.OnTick(now);

@@ -177,6 +177,9 @@ class Job {
   bool reader_attached_ = false;
 };
 
+// A job's --retries is at most this.
+constexpr uint32_t kMaxRetries = 100;
+
 // Checks a job spec from a client. Errors: kInvalidArgument saying what is wrong.
 absl::Status ValidateJobSpec(const v1::JobSpec& spec);
 

@@ -2,6 +2,7 @@
 #include "coordinator/journal.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,17 +21,38 @@ namespace drover {
 absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& dir,
                                                        std::vector<v1::JournalRecord>* records) {
   if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return IoError("create state directory", dir);
+  // One coordinator per state dir: a lock held for the journal's life.
+  const std::string lock_path = dir + "/lock";
+  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0) return IoError("open", lock_path);
+  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    char holder[32] = {};
+    ssize_t n = pread(lock_fd, holder, sizeof(holder) - 1, 0);
+    close(lock_fd);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "another coordinator (pid ", n > 0 ? absl::StripAsciiWhitespace(holder) : "unknown",
+        ") is using the state directory ", dir, "; stop it first, or give this one another --state-dir"));
+  }
+  const std::string pid = absl::StrCat(getpid(), "\n");
+  if (ftruncate(lock_fd, 0) != 0 || pwrite(lock_fd, pid.data(), pid.size(), 0) < 0) {
+    LogWarning(IoError("write", lock_path).ToString());  // the lock holds; only the pid is missing
+  }
   std::string path = dir + "/journal";
   int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return IoError("open journal", path);
+  if (fd < 0) {
+    close(lock_fd);
+    return IoError("open journal", path);
+  }
 
   std::string data;
   char buffer[1 << 16];
   ssize_t n;
   while ((n = read(fd, buffer, sizeof(buffer))) > 0) data.append(buffer, static_cast<size_t>(n));
   if (n < 0) {
+    absl::Status error = IoError("read journal", path);
     close(fd);
-    return IoError("read journal", path);
+    close(lock_fd);
+    return error;
   }
   size_t at = 0;
   std::string problem;
@@ -53,21 +75,24 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& dir,
     if (ftruncate(fd, static_cast<off_t>(at)) != 0 || fdatasync(fd) != 0) {
       absl::Status error = IoError("cut the journal", path);
       close(fd);
+      close(lock_fd);
       return error;
     }
   }
   if (lseek(fd, static_cast<off_t>(at), SEEK_SET) < 0) {
     absl::Status error = IoError("seek in journal", path);
     close(fd);
+    close(lock_fd);
     return error;
   }
   unlink((dir + "/journal.tmp").c_str());  // a compaction that did not finish
-  return std::unique_ptr<Journal>(new Journal(dir, fd, static_cast<off_t>(at)));
+  return std::unique_ptr<Journal>(new Journal(dir, fd, lock_fd, static_cast<off_t>(at)));
 }
 
 Journal::~Journal() {
   (void)Sync();
   close(fd_);
+  close(lock_fd_);
 }
 
 absl::Status Journal::Append(const v1::JournalRecord& record) {
@@ -162,14 +187,24 @@ absl::StatusOr<uint64_t> LoadOrCreateInstance(const std::string& dir) {
     }
   }
   instance = absl::Uniform<uint64_t>(absl::BitGen(), 1, UINT64_MAX);
-  std::string text = absl::StrCat(instance, "\n");
-  fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0 || write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) || fsync(fd) != 0) {
+  // Written whole or not at all: to a temporary file, synced, renamed, the directory synced.
+  const std::string text = absl::StrCat(instance, "\n");
+  const std::string temporary = path + ".tmp";
+  fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) || fsync(fd) != 0 ||
+      rename(temporary.c_str(), path.c_str()) != 0) {
     absl::Status error = IoError("write", path);
     if (fd >= 0) close(fd);
     return error;
   }
   close(fd);
+  int directory = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (directory < 0 || fsync(directory) != 0) {
+    absl::Status error = IoError("sync", dir);
+    if (directory >= 0) close(directory);
+    return error;
+  }
+  close(directory);
   return instance;
 }
 

@@ -21,8 +21,10 @@ class Journal : public JournalSink {
  public:
   // Opens (creating if needed) DIR/journal, reads every intact record into
   // `*records`, and cuts a torn or corrupt tail back to the last good record
-  // (logging what was cut). Errors: kPermissionDenied / kUnavailable when the
-  // directory or file cannot be created, read or written.
+  // (logging what was cut). Only one Journal may have DIR open (an flock on
+  // DIR/lock). Errors: kFailedPrecondition when another process has it open
+  // (naming its pid); kPermissionDenied / kUnavailable when the directory or
+  // file cannot be created, read or written.
   static absl::StatusOr<std::unique_ptr<Journal>> Open(const std::string& dir,
                                                        std::vector<v1::JournalRecord>* records);
   ~Journal() override;
@@ -41,12 +43,13 @@ class Journal : public JournalSink {
   const std::string& path() const { return path_; }
 
  private:
-  Journal(std::string dir, int fd, off_t size)
-      : dir_(std::move(dir)), path_(dir_ + "/journal"), fd_(fd), size_(size) {}
+  Journal(std::string dir, int fd, int lock_fd, off_t size)
+      : dir_(std::move(dir)), path_(dir_ + "/journal"), fd_(fd), lock_fd_(lock_fd), size_(size) {}
 
   const std::string dir_;
   const std::string path_;
   int fd_;
+  const int lock_fd_;  // DIR/lock, flock'ed while this journal is open
   off_t size_;  // bytes of intact records on disk
   std::string buffer_;
 };

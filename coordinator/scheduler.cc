@@ -166,6 +166,15 @@ bool Scheduler::RecordResult(Job* job, v1::ChunkResult&& result, absl::Time now)
 }
 
 void Scheduler::OnTick(absl::Time now) {
+  // A loop held up (a slow disk's fsync) heard nothing from anyone meanwhile:
+  // that silence is the coordinator's, not the workers'.
+  if (last_tick_ != absl::InfinitePast() && now - last_tick_ > options_.worker_timeout / 2) {
+    const absl::Duration stall = now - last_tick_;
+    LogWarning(absl::StrCat("the coordinator could not look at its workers for ", absl::FormatDuration(stall),
+                            " (a slow disk?); their silence meanwhile is not held against them"));
+    for (auto& [peer, worker] : workers_) worker.last_heard = std::min(now, worker.last_heard + stall);
+  }
+  last_tick_ = now;
   CheckLiveness(now);
   for (auto it = rates_.begin(); it != rates_.end();) {
     // Paced jobs get more tokens with time: look again each tick.

@@ -256,6 +256,7 @@ class Scheduler {
 
   uint64_t next_job_id_ = 1;
   absl::Time next_expiry_check_ = absl::InfinitePast();  // of --keep-finished
+  absl::Time last_tick_ = absl::InfinitePast();
   bool dispatch_needed_ = false;
   uint64_t change_count_ = 0;
 };

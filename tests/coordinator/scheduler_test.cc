@@ -146,6 +146,20 @@ TEST_F(SchedulerTest, FasterWorkersGetMoreWork) {
   EXPECT_EQ(workers[1].chunks_done(), 1u);
 }
 
+TEST_F(SchedulerTest, ALoopHeldUpByASlowDiskDoesNotLoseItsWorkers) {
+  Register("a", 1);
+  scheduler_.OnTick(now_);
+  now_ += absl::Seconds(8);  // stuck in an fsync: no tick, no message read
+  scheduler_.OnTick(now_);
+  EXPECT_EQ(scheduler_.ListWorkers().size(), 1u);
+  for (int i = 0; i < 60; ++i) {  // then silent for real, ticking every 100 ms
+    now_ += absl::Milliseconds(100);
+    scheduler_.OnTick(now_);
+  }
+  EXPECT_TRUE(scheduler_.ListWorkers().empty());
+  while (!outbox_.empty()) EXPECT_TRUE(outbox_.Take("a").has_heartbeat());
+}
+
 TEST_F(SchedulerTest, ASilentWorkerIsLostAndItsChunksGoToAnother) {
   Register("a", 2);
   Register("b", 2);

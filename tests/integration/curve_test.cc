@@ -128,7 +128,10 @@ v1::CoordinatorMessage ReceiveNoHeartbeat(zmq::socket_t& socket) {
 TEST(Curve, AnotherAdmittedKeyCannotActAsAWorkerByTakingItsRoutingId) {
   Keys keys;
   RunProgram({"/bin/sh", "-c", absl::StrCat("cat ", keys.Path("other"), ".pub >> ", keys.authorized())});
-  TestCluster cluster({"--curve-key", keys.Path("coordinator") + ".key", "--authorized-keys", keys.authorized()});
+  // A long --worker-timeout: "good" must still be registered when the takeover
+  // lands, and on a loaded machine the old connection can take seconds to end.
+  TestCluster cluster({"--curve-key", keys.Path("coordinator") + ".key", "--authorized-keys", keys.authorized(),
+                       "--worker-timeout", "120"});
   zmq::context_t context;
   v1::Chunk held;
   uint64_t instance = 0;

@@ -120,6 +120,19 @@ TEST(Durability, AStateDirThatCannotBeUsedStopsTheCoordinatorWithAReason) {
   EXPECT_NE(r.err.find("--state-dir: cannot create state directory"), std::string::npos) << r.err;
 }
 
+TEST(Durability, ASecondCoordinatorOnTheSameStateDirRefusesToStart) {
+  StateDir state;
+  TestCluster cluster({"--state-dir", state.path()});
+  CommandResult second =
+      RunProgram({"/usr/bin/timeout", "20", BinPath("drover-coordinator"), "--state-dir", state.path(),
+                  "--listen-workers", "tcp://127.0.0.1:0", "--listen-clients", "127.0.0.1:0"});
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find(absl::StrCat("another coordinator (pid ", cluster.coordinator().pid(), ")")),
+            std::string::npos)
+      << second.err;
+  EXPECT_EQ(cluster.Drover({"jobs"}).exit_code, 0);  // the first serves on
+}
+
 TEST(Durability, AStoppedWorkerIsLostItsWorkMovesAndItRejoinsWithoutDuplicates) {
   TestCluster cluster({"--worker-timeout", "1", "--heartbeat", "0.2"});
   ChildProcess& stopped = cluster.AddWorker(2, {"--name", "stopped"});
