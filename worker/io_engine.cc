@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "worker/io_call.h"
 #include "worker/io_chunk.h"
+#include "worker/job_flags.h"
 #include "worker/io_targets.h"
 
 namespace drover {
@@ -82,7 +83,7 @@ class IoEngine::Impl : public IoCallHost {
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<uint64_t, absl::flat_hash_set<IoCall*>> live_ ABSL_GUARDED_BY(mu_);  // by job
-  absl::flat_hash_map<uint64_t, std::shared_ptr<std::atomic<bool>>> cancelled_ ABSL_GUARDED_BY(mu_);
+  JobFlags cancelled_ ABSL_GUARDED_BY(mu_);
   int64_t live_count_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<v1::ChunkResult> finished_ ABSL_GUARDED_BY(mu_);
   uint64_t finished_chunks_ ABSL_GUARDED_BY(mu_) = 0;
@@ -132,9 +133,7 @@ void IoEngine::Impl::Start(v1::Chunk&& chunk_message) {
   {
     absl::MutexLock lock(&mu_);
     if (shut_down_) return;
-    auto& job_flag = cancelled_[chunk_message.job_id()];
-    if (job_flag == nullptr) job_flag = std::make_shared<std::atomic<bool>>(false);
-    flag = job_flag;
+    flag = cancelled_.For(chunk_message.job_id());
   }
   auto chunk = std::make_shared<IoChunk>(std::move(chunk_message), std::move(flag));
   const uint32_t count = chunk->item_count();
@@ -198,9 +197,7 @@ void IoEngine::Impl::CallEnded(IoCall* call) {
 
 void IoEngine::Impl::CancelJob(uint64_t job_id) {
   absl::MutexLock lock(&mu_);
-  auto& flag = cancelled_[job_id];
-  if (flag == nullptr) flag = std::make_shared<std::atomic<bool>>(false);
-  flag->store(true);
+  cancelled_.Cancel(job_id);
   auto it = live_.find(job_id);
   if (it == live_.end()) return;
   // Cancel() only flags the call and asks gRPC to cancel; it never waits.
@@ -212,11 +209,10 @@ void IoEngine::Impl::DropAll() {
     absl::MutexLock lock(&mu_);
     // Every chunk held now is dropped: its flag stays set (so late results are
     // not reported) while the map starts afresh for the next registration.
-    for (auto& [job_id, flag] : cancelled_) flag->store(true);
+    cancelled_.CancelAll();
     for (auto& [job_id, calls] : live_) {
       for (IoCall* call : calls) call->Cancel();
     }
-    cancelled_.clear();
     for (const v1::Chunk& chunk : queued_) {
       ++finished_chunks_;
       finished_items_ += ChunkItemCount(chunk);

@@ -34,7 +34,10 @@ std::shared_ptr<grpc::Channel> IoTargets::ChannelFor(const v1::GrpcSpec& spec) {
   arguments.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   auto channel = grpc::CreateCustomChannel(spec.target(), credentials, arguments);
   absl::MutexLock lock(&mu_);
-  if (channels_.size() >= kMaxCachedTargets) channels_.clear();
+  if (channels_.size() >= kMaxCachedTargets) {
+    // Close channels nothing uses any more (no cached job, no call holds them).
+    absl::erase_if(channels_, [](const auto& entry) { return entry.second.use_count() == 1; });
+  }
   return channels_.try_emplace(key, channel).first->second;  // another thread's, if it was first
 }
 

@@ -22,27 +22,17 @@ SlotPool::~SlotPool() {
   if (!shut_down_) Shutdown(absl::InfiniteDuration());
 }
 
-std::shared_ptr<std::atomic<bool>> SlotPool::FlagFor(uint64_t job_id) {
-  auto& flag = flags_[job_id];
-  if (flag == nullptr) flag = std::make_shared<std::atomic<bool>>(false);
-  return flag;
-}
-
 void SlotPool::Push(std::vector<v1::Chunk> chunks) {
   absl::MutexLock lock(&mu_);
   for (v1::Chunk& chunk : chunks) {
-    auto flag = FlagFor(chunk.job_id());
+    auto flag = flags_.For(chunk.job_id());
     queue_.push_back(Queued{std::move(chunk), std::move(flag)});
   }
 }
 
 void SlotPool::CancelJob(uint64_t job_id) {
   absl::MutexLock lock(&mu_);
-  auto it = flags_.find(job_id);
-  if (it != flags_.end()) {
-    it->second->store(true);
-    flags_.erase(it);  // later chunks of this id (a new coordinator) get a fresh flag
-  }
+  flags_.Cancel(job_id);
   size_t before = queue_.size();
   std::erase_if(queue_, [job_id](const Queued& q) { return q.chunk.job_id() == job_id; });
   finished_count_ += before - queue_.size();
@@ -52,8 +42,7 @@ void SlotPool::CancelJob(uint64_t job_id) {
 
 void SlotPool::DropAll() {
   absl::MutexLock lock(&mu_);
-  for (auto& [job_id, flag] : flags_) flag->store(true);
-  flags_.clear();
+  flags_.CancelAll();
   finished_count_ += queue_.size();
   queue_.clear();
   finished_.clear();
@@ -127,7 +116,7 @@ bool SlotPool::Shutdown(absl::Duration grace) {
   {
     absl::MutexLock lock(&mu_);
     closing_ = true;
-    for (auto& [job_id, flag] : flags_) flag->store(true);
+    flags_.CancelAll();
     queue_.clear();
     all_exited = mu_.AwaitWithTimeout(absl::Condition(this, &SlotPool::AllExited), grace);
   }

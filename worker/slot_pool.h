@@ -16,6 +16,7 @@
 #include "common/wakeup.h"
 #include "drover/v1/control.pb.h"
 #include "worker/chunk_runner.h"
+#include "worker/job_flags.h"
 
 namespace drover {
 
@@ -70,7 +71,6 @@ class SlotPool {
   }
   int CpusOf(const v1::Chunk& chunk) const;
   bool AllExited() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return exited_ == total_slots_; }
-  std::shared_ptr<std::atomic<bool>> FlagFor(uint64_t job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Constant after construction.
   const RunContext context_;
@@ -80,7 +80,7 @@ class SlotPool {
 
   mutable absl::Mutex mu_;
   std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<uint64_t, std::shared_ptr<std::atomic<bool>>> flags_ ABSL_GUARDED_BY(mu_);
+  JobFlags flags_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::ChunkResult> finished_ ABSL_GUARDED_BY(mu_);
   uint64_t finished_count_ ABSL_GUARDED_BY(mu_) = 0;
   int running_ ABSL_GUARDED_BY(mu_) = 0;
