@@ -7,14 +7,19 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/backoff.h"
 #include "drover/v1/service.grpc.pb.h"
 
 namespace drover {
 namespace {
+
+// A Submit that got no answer (UNAVAILABLE) is sent this many times in all.
+constexpr uint32_t kSubmitAttempts = 3;
 
 // The one place grpc::Status becomes absl::Status.
 absl::Status FromGrpc(const grpc::Status& status, absl::string_view target) {
@@ -120,7 +125,16 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
 absl::StatusOr<uint64_t> Client::Submit(const v1::JobSpec& spec) {
   v1::SubmitRequest request;
   *request.mutable_spec() = spec;
-  auto reply = impl_->Unary<v1::SubmitRequest, v1::SubmitReply>(&v1::Drover::Stub::Submit, request);
+  // Sent again, with the same key, when no answer came: one job either way.
+  absl::BitGen random;
+  request.set_idempotency_key(absl::StrCat(absl::Hex(absl::Uniform<uint64_t>(random)),
+                                           absl::Hex(absl::Uniform<uint64_t>(random))));
+  absl::StatusOr<v1::SubmitReply> reply;
+  for (uint32_t attempt = 1;; ++attempt) {
+    reply = impl_->Unary<v1::SubmitRequest, v1::SubmitReply>(&v1::Drover::Stub::Submit, request);
+    if (reply.status().code() != absl::StatusCode::kUnavailable || attempt == kSubmitAttempts) break;
+    absl::SleepFor(RetryBackoff(attempt));
+  }
   if (reply.status().code() == absl::StatusCode::kResourceExhausted &&
       absl::StrContains(reply.status().message(), "larger than max")) {
     // gRPC says "Received message larger than max (A vs. B)": say it for people.

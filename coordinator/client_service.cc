@@ -121,7 +121,8 @@ grpc::Status ClientService::Submit(grpc::ServerContext* context,
   grpc::Status answered = Answer<v1::SubmitReply>(
       loop_,
       [&](Scheduler& s) -> absl::StatusOr<v1::SubmitReply> {
-        absl::StatusOr<uint64_t> id = s.Submit(std::move(*request.mutable_spec()), absl::Now());
+        absl::StatusOr<uint64_t> id =
+            s.Submit(std::move(*request.mutable_spec()), absl::Now(), request.idempotency_key());
         if (!id.ok()) return id.status();
         v1::SubmitReply submitted;
         submitted.set_job_id(*id);

@@ -177,6 +177,8 @@ class Job {
   bool reader_attached_ = false;
 };
 
+// A Submit's idempotency key has at most this many bytes.
+constexpr size_t kMaxIdempotencyKeyBytes = 128;
 // A job's --retries is at most this.
 constexpr uint32_t kMaxRetries = 100;
 

@@ -208,7 +208,14 @@ void Scheduler::CancelUnreadJobs(absl::Time now) {
   }
 }
 
-absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now) {
+absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now, const std::string& idempotency_key) {
+  if (idempotency_key.size() > kMaxIdempotencyKeyBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("an idempotency key has at most ", kMaxIdempotencyKeyBytes, " bytes"));
+  }
+  if (auto known = job_by_idempotency_key_.find(idempotency_key);
+      !idempotency_key.empty() && known != job_by_idempotency_key_.end()) {
+    return known->second;  // a retry of a Submit that made this job
+  }
   if (absl::Status admitted = CheckAdmission(spec); !admitted.ok()) return admitted;
   uint64_t id = next_job_id_;
   if (journal_ != nullptr) {
@@ -218,6 +225,7 @@ absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now) {
     record.mutable_submitted()->set_job_id(id);
     record.mutable_submitted()->mutable_spec()->Swap(&spec);  // lent, not copied: it may be large
     record.mutable_submitted()->set_submitted_unix_ms(absl::ToUnixMillis(now));
+    record.mutable_submitted()->set_idempotency_key(idempotency_key);
     absl::Status appended = journal_->Append(record);
     record.mutable_submitted()->mutable_spec()->Swap(&spec);
     if (!appended.ok()) return appended;
@@ -227,6 +235,7 @@ absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now) {
     }
   }
   ++next_job_id_;
+  RememberIdempotencyKey(id, idempotency_key);
   auto job = std::make_unique<Job>(id, std::move(spec), now, results_);
   if (!job->finished()) runnable_.insert(id);
   v1::JobStatus status = job->ToProto();
@@ -362,6 +371,9 @@ void Scheduler::MaybeCompactJournal() {
     record->mutable_submitted()->set_job_id(job.id());
     *record->mutable_submitted()->mutable_spec() = job.spec();
     record->mutable_submitted()->set_submitted_unix_ms(absl::ToUnixMillis(job.submitted()));
+    if (auto key = idempotency_key_of_.find(job.id()); key != idempotency_key_of_.end()) {
+      record->mutable_submitted()->set_idempotency_key(key->second);
+    }
     if (job.cancelled()) cancelled = &job;
     return true;
   });
@@ -373,7 +385,17 @@ void Scheduler::MaybeCompactJournal() {
   }
 }
 
+void Scheduler::RememberIdempotencyKey(uint64_t job_id, const std::string& key) {
+  if (key.empty()) return;
+  job_by_idempotency_key_[key] = job_id;
+  idempotency_key_of_[job_id] = key;
+}
+
 void Scheduler::DropJob(uint64_t job_id) {
+  if (auto key = idempotency_key_of_.find(job_id); key != idempotency_key_of_.end()) {
+    job_by_idempotency_key_.erase(key->second);
+    idempotency_key_of_.erase(key);
+  }
   results_->Forget(job_id);
   for (auto& [peer, worker] : workers_) worker.descriptors_sent.erase(job_id);
   rates_.erase(job_id);

@@ -90,7 +90,9 @@ class Scheduler {
   // Errors: kInvalidArgument for a bad spec, a spec over the limits, or (with
   // workers connected) a kernel, labels or --cpus no connected worker offers;
   // kResourceExhausted/kUnavailable when the journal cannot be written.
-  absl::StatusOr<uint64_t> Submit(v1::JobSpec spec, absl::Time now);
+  // A non-empty `idempotency_key` already given with a job still known
+  // returns that job's id and makes no new job.
+  absl::StatusOr<uint64_t> Submit(v1::JobSpec spec, absl::Time now, const std::string& idempotency_key = "");
   // Errors: kNotFound.
   absl::StatusOr<v1::JobStatus> GetJob(uint64_t job_id) const;
   std::vector<v1::JobStatus> ListJobs() const;
@@ -215,6 +217,7 @@ class Scheduler {
   void CancelOnWorkers(uint64_t job_id);
   // Drops a finished job from every table (after its forgetting is durable).
   void DropJob(uint64_t job_id);
+  void RememberIdempotencyKey(uint64_t job_id, const std::string& key);
   // Rewrites the journal as the records of the jobs it knows now, when dead
   // records (forgotten jobs) take more than the live ones plus 1 MiB.
   void MaybeCompactJournal();
@@ -255,6 +258,9 @@ class Scheduler {
   uint64_t chunks_stolen_ = 0;
 
   uint64_t next_job_id_ = 1;
+  // Submits' idempotency keys, both ways, for jobs still known.
+  absl::flat_hash_map<std::string, uint64_t> job_by_idempotency_key_;
+  absl::flat_hash_map<uint64_t, std::string> idempotency_key_of_;
   absl::Time next_expiry_check_ = absl::InfinitePast();  // of --keep-finished
   absl::Time last_tick_ = absl::InfinitePast();
   bool dispatch_needed_ = false;

@@ -22,6 +22,7 @@ void Scheduler::Restore(const std::vector<v1::JournalRecord>& records, absl::Tim
                                          absl::FromUnixMillis(submitted.submitted_unix_ms()), results_);
         if (!job->finished()) runnable_.insert(submitted.job_id());
         jobs_.emplace(submitted.job_id(), std::move(job));
+        RememberIdempotencyKey(submitted.job_id(), submitted.idempotency_key());
         next_job_id_ = std::max(next_job_id_, submitted.job_id() + 1);
         break;
       }
@@ -39,8 +40,7 @@ void Scheduler::Restore(const std::vector<v1::JournalRecord>& records, absl::Tim
     }
   }
   for (uint64_t id : forgotten) {
-    jobs_.erase(id);
-    runnable_.erase(id);
+    if (jobs_.contains(id)) DropJob(id);
   }
   if (old_results > 0) {
     LogWarning(absl::StrCat("journal: ", old_results, " result(s) in the journal itself (written before "

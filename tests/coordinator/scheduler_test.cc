@@ -429,6 +429,26 @@ class DurableSchedulerTest : public SchedulerTest {
   Scheduler durable_;
 };
 
+TEST_F(DurableSchedulerTest, ASubmitSentAgainWithItsKeyMakesOneJobAcrossARestart) {
+  v1::JobSpec spec;
+  spec.set_kernel("echo");
+  spec.mutable_items()->mutable_range()->set_end(3);
+  absl::StatusOr<uint64_t> first = durable_.Submit(spec, now_, "key-1");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(*durable_.Submit(spec, now_, "key-1"), *first);  // the answer was lost; the retry
+  EXPECT_NE(*durable_.Submit(spec, now_, "key-2"), *first);
+  EXPECT_NE(*durable_.Submit(spec, now_), *durable_.Submit(spec, now_));  // no key: no check
+  EXPECT_EQ(durable_.ListJobs().size(), 4u);
+  EXPECT_FALSE(durable_.Submit(spec, now_, std::string(200, 'k')).ok());
+
+  Scheduler restarted(Options(), &outbox_, &journal_);
+  restarted.Restore(journal_.durable, now_);
+  EXPECT_EQ(*restarted.Submit(spec, now_, "key-1"), *first);
+  ASSERT_TRUE(restarted.Cancel(*first, now_).ok());
+  ASSERT_TRUE(restarted.Forget({*first}, absl::ZeroDuration(), now_).ok());
+  EXPECT_NE(*restarted.Submit(spec, now_, "key-1"), *first);  // forgotten with its job
+}
+
 TEST_F(DurableSchedulerTest, ACancelThatCannotBeMadeDurableIsRefusedAndTheJobRuns) {
   v1::JobSpec spec;
   spec.set_kernel("echo");
