@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/backoff.h"
+#include "common/items.h"
 #include "drover/v1/service.grpc.pb.h"
 
 namespace drover {
@@ -20,6 +21,11 @@ namespace {
 
 // A Submit that got no answer (UNAVAILABLE) is sent this many times in all.
 constexpr uint32_t kSubmitAttempts = 3;
+// Jobs listing more items than this go as a stream (SubmitStream), in
+// messages of about kStreamBlockBytes: no request-size or item-count ceiling.
+constexpr int kStreamAboveItems = 100'000;
+constexpr size_t kStreamAboveBytes = 4 << 20;
+constexpr size_t kStreamBlockBytes = 1 << 20;
 
 // The one place grpc::Status becomes absl::Status.
 absl::Status FromGrpc(const grpc::Status& status, absl::string_view target) {
@@ -123,12 +129,19 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
 }
 
 absl::StatusOr<uint64_t> Client::Submit(const v1::JobSpec& spec) {
-  v1::SubmitRequest request;
-  *request.mutable_spec() = spec;
   // Sent again, with the same key, when no answer came: one job either way.
   absl::BitGen random;
-  request.set_idempotency_key(absl::StrCat(absl::Hex(absl::Uniform<uint64_t>(random)),
-                                           absl::Hex(absl::Uniform<uint64_t>(random))));
+  const std::string idempotency_key = absl::StrCat(absl::Hex(absl::Uniform<uint64_t>(random)),
+                                                   absl::Hex(absl::Uniform<uint64_t>(random)));
+  if (spec.items().has_inline_()) {
+    const auto& items = spec.items().inline_().items();
+    size_t bytes = 0;
+    for (const std::string& item : items) bytes += item.size();
+    if (items.size() > kStreamAboveItems || bytes > kStreamAboveBytes) return SubmitStream(spec, idempotency_key);
+  }
+  v1::SubmitRequest request;
+  *request.mutable_spec() = spec;
+  request.set_idempotency_key(idempotency_key);
   absl::StatusOr<v1::SubmitReply> reply;
   for (uint32_t attempt = 1;; ++attempt) {
     reply = impl_->Unary<v1::SubmitRequest, v1::SubmitReply>(&v1::Drover::Stub::Submit, request);
@@ -146,6 +159,30 @@ absl::StatusOr<uint64_t> Client::Submit(const v1::JobSpec& spec) {
   }
   if (!reply.ok()) return reply.status();
   return reply->job_id();
+}
+
+absl::StatusOr<uint64_t> Client::SubmitStream(const v1::JobSpec& spec, const std::string& idempotency_key) {
+  Impl::Call call(impl_.get(), absl::InfiniteDuration());
+  v1::SubmitReply reply;
+  std::unique_ptr<grpc::ClientWriter<v1::SubmitStreamRequest>> stream =
+      impl_->stub_->SubmitStream(call.context(), &reply);
+  v1::SubmitStreamRequest message;
+  *message.mutable_spec() = spec;
+  message.mutable_spec()->clear_items();
+  message.set_idempotency_key(idempotency_key);
+  bool open = true;
+  for (const std::string& item : spec.items().inline_().items()) {
+    AppendPackedItem(item, message.mutable_packed_items());
+    if (message.packed_items().size() >= kStreamBlockBytes) {
+      if (!(open = stream->Write(message))) break;  // the coordinator refused: its status says why
+      message.Clear();
+    }
+  }
+  if (open && (message.has_spec() || !message.packed_items().empty())) open = stream->Write(message);
+  if (open) stream->WritesDone();
+  absl::Status status = impl_->Check(stream->Finish());
+  if (!status.ok()) return status;
+  return reply.job_id();
 }
 
 absl::StatusOr<v1::JobStatus> Client::GetJob(uint64_t job_id) {

@@ -44,6 +44,8 @@ class Client {
   static absl::StatusOr<std::unique_ptr<Client>> Connect(const ClientOptions& options);
   ~Client();
 
+  // Large listed items (over 100,000 items or 4 MiB) go as a stream
+  // (SubmitStream), so neither a request-size nor an item-count limit applies.
   absl::StatusOr<uint64_t> Submit(const v1::JobSpec& spec);
   absl::StatusOr<v1::JobStatus> GetJob(uint64_t job_id);
   absl::StatusOr<std::vector<v1::JobStatus>> ListJobs();
@@ -80,6 +82,7 @@ class Client {
   void CancelAll();
 
  private:
+  absl::StatusOr<uint64_t> SubmitStream(const v1::JobSpec& spec, const std::string& idempotency_key);
   class Impl;
   explicit Client(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

@@ -65,6 +65,8 @@ uint64_t ItemCount(const v1::ItemSource& source) {
     }
     case v1::ItemSource::kInline:
       return static_cast<uint64_t>(source.inline_().items_size());
+    case v1::ItemSource::kSpooled:
+      return source.spooled().count();
     case v1::ItemSource::SOURCE_NOT_SET:
       return 0;
   }
@@ -106,9 +108,40 @@ void FillChunkItems(const v1::ItemSource& source, ChunkBounds bounds, v1::Chunk*
       }
       break;
     }
+    case v1::ItemSource::kSpooled:  // on the coordinator's disk: it fills them in (ResultStore::ReadItems)
     case v1::ItemSource::SOURCE_NOT_SET:
       break;
   }
+}
+
+void AppendPackedItem(absl::string_view item, std::string* packed) {
+  for (uint64_t n = item.size();; n >>= 7) {
+    packed->push_back(static_cast<char>((n & 0x7f) | (n >= 0x80 ? 0x80 : 0)));
+    if (n < 0x80) break;
+  }
+  packed->append(item.data(), item.size());
+}
+
+absl::Status ForEachPackedItem(absl::string_view packed,
+                               const std::function<absl::Status(absl::string_view item)>& each) {
+  size_t at = 0;
+  while (at < packed.size()) {
+    uint64_t length = 0;
+    int shift = 0;
+    while (true) {
+      if (at >= packed.size() || shift > 35) {
+        return absl::InvalidArgumentError("packed items: a length is cut short or too long");
+      }
+      const auto byte = static_cast<unsigned char>(packed[at++]);
+      length |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      shift += 7;
+      if ((byte & 0x80) == 0) break;
+    }
+    if (length > packed.size() - at) return absl::InvalidArgumentError("packed items: an item runs past the end");
+    if (absl::Status taken = each(packed.substr(at, length)); !taken.ok()) return taken;
+    at += length;
+  }
+  return absl::OkStatus();
 }
 
 v1::ChunkResult ResultFor(const v1::Chunk& chunk, const std::string& worker) {

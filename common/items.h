@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include "absl/strings/string_view.h"
 
@@ -40,6 +41,13 @@ ChunkBounds BoundsOfChunk(uint64_t item_count, uint32_t chunk_size, uint64_t chu
 // index, attempt and coordinator instance, and outputs naming its first item,
 // its item count and `worker`.
 v1::ChunkResult ResultFor(const v1::Chunk& chunk, const std::string& worker);
+
+// SubmitStreamRequest.packed_items: each item as a varint length, then its bytes.
+void AppendPackedItem(absl::string_view item, std::string* packed);
+// Calls `each` with every item of `packed`, in order, stopping at its first
+// error. Errors: kInvalidArgument when `packed` is not items so packed.
+absl::Status ForEachPackedItem(absl::string_view packed,
+                               const std::function<absl::Status(absl::string_view item)>& each);
 
 // Sets `chunk`'s items (range or inline copy) and first_index for `bounds`.
 void FillChunkItems(const v1::ItemSource& source, ChunkBounds bounds, v1::Chunk* chunk);

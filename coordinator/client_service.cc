@@ -11,6 +11,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/items.h"
 #include "common/job_state.h"
 #include "common/log.h"
 
@@ -45,13 +46,11 @@ grpc::Status Answer(CoordinatorLoop* loop, std::function<absl::StatusOr<Reply>(S
 
 }  // namespace
 
-ClientService::ClientService(CoordinatorLoop* loop, std::function<void()> on_shutdown, std::string token,
-                             ItemLimits item_limits, uint64_t submit_memory_bytes)
+ClientService::ClientService(CoordinatorLoop* loop, std::function<void()> on_shutdown, ClientServiceOptions options)
     : loop_(loop),
       on_shutdown_(std::move(on_shutdown)),
-      token_(std::move(token)),
-      item_limits_(item_limits),
-      submit_budget_(submit_memory_bytes) {
+      options_(std::move(options)),
+      submit_budget_(options_.submit_memory_bytes) {
   // Submit (method 0 of drover.v1.Drover, as the generated code numbers it)
   // is read as raw bytes, so it can be measured before it is parsed. From the
   // client's side it is still a unary call.
@@ -63,8 +62,8 @@ ClientService::ClientService(CoordinatorLoop* loop, std::function<void()> on_shu
 }
 
 grpc::Status ClientService::Authorize(const grpc::ServerContext* context) const {
-  if (token_.empty()) return grpc::Status::OK;
-  const std::string expected = "Bearer " + token_;
+  if (options_.token.empty()) return grpc::Status::OK;
+  const std::string expected = "Bearer " + options_.token;
   auto range = context->client_metadata().equal_range("authorization");
   for (auto it = range.first; it != range.second; ++it) {
     const grpc::string_ref& given = it->second;
@@ -92,7 +91,7 @@ grpc::Status ClientService::Submit(grpc::ServerContext* context,
   uint64_t cost = 0;
   {
     grpc::ProtoBufferReader reader(&encoded);
-    absl::StatusOr<uint64_t> measured = MeasureSubmit(&reader, item_limits_);
+    absl::StatusOr<uint64_t> measured = MeasureSubmit(&reader, options_.item_limits);
     if (!measured.ok()) return ToGrpc(measured.status());
     cost = *measured;
   }
@@ -139,6 +138,57 @@ grpc::Status ClientService::Submit(grpc::ServerContext* context,
   }
   if (!call->Write(reply_bytes)) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
   return grpc::Status::OK;
+}
+
+grpc::Status ClientService::SubmitStream(grpc::ServerContext* context,
+                                         grpc::ServerReader<v1::SubmitStreamRequest>* reader,
+                                         v1::SubmitReply* reply) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
+  if (options_.spool_dir.empty()) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "this coordinator takes no streamed items");
+  }
+  v1::SubmitStreamRequest message;
+  if (!reader->Read(&message)) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the stream carried no job");
+  v1::JobSpec spec = std::move(*message.mutable_spec());
+  const std::string idempotency_key = message.idempotency_key();
+  if (spec.items().source_case() != v1::ItemSource::SOURCE_NOT_SET) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "a streamed job's items come in the stream (packed_items), not in its spec");
+  }
+  spec.mutable_items()->mutable_spooled();
+  // A job that could not run is refused before its items are read.
+  auto admitted = loop_->Call<absl::Status>([&](Scheduler& s) { return s.CheckAdmission(spec); });
+  if (!admitted) return kStopping;
+  if (!admitted->ok()) return ToGrpc(*admitted);
+
+  // The items go to disk here, on this thread: the loop only adopts the files.
+  absl::StatusOr<std::unique_ptr<ItemSpool>> spool = ItemSpool::Create(options_.spool_dir);
+  if (!spool.ok()) return ToGrpc(spool.status());
+  const bool command = spec.has_command();
+  const ItemLimits& limits = options_.item_limits;
+  auto add = [&](absl::string_view item) -> absl::Status {
+    const uint64_t number = (*spool)->count() + 1;
+    if (item.size() > limits.max_item_bytes) return ItemTooLargeError(number, item.size(), limits.max_item_bytes);
+    if (command && item.find('\0') != absl::string_view::npos) return ItemWithNulError(number);
+    return (*spool)->Add(item);
+  };
+  do {
+    if (absl::Status added = ForEachPackedItem(message.packed_items(), add); !added.ok()) return ToGrpc(added);
+    message.Clear();
+  } while (reader->Read(&message));
+  if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+  if (absl::Status finished = (*spool)->Finish(); !finished.ok()) return ToGrpc(finished);
+  spec.mutable_items()->mutable_spooled()->set_count((*spool)->count());
+  return Answer<v1::SubmitReply>(
+      loop_,
+      [&](Scheduler& s) -> absl::StatusOr<v1::SubmitReply> {
+        absl::StatusOr<uint64_t> id = s.Submit(std::move(spec), absl::Now(), idempotency_key, spool->get());
+        if (!id.ok()) return id.status();
+        v1::SubmitReply submitted;
+        submitted.set_job_id(*id);
+        return submitted;
+      },
+      reply);
 }
 
 grpc::Status ClientService::Forget(grpc::ServerContext* context, const v1::ForgetRequest* request,

@@ -11,18 +11,30 @@
 
 namespace drover {
 
+struct ClientServiceOptions {
+  // When not empty, it must come with every call as "authorization: Bearer
+  // TOKEN"; calls without it get UNAUTHENTICATED and nothing runs.
+  std::string token;
+  // A Submit listing items beyond these is refused before it is parsed (and a
+  // SubmitStream's items are checked one by one as they come).
+  ItemLimits item_limits;
+  // The submits being parsed at once take at most this much together (one
+  // that would need more is refused; others wait for room until their deadline).
+  uint64_t submit_memory_bytes = uint64_t{1} << 30;
+  // Where SubmitStream writes items (the result store's directory); empty:
+  // SubmitStream is refused.
+  std::string spool_dir;
+};
+
 // Thread-safe (gRPC calls handlers concurrently).
 class ClientService final : public v1::Drover::Service {
  public:
   // `loop` must outlive the service. `on_shutdown` is called (once, from a
-  // handler thread) when a client asks the coordinator to stop. A non-empty
-  // `token` must come with every call as "authorization: Bearer TOKEN";
-  // calls without it get UNAUTHENTICATED and nothing runs. A Submit listing
-  // items beyond `item_limits` is refused before it is parsed, and the submits
-  // being parsed at once take at most `submit_memory_bytes` together (one that
-  // would need more is refused; others wait for room until their deadline).
-  ClientService(CoordinatorLoop* loop, std::function<void()> on_shutdown, std::string token = "",
-                ItemLimits item_limits = {}, uint64_t submit_memory_bytes = uint64_t{1} << 30);
+  // handler thread) when a client asks the coordinator to stop.
+  ClientService(CoordinatorLoop* loop, std::function<void()> on_shutdown, ClientServiceOptions options = {});
+
+  grpc::Status SubmitStream(grpc::ServerContext* context, grpc::ServerReader<v1::SubmitStreamRequest>* reader,
+                            v1::SubmitReply* reply) override;
 
   grpc::Status GetJob(grpc::ServerContext* context, const v1::JobRef* request,
                       v1::JobStatus* reply) override;
@@ -53,8 +65,7 @@ class ClientService final : public v1::Drover::Service {
 
   CoordinatorLoop* const loop_;
   std::function<void()> on_shutdown_;
-  const std::string token_;
-  const ItemLimits item_limits_;
+  const ClientServiceOptions options_;
   SubmitBudget submit_budget_;
 };
 

@@ -9,6 +9,7 @@
 #include "common/items.h"
 #include "common/job_state.h"
 #include "common/log.h"
+#include "coordinator/submit_intake.h"
 
 namespace drover {
 namespace {
@@ -90,9 +91,7 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
     const auto& items = spec.items().inline_().items();
     for (int i = 0; i < items.size(); ++i) {
       if (items[i].find('\0') != std::string::npos) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "item ", i + 1, " contains a NUL byte, which a command's argument cannot hold (kernels and gRPC "
-            "jobs take binary items)"));
+        return ItemWithNulError(i + 1);
       }
     }
   }
@@ -112,6 +111,7 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
       }
       break;
     case v1::ItemSource::kInline:
+    case v1::ItemSource::kSpooled:
       break;
     case v1::ItemSource::SOURCE_NOT_SET:
       return absl::InvalidArgumentError("the job has no items (give items, a range or a file)");
@@ -203,6 +203,14 @@ v1::Chunk Job::MakeChunk(uint64_t index, const OpenChunk& open) const {
   chunk.set_retries(spec_.retries());
   chunk.set_kernel_timeout_ms(spec_.kernel_timeout_ms());
   FillChunkItems(spec_.items(), ChunkBounds{open.first, open.count}, &chunk);
+  if (spec_.items().has_spooled()) {
+    auto* items = chunk.mutable_inline_()->mutable_items();
+    if (absl::Status read = store_->ReadItems(id_, open.first, open.count, items); !read.ok()) {
+      // The chunk goes out without its items: the worker fails its tasks, saying so.
+      LogRateLimited(LogLevel::kError, absl::StrCat("items:", id_), read.ToString());
+      items->Clear();
+    }
+  }
   return chunk;
 }
 

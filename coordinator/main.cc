@@ -339,8 +339,12 @@ int main(int argc, char** argv) {
   }
 
   absl::Notification stop;
-  drover::ClientService service(&loop, [&stop] { RequestStop(&stop); }, *token, options.item_limits,
-                                static_cast<uint64_t>(submit_memory_mib) << 20);
+  drover::ClientServiceOptions service_options;
+  service_options.token = *token;
+  service_options.item_limits = options.item_limits;
+  service_options.submit_memory_bytes = static_cast<uint64_t>(submit_memory_mib) << 20;
+  service_options.spool_dir = results_dir;
+  drover::ClientService service(&loop, [&stop] { RequestStop(&stop); }, std::move(service_options));
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   builder.AddListeningPort(*grpc_address, client_credentials, &grpc_port);

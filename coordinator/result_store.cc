@@ -6,8 +6,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -18,11 +20,57 @@ namespace {
 
 // Job files kept open at once; past this, the others are closed (and reopened when used).
 constexpr size_t kMaxOpenFiles = 128;
+// An ItemSpool writes once this much is buffered.
+constexpr size_t kSpoolBufferBytes = 1 << 20;
+
+void PutU64(std::string* out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint64_t GetU64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  return v;
+}
+
+absl::Status WriteAll(int fd, const std::string& data, const std::string& path) {
+  for (size_t done = 0; done < data.size();) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return IoError("write", path);
+    done += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+// Reads exactly `size` bytes at `offset` of `path` into `*out`.
+absl::Status ReadExactly(const std::string& path, uint64_t offset, size_t size, std::string* out) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return IoError("open", path);
+  out->resize(size);
+  absl::Status status;
+  for (size_t done = 0; done < size && status.ok();) {
+    ssize_t n = pread(fd, out->data() + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) status = IoError("read", path);
+    if (n == 0) status = absl::DataLossError(absl::StrCat(path, " is shorter than its index says"));
+    done += n > 0 ? static_cast<size_t>(n) : 0;
+  }
+  close(fd);
+  return status;
+}
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ResultStore>> ResultStore::Open(const std::string& dir, bool durable) {
   if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return IoError("create results directory", dir);
+  // Spools of streams that never became jobs (the coordinator stopped mid-stream).
+  if (DIR* listing = opendir(dir.c_str())) {
+    while (dirent* entry = readdir(listing)) {
+      if (absl::StartsWith(entry->d_name, "spool-")) unlink(absl::StrCat(dir, "/", entry->d_name).c_str());
+    }
+    closedir(listing);
+  }
   return std::unique_ptr<ResultStore>(new ResultStore(dir, durable));
 }
 
@@ -199,7 +247,50 @@ absl::Status ResultStore::Replay(uint64_t job_id,
   return absl::OkStatus();
 }
 
+absl::Status ResultStore::AdoptItems(uint64_t job_id, ItemSpool* spool) {
+  if (dir_.empty()) return absl::FailedPreconditionError("an in-memory store keeps no spooled items");
+  const std::string base = PathOf(job_id);
+  if (rename(spool->data_path_.c_str(), (base + ".items").c_str()) != 0 ||
+      rename((spool->data_path_ + ".index").c_str(), (base + ".index").c_str()) != 0) {
+    return IoError("rename", spool->data_path_);
+  }
+  spool->adopted_ = true;
+  int directory = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  absl::Status synced = directory >= 0 && fsync(directory) == 0 ? absl::OkStatus() : IoError("sync", dir_);
+  if (directory >= 0) close(directory);
+  return synced;
+}
+
+absl::Status ResultStore::ReadItems(uint64_t job_id, uint64_t first, uint64_t count,
+                                    google::protobuf::RepeatedPtrField<std::string>* items) const {
+  if (count == 0) return absl::OkStatus();
+  const std::string base = PathOf(job_id);
+  // The index holds each item's end: item i is [end(i-1), end(i)).
+  std::string ends;
+  const uint64_t index_from = first == 0 ? 0 : first - 1;
+  const uint64_t entries = count + (first == 0 ? 0 : 1);
+  if (absl::Status read = ReadExactly(base + ".index", index_from * 8, entries * 8, &ends); !read.ok()) return read;
+  uint64_t start = first == 0 ? 0 : GetU64(ends.data());
+  const char* end_of = ends.data() + (first == 0 ? 0 : 8);
+  const uint64_t stop = GetU64(end_of + (count - 1) * 8);
+  if (stop < start) return absl::DataLossError(absl::StrCat(base, ".index is not in order"));
+  const uint64_t data_start = start;
+  std::string data;
+  if (absl::Status read = ReadExactly(base + ".items", start, stop - start, &data); !read.ok()) return read;
+  items->Reserve(items->size() + static_cast<int>(count));
+  for (uint64_t i = 0; i < count; ++i) {
+    const uint64_t end = GetU64(end_of + i * 8);
+    if (end < start || end > stop) return absl::DataLossError(absl::StrCat(base, ".index is not in order"));
+    items->Add()->assign(data, start - data_start, end - start);
+    start = end;
+  }
+  return absl::OkStatus();
+}
+
 void ResultStore::Forget(uint64_t job_id) {
+  if (!dir_.empty()) {
+    for (const char* suffix : {".items", ".index"}) unlink(absl::StrCat(PathOf(job_id), suffix).c_str());
+  }
   auto found = files_.find(job_id);
   if (found != files_.end()) {
     if (found->second.fd >= 0) close(found->second.fd);
@@ -218,10 +309,60 @@ std::vector<uint64_t> ResultStore::StoredJobs() const {
   if (listing == nullptr) return jobs;
   while (dirent* entry = readdir(listing)) {
     uint64_t job_id = 0;
-    if (absl::SimpleAtoi(entry->d_name, &job_id)) jobs.push_back(job_id);
+    absl::string_view name = entry->d_name;
+    if (absl::SimpleAtoi(name.substr(0, name.find('.')), &job_id)) jobs.push_back(job_id);
   }
   closedir(listing);
+  std::sort(jobs.begin(), jobs.end());
+  jobs.erase(std::unique(jobs.begin(), jobs.end()), jobs.end());
   return jobs;
+}
+
+absl::StatusOr<std::unique_ptr<ItemSpool>> ItemSpool::Create(const std::string& dir) {
+  std::string data_path = dir + "/spool-XXXXXX";
+  int data_fd = mkostemp(data_path.data(), O_CLOEXEC);
+  if (data_fd < 0) return IoError("create a spool in", dir);
+  const std::string index_path = data_path + ".index";
+  int index_fd = open(index_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (index_fd < 0) {
+    absl::Status error = IoError("create", index_path);
+    close(data_fd);
+    unlink(data_path.c_str());
+    return error;
+  }
+  return std::unique_ptr<ItemSpool>(new ItemSpool(std::move(data_path), data_fd, index_fd));
+}
+
+ItemSpool::~ItemSpool() {
+  close(data_fd_);
+  close(index_fd_);
+  if (!adopted_) {
+    unlink(data_path_.c_str());
+    unlink((data_path_ + ".index").c_str());
+  }
+}
+
+absl::Status ItemSpool::Add(absl::string_view item) {
+  data_buffer_.append(item.data(), item.size());
+  bytes_ += item.size();
+  PutU64(&index_buffer_, bytes_);
+  ++count_;
+  return data_buffer_.size() + index_buffer_.size() >= kSpoolBufferBytes ? Flush() : absl::OkStatus();
+}
+
+absl::Status ItemSpool::Flush() {
+  if (absl::Status written = WriteAll(data_fd_, data_buffer_, data_path_); !written.ok()) return written;
+  if (absl::Status written = WriteAll(index_fd_, index_buffer_, data_path_ + ".index"); !written.ok()) return written;
+  data_buffer_.clear();
+  index_buffer_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status ItemSpool::Finish() {
+  if (absl::Status flushed = Flush(); !flushed.ok()) return flushed;
+  if (fdatasync(data_fd_) != 0) return IoError("sync", data_path_);
+  if (fdatasync(index_fd_) != 0) return IoError("sync", data_path_ + ".index");
+  return absl::OkStatus();
 }
 
 }  // namespace drover

@@ -1,8 +1,10 @@
-// Kept results (`drover submit` jobs) live on disk, not in the coordinator's
-// memory: one append-only file of checksummed ChunkOutputs records per job,
-// in completion order, written by the loop's group commit (Sync) and read back
-// by offset. A job's memory is then the offsets of its chunks, whatever its
-// outputs weigh. Forgetting a job removes its file.
+// A job's data on the coordinator's disk, not in its memory. Kept results
+// (`drover submit` jobs): one append-only file of checksummed ChunkOutputs
+// records per job (DIR/JOB), in completion order, written by the loop's group
+// commit (Sync) and read back by offset; a job's memory is then the offsets of
+// its chunks, whatever its outputs weigh. Streamed items (SubmitStream): written
+// by an ItemSpool on a gRPC thread, adopted by the job (DIR/JOB.items and
+// DIR/JOB.index) and read a chunk at a time. Forgetting a job removes its files.
 #ifndef DROVER_COORDINATOR_RESULT_STORE_H_
 #define DROVER_COORDINATOR_RESULT_STORE_H_
 
@@ -15,6 +17,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "google/protobuf/repeated_ptr_field.h"
 #include "drover/v1/common.pb.h"
 
 namespace drover {
@@ -50,7 +54,14 @@ class ResultStore {
   // and cuts a torn or corrupt tail back (logging it).
   absl::Status Replay(uint64_t job_id, const std::function<void(uint64_t offset, v1::ChunkOutputs&&)>& fn);
 
-  // Removes the job's file and anything pending for it.
+  // Makes `spool`'s files the job's items (renamed, the directory synced).
+  absl::Status AdoptItems(uint64_t job_id, class ItemSpool* spool);
+  // Appends items [first, first + count) of the job's spooled items to `*items`.
+  // Errors: kUnavailable (I/O), kDataLoss (the files are shorter than that).
+  absl::Status ReadItems(uint64_t job_id, uint64_t first, uint64_t count,
+                         google::protobuf::RepeatedPtrField<std::string>* items) const;
+
+  // Removes the job's files and anything pending for it.
   void Forget(uint64_t job_id);
   // Jobs that have a file (at start, to remove files of jobs no longer known).
   std::vector<uint64_t> StoredJobs() const;
@@ -76,6 +87,37 @@ class ResultStore {
   absl::flat_hash_map<uint64_t, JobFile> files_;
   std::vector<uint64_t> dirty_;  // jobs with pending bytes
   uint64_t total_bytes_ = 0;
+};
+
+// A streamed Submit's items, written to DIR as they arrive (on the gRPC thread
+// reading the stream, not the loop), before the job exists: DIR/spool-XXXXXX
+// (the items back to back) and its .index (each item's end offset, u64 LE).
+// Removed when destroyed unless a ResultStore adopted them. Not thread-safe.
+class ItemSpool {
+ public:
+  // Errors: as IoError (record_file.h).
+  static absl::StatusOr<std::unique_ptr<ItemSpool>> Create(const std::string& dir);
+  ~ItemSpool();
+
+  absl::Status Add(absl::string_view item);
+  // Writes what is buffered and syncs both files.
+  absl::Status Finish();
+  uint64_t count() const { return count_; }
+
+ private:
+  friend class ResultStore;
+  ItemSpool(std::string data_path, int data_fd, int index_fd)
+      : data_path_(std::move(data_path)), data_fd_(data_fd), index_fd_(index_fd) {}
+  absl::Status Flush();
+
+  const std::string data_path_;  // the index is data_path_ + ".index"
+  const int data_fd_;
+  const int index_fd_;
+  std::string data_buffer_;
+  std::string index_buffer_;
+  uint64_t bytes_ = 0;
+  uint64_t count_ = 0;
+  bool adopted_ = false;
 };
 
 }  // namespace drover

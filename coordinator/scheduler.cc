@@ -8,6 +8,7 @@
 
 #include <algorithm>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/items.h"
@@ -208,7 +209,8 @@ void Scheduler::CancelUnreadJobs(absl::Time now) {
   }
 }
 
-absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now, const std::string& idempotency_key) {
+absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now, const std::string& idempotency_key,
+                                           ItemSpool* spool) {
   if (idempotency_key.size() > kMaxIdempotencyKeyBytes) {
     return absl::InvalidArgumentError(absl::StrCat("an idempotency key has at most ", kMaxIdempotencyKeyBytes, " bytes"));
   }
@@ -217,7 +219,18 @@ absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now, con
     return known->second;  // a retry of a Submit that made this job
   }
   if (absl::Status admitted = CheckAdmission(spec); !admitted.ok()) return admitted;
+  if (spec.items().has_spooled() != (spool != nullptr) ||
+      (spool != nullptr && spool->count() != spec.items().spooled().count())) {
+    return absl::InvalidArgumentError("spooled items come only with SubmitStream");
+  }
   uint64_t id = next_job_id_;
+  // The items are the job's before its record is written: a record never names missing items.
+  if (spool != nullptr) {
+    if (absl::Status adopted = results_->AdoptItems(id, spool); !adopted.ok()) return adopted;
+  }
+  absl::Cleanup drop_items = [&] {
+    if (spool != nullptr) results_->Forget(id);
+  };
   if (journal_ != nullptr) {
     // Durable before it is acknowledged: results of this turn first, then the job.
     if (absl::Status synced = journal_->Sync(); !synced.ok()) return synced;
@@ -234,6 +247,7 @@ absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now, con
       return synced;
     }
   }
+  std::move(drop_items).Cancel();
   ++next_job_id_;
   RememberIdempotencyKey(id, idempotency_key);
   auto job = std::make_unique<Job>(id, std::move(spec), now, results_);

@@ -92,7 +92,12 @@ class Scheduler {
   // kResourceExhausted/kUnavailable when the journal cannot be written.
   // A non-empty `idempotency_key` already given with a job still known
   // returns that job's id and makes no new job.
-  absl::StatusOr<uint64_t> Submit(v1::JobSpec spec, absl::Time now, const std::string& idempotency_key = "");
+  // With `spool` (SubmitStream), the spec's items are spooled and the spool's
+  // files become the job's. Thread: the loop's; `spool` was filled elsewhere.
+  absl::StatusOr<uint64_t> Submit(v1::JobSpec spec, absl::Time now, const std::string& idempotency_key = "",
+                                  ItemSpool* spool = nullptr);
+  // What Submit checks first (spec, limits, a worker able to run it). Errors: kInvalidArgument.
+  absl::Status CheckAdmission(const v1::JobSpec& spec) const;
   // Errors: kNotFound.
   absl::StatusOr<v1::JobStatus> GetJob(uint64_t job_id) const;
   std::vector<v1::JobStatus> ListJobs() const;
@@ -183,8 +188,6 @@ class Scheduler {
   void CheckLiveness(absl::Time now);
   // Cancels stream-mode jobs whose reader never came.
   void CancelUnreadJobs(absl::Time now);
-  // Errors: kInvalidArgument saying what the job asks that cannot be given.
-  absl::Status CheckAdmission(const v1::JobSpec& spec) const;
   void OnReady(WorkerRecord& worker, v1::Ready* ready, absl::Time now);
 
   // ---- dispatch (scheduler_dispatch.cc) ----

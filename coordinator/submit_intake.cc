@@ -119,6 +119,12 @@ absl::Status ItemTooLargeError(uint64_t item_number, uint64_t bytes, uint64_t ma
                                                  max_item_bytes, " bytes (its --max-item-bytes)"));
 }
 
+absl::Status ItemWithNulError(uint64_t item_number) {
+  return absl::InvalidArgumentError(absl::StrCat("item ", item_number,
+                                                 " contains a NUL byte, which a command's argument cannot hold "
+                                                 "(kernels and gRPC jobs take binary items)"));
+}
+
 absl::StatusOr<uint64_t> MeasureSubmit(google::protobuf::io::ZeroCopyInputStream* input,
                                        const ItemLimits& limits) {
   return SubmitScanner(input, limits).Scan();

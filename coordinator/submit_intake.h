@@ -26,6 +26,8 @@ struct ItemLimits {
 // `item_number` counts from 1.
 absl::Status TooManyItemsError(uint64_t count, uint64_t max_items);
 absl::Status ItemTooLargeError(uint64_t item_number, uint64_t bytes, uint64_t max_item_bytes);
+// A command job's item with a NUL byte (a command-line argument ends there).
+absl::Status ItemWithNulError(uint64_t item_number);
 
 // Walks an encoded drover.v1.SubmitRequest in `input` without materialising
 // it and checks its listed items against `limits` (occurrences split over

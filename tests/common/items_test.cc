@@ -56,3 +56,28 @@ TEST(Chunks, InlineChunkCopiesItsItems) {
 
 }  // namespace
 }  // namespace drover
+
+namespace drover {
+namespace {
+
+TEST(PackedItems, RoundTripAnyBytesAndRefuseWhatIsCutShort) {
+  const std::vector<std::string> items = {"", "a", std::string(300, 'x'), std::string("\0nul\n", 5)};
+  std::string packed;
+  for (const std::string& item : items) AppendPackedItem(item, &packed);
+  std::vector<std::string> back;
+  ASSERT_TRUE(ForEachPackedItem(packed, [&](absl::string_view item) {
+                back.emplace_back(item);
+                return absl::OkStatus();
+              }).ok());
+  EXPECT_EQ(back, items);
+  auto ignore = [](absl::string_view) { return absl::OkStatus(); };
+  EXPECT_EQ(ForEachPackedItem(packed.substr(0, packed.size() - 1), ignore).code(),
+            absl::StatusCode::kInvalidArgument);                                      // an item cut short
+  EXPECT_EQ(ForEachPackedItem(std::string("\x80", 1), ignore).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ForEachPackedItem(std::string(10, '\xff'), ignore).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ForEachPackedItem(packed, [](absl::string_view) { return absl::CancelledError("stop"); }).code(),
+            absl::StatusCode::kCancelled);  // the callback's error ends the walk
+}
+
+}  // namespace
+}  // namespace drover

@@ -11,6 +11,9 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
 
 namespace drover {
 namespace {
@@ -105,6 +108,38 @@ TEST_F(ResultStoreTest, AFailedWriteKeepsThePendingRecordsForTheNextSync) {
   ASSERT_TRUE(store->Sync().ok());
   uint64_t next = 0;
   EXPECT_EQ(store->Read(5, 0, &next)->outputs(), "waits");
+}
+
+TEST_F(ResultStoreTest, SpooledItemsBecomeTheJobsAndAreReadAChunkAtATime) {
+  auto store = *ResultStore::Open(dir_, true);
+  {
+    auto spool = *ItemSpool::Create(dir_);
+    for (int i = 0; i < 1000; ++i) ASSERT_TRUE(spool->Add(i % 7 == 0 ? "" : absl::StrCat("item-", i)).ok());
+    ASSERT_TRUE(spool->Finish().ok());
+    EXPECT_EQ(spool->count(), 1000u);
+    ASSERT_TRUE(store->AdoptItems(9, spool.get()).ok());
+  }  // an adopted spool's files stay
+  google::protobuf::RepeatedPtrField<std::string> items;
+  ASSERT_TRUE(store->ReadItems(9, 0, 3, &items).ok());
+  ASSERT_TRUE(store->ReadItems(9, 998, 2, &items).ok());
+  EXPECT_EQ(std::vector<std::string>(items.begin(), items.end()),
+            (std::vector<std::string>{"", "item-1", "item-2", "item-998", "item-999"}));
+  EXPECT_EQ(store->ReadItems(9, 999, 2, &items).code(), absl::StatusCode::kDataLoss);  // past the end
+  EXPECT_EQ(store->StoredJobs(), (std::vector<uint64_t>{9}));
+  store->Forget(9);
+  EXPECT_TRUE(std::filesystem::is_empty(dir_));
+}
+
+TEST_F(ResultStoreTest, ASpoolNotAdoptedLeavesNothingBehind) {
+  {
+    auto spool = *ItemSpool::Create(dir_);
+    ASSERT_TRUE(spool->Add("abandoned").ok());
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir_));
+  // One left by a coordinator that stopped mid-stream is removed at open.
+  { std::ofstream(dir_ + "/spool-abc123") << "x"; }
+  auto store = *ResultStore::Open(dir_, true);
+  EXPECT_TRUE(std::filesystem::is_empty(dir_));
 }
 
 }  // namespace

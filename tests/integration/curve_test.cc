@@ -7,9 +7,12 @@
 #include <filesystem>
 
 #include <gtest/gtest.h>
+
+#include <optional>
 #include <zmq.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/curve.h"
 #include "common/wire.h"
 #include "tests/integration/harness.h"
@@ -156,7 +159,6 @@ TEST(Curve, AnotherAdmittedKeyCannotActAsAWorkerByTakingItsRoutingId) {
     held = assign.assign().chunks(0);
   }
   // "other" (also admitted) connects with the same routing id and reports that chunk.
-  zmq::socket_t other = CurvePeer(context, cluster.worker_endpoint(), keys, "other", "w/1");
   v1::WorkerMessage forged;
   v1::ChunkResult* result = forged.mutable_ready()->add_results();
   result->set_job_id(held.job_id());
@@ -167,10 +169,18 @@ TEST(Curve, AnotherAdmittedKeyCannotActAsAWorkerByTakingItsRoutingId) {
   result->mutable_outputs()->set_item_count(1);
   result->mutable_outputs()->set_outputs("FORGED");
   result->mutable_outputs()->add_output_sizes(6);
-  // Sent until the coordinator has seen it under the taken-over routing id (the
-  // old connection's end may be processed after the new one's first try).
+  // Sent until the coordinator has seen it under the taken-over routing id. The
+  // ROUTER refuses a routing id still in use, so a connection made before the
+  // old one's end was processed is refused: each try after half a second is
+  // made on a new connection.
+  std::optional<zmq::socket_t> other;
+  absl::Time connected = absl::InfinitePast();
   ASSERT_TRUE(WaitUntil([&] {
-    other.send(EncodeFrame(forged), zmq::send_flags::dontwait);
+    if (absl::Now() - connected > absl::Milliseconds(500)) {
+      other.emplace(CurvePeer(context, cluster.worker_endpoint(), keys, "other", "w/1"));
+      connected = absl::Now();
+    }
+    other->send(EncodeFrame(forged), zmq::send_flags::dontwait);
     return cluster.coordinator().Log().find("came with another CURVE key") != std::string::npos;
   })) << cluster.coordinator().Log();
   CommandResult status = cluster.Drover({"status", "1"});

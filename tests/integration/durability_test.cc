@@ -5,11 +5,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "tests/integration/harness.h"
 
 namespace drover::testing {
@@ -297,6 +301,69 @@ TEST(Durability, ForgettingCompactsTheJournalAndRestartReadsOnlyWhatIsLive) {
   ASSERT_EQ(Lines(listed.out).size(), 1u) << listed.out;
   EXPECT_NE(listed.out.find(absl::StrCat("\"jobId\":\"", jobs[0], "\"")), std::string::npos) << listed.out;
   EXPECT_NE(listed.out.find("\"totalItems\":\"100000\""), std::string::npos) << listed.out;
+}
+
+TEST(Durability, A200MegabyteEachLineFileIsStreamedToDiskPastTheItemLimit) {
+  if (kAddressSanitizer) GTEST_SKIP() << "memory figures under AddressSanitizer say nothing";
+  StateDir state;
+  TestCluster cluster({"--state-dir", state.path()});
+  cluster.AddWorker(1);
+  cluster.AddWorker(1);
+  ASSERT_TRUE(cluster.WaitForWorkers(2));
+  // 10.5 M lines of 19 bytes: past --max-items (10 M) and the 64 MiB request limit.
+  const std::string file = state.path() + "/lines.txt";
+  {
+    std::ofstream out(file, std::ios::binary);
+    char line[32];
+    for (int i = 0; i < 10'500'000; ++i) {
+      std::snprintf(line, sizeof(line), "line-%013d\n", i);
+      out.write(line, 19);
+    }
+  }
+  ASSERT_EQ(std::filesystem::file_size(file), 10'500'000u * 19);
+  const pid_t coordinator = cluster.coordinator().pid();
+  CommandResult submitted = cluster.Drover({"submit", "--kernel", "noop", "--each-line", file});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  const std::string job = Lines(submitted.out).at(0);
+  EXPECT_GE(std::filesystem::file_size(absl::StrCat(state.path(), "/results/", job, ".items")), 10'500'000u * 18);
+  ASSERT_EQ(cluster.Drover({"wait", job}).exit_code, 0);
+  CommandResult status = cluster.Drover({"status", job});
+  EXPECT_NE(status.out.find("10500000/10500000 done"), std::string::npos) << status.out;
+  // Held inline, the items alone would take ~600 MB.
+  const int64_t peak_kb = ProcStatusKb(coordinator, "VmHWM");
+  EXPECT_LT(peak_kb, 400 * 1024) << "peak " << peak_kb << " kB";
+  // The items come back after a kill -9: the job's record names them, they are on disk.
+  cluster.RestartCoordinator();
+  EXPECT_NE(cluster.Drover({"status", job}).out.find("10500000/10500000 done"), std::string::npos);
+}
+
+TEST(Durability, AForgetKilledAtAnyMomentForgetsTheJobOrKeepsItWhole) {
+  StateDir state;
+  TestCluster cluster({"--state-dir", state.path()});
+  CommandResult kept = cluster.Drover({"submit", "--kernel", "echo", "--range", "0:5"});  // live, no workers
+  ASSERT_EQ(kept.exit_code, 0) << kept.err;
+  std::string lines;
+  for (int i = 0; i < 200000; ++i) lines += absl::StrCat("item-", i, "\n");
+  absl::BitGen random;
+  for (int round = 0; round < 8; ++round) {
+    // Each forget makes the dead records outweigh the live ones: it compacts the journal.
+    CommandResult submitted = cluster.Drover({"submit", "--kernel", "echo", "--each-line", "-"}, lines);
+    ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+    const std::string job = Lines(submitted.out).at(0);
+    ASSERT_EQ(cluster.Drover({"cancel", job}).exit_code, 0);
+    ChildProcess forget({BinPath("drover"), "--coordinator", cluster.client_target(), "forget", job});
+    // Not synchronisation: a random moment to crash at, before, during or after the compaction.
+    absl::SleepFor(absl::Milliseconds(absl::Uniform(random, 0, 40)));
+    cluster.RestartCoordinator();  // kill -9; the restart must find an intact journal
+    EXPECT_FALSE(std::filesystem::exists(state.path() + "/journal.tmp"));
+    CommandResult status = cluster.Drover({"status", job});
+    if (status.exit_code == 0) {  // the forget was not durable yet: the job is whole
+      EXPECT_NE(status.out.find("0/200000 done"), std::string::npos) << status.out;
+      ASSERT_EQ(cluster.Drover({"forget", job}).exit_code, 0);
+    }
+    EXPECT_EQ(cluster.Drover({"status", Lines(kept.out).at(0)}).exit_code, 0) << "round " << round;
+  }
+  EXPECT_LT(std::filesystem::file_size(state.path() + "/journal"), 1u << 20);
 }
 
 }  // namespace

@@ -216,13 +216,18 @@ TEST(HostilePeer, SubmitsOfMillionsOfEmptyItemsAreRefusedBeforeTheyAreParsed) {
 }
 
 TEST(HostilePeer, ASubmitTooLargeToReadWithinTheBudgetIsRefusedNamingTheFlag) {
-  TestCluster cluster({"--submit-memory-mib", "16"});
+  TestCluster cluster({"--no-auth", "--submit-memory-mib", "16"});
+  std::string items;
+  for (int i = 0; i < 1'000'000; ++i) items.append("\x0a\x01x", 3);  // ~48 MB to parse, 3 MB to send
+  const grpc::Slice encoded(LengthDelimited(
+      1, std::string("\x0a\x04" "echo", 6) + LengthDelimited(2, LengthDelimited(2, items))));
+  grpc::Status answer = RawSubmit(cluster.client_target(), encoded);
+  EXPECT_EQ(answer.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(answer.error_message().find("--submit-memory-mib"), std::string::npos) << answer.error_message();
+  // The drover CLI sends such a job as a stream, which the budget does not bound: it is accepted.
   std::string lines;
-  for (int i = 0; i < 1'000'000; ++i) lines += "x\n";  // ~48 MB to parse, 2 MB to send
-  CommandResult r = cluster.Drover({"submit", "--kernel", "echo", "--each-line", "-"}, lines);
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("--submit-memory-mib"), std::string::npos) << r.err;
-  EXPECT_EQ(cluster.Drover({"submit", "--kernel", "echo", "small"}).exit_code, 0);
+  for (int i = 0; i < 1'000'000; ++i) lines += "x\n";
+  EXPECT_EQ(cluster.Drover({"submit", "--kernel", "echo", "--each-line", "-"}, lines).exit_code, 0);
 }
 
 }  // namespace
