@@ -363,12 +363,15 @@ absl::StatusOr<std::vector<uint64_t>> Scheduler::Forget(const std::vector<uint64
   return std::vector<uint64_t>(chosen.begin(), chosen.end());
 }
 
+// Dead journal records tolerated beyond the live ones before a compaction.
+constexpr uint64_t kCompactionSlackBytes = 16 << 10;
+
 void Scheduler::MaybeCompactJournal() {
   if (journal_ == nullptr) return;
   uint64_t live_bytes = 0;
   for (const auto& [id, job] : jobs_) live_bytes += job->spec().ByteSizeLong() + 64;
   const uint64_t before = journal_->size_bytes();
-  if (before <= 2 * live_bytes + (1u << 20)) return;
+  if (before <= 2 * live_bytes + kCompactionSlackBytes) return;
   if (absl::Status synced = journal_->Sync(); !synced.ok()) return;  // retried after the next forget
   auto next = jobs_.begin();
   const Job* cancelled = nullptr;  // its cancellation follows its submission

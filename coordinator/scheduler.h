@@ -222,7 +222,7 @@ class Scheduler {
   void DropJob(uint64_t job_id);
   void RememberIdempotencyKey(uint64_t job_id, const std::string& key);
   // Rewrites the journal as the records of the jobs it knows now, when dead
-  // records (forgotten jobs) take more than the live ones plus 1 MiB.
+  // records (forgotten jobs) take more than the live ones plus 16 KiB.
   void MaybeCompactJournal();
   void Send(WorkerRecord& worker, v1::CoordinatorMessage& message, absl::Time now);
   Job* FindJob(uint64_t job_id) const;
