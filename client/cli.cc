@@ -67,7 +67,11 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
                       "gRPC: the method's descriptors (protoc --include_imports --descriptor_set_out=FILE); "
                       "default: ask the server by reflection");
   command->add_flag("--raw", job->raw, "gRPC: items are serialized requests and outputs raw responses, not JSON");
-  command->add_option("--deadline", job->deadline, "gRPC: per-call deadline (5s, 200ms); default none");
+  command->add_option("--deadline", job->deadline,
+                      absl::StrCat("gRPC: per-call deadline (5s, 200ms; default ",
+                                   absl::FormatDuration(kDefaultGrpcDeadline),
+                                   "; 'none' lets a call wait for ever); a retry waits for the server "
+                                   "to come back within it"));
   command->add_option("--concurrency", job->concurrency, absl::StrCat("gRPC: calls in flight per worker (default ", kDefaultGrpcConcurrency, ")"))
       ->check(CLI::Range(1u, 1u << 20));
   command->add_option("--rate", job->rate, "gRPC: calls per second for the whole job, over all workers")

@@ -81,8 +81,11 @@ absl::StatusOr<v1::GrpcSpec> BuildGrpcSpec(const JobOptions& options) {
     if (!descriptors.ok()) return descriptors.status();
     call.set_descriptor_set(*std::move(descriptors));
   }
-  if (!options.deadline.empty()) {
-    absl::StatusOr<absl::Duration> deadline = ParseTimeout(options.deadline, "--deadline");
+  if (options.deadline != "none") {
+    // A server that accepts a call and never answers must not hang the job.
+    absl::StatusOr<absl::Duration> deadline =
+        options.deadline.empty() ? absl::StatusOr<absl::Duration>(kDefaultGrpcDeadline)
+                                 : ParseTimeout(options.deadline, "--deadline");
     if (!deadline.ok()) return deadline.status();
     call.set_deadline_ms(static_cast<uint64_t>(std::max<int64_t>(1, absl::ToInt64Milliseconds(*deadline))));
   }

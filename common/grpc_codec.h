@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "drover/v1/common.pb.h"
 
 namespace google::protobuf {
@@ -28,6 +29,8 @@ namespace drover {
 
 // Calls of a gRPC job in flight per worker when its spec does not say.
 inline constexpr uint32_t kDefaultGrpcConcurrency = 256;
+// A call's deadline when the job gives none (the CLI's --deadline default).
+inline constexpr absl::Duration kDefaultGrpcDeadline = absl::Seconds(60);
 
 // Immutable once made; thread-safe.
 class GrpcCodec {

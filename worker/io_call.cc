@@ -1,6 +1,7 @@
 // Implements io_call.h.
 #include "worker/io_call.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/backoff.h"
@@ -67,8 +68,16 @@ void IoCall::StartAttempt() {
       context_ = std::make_unique<grpc::ClientContext>();
       if (target_->deadline != absl::InfiniteDuration()) {
         context_->set_deadline(absl::ToChronoTime(absl::Now() + target_->deadline));
+        // A retry to a server that has answered before waits for it to be back
+        // (within the deadline) instead of failing at once while gRPC's
+        // reconnect backoff runs; a target never reached fails fast.
+        context_->set_wait_for_ready(attempt_ > 1 && target_->answered.load());
       }
       for (const auto& [key, value] : target_->metadata) context_->AddMetadata(key, value);
+      // So a server can tell a repeated call (at-least-once delivery) from a new one.
+      context_->AddMetadata("drover-job", absl::StrCat(chunk_->chunk().job_id()));
+      context_->AddMetadata("drover-task", absl::StrCat(chunk_->chunk().first_index() + offset_ + 1));
+      context_->AddMetadata("drover-attempt", absl::StrCat(attempt_));
       attempt_started_ = absl::Now();
       grpc::GenericStub stub(target_->channel);
       if (!target_->codec->server_streaming()) {
@@ -158,6 +167,15 @@ void IoCall::Finish() {
 
 void IoCall::AttemptEnded() {
   latency_ = absl::Now() - attempt_started_;
+  if (status_.error_code() != grpc::StatusCode::UNAVAILABLE) target_->answered.store(true);
+  if (status_.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+      absl::StrContains(status_.error_message(), "larger than max")) {
+    // This side's own limit on a response: every attempt would end the same way.
+    status_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                           absl::StrCat("the response passed ", kMaxResponseBytes >> 20, " MiB (",
+                                        status_.error_message(), ")"));
+    max_attempts_ = attempt_;
+  }
   if (Retryable(status_.error_code()) && attempt_ < max_attempts_) {
     absl::MutexLock lock(&mu_);
     if (!cancelled_) {

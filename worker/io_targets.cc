@@ -32,6 +32,11 @@ std::shared_ptr<grpc::Channel> IoTargets::ChannelFor(const v1::GrpcSpec& spec) {
   // drover retries calls itself (with its own counts and backoff); gRPC's
   // retry layer would only add per-call work (measured: see docs/PERFORMANCE.md).
   arguments.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  // A connection that died silently is found while calls wait on it. Pings no
+  // more often than servers accept by default (gRPC servers refuse pings under
+  // 5 minutes apart without data); calls' deadlines bound hung servers sooner.
+  arguments.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 5 * 60 * 1000);
+  arguments.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
   auto channel = grpc::CreateCustomChannel(spec.target(), credentials, arguments);
   absl::MutexLock lock(&mu_);
   if (channels_.size() >= kMaxCachedTargets) {

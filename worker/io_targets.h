@@ -6,6 +6,7 @@
 #define DROVER_WORKER_IO_TARGETS_H_
 
 #include <cstdint>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <utility>
@@ -26,7 +27,8 @@ namespace drover {
 // it is also the channels' largest receive message.
 inline constexpr size_t kMaxResponseBytes = 16 << 20;
 
-// What every call of one job needs: constant once made, shared by its calls.
+// What every call of one job needs: constant once made (but `answered`),
+// shared by its calls.
 struct CallTarget {
   std::shared_ptr<grpc::Channel> channel;
   std::shared_ptr<const GrpcCodec> codec;  // null when `error` is set
@@ -34,6 +36,9 @@ struct CallTarget {
   std::string method;
   std::vector<std::pair<std::string, std::string>> metadata;
   absl::Duration deadline = absl::InfiniteDuration();
+  // Set once a server has answered a call of the job (any status but
+  // UNAVAILABLE): its retries may then wait for it to be back.
+  mutable std::atomic<bool> answered{false};
 };
 
 // Thread-safe, with its own lock, held only for map look-ups: building a codec

@@ -96,6 +96,11 @@ TEST(BuildJobSpec, GrpcCalls) {
   EXPECT_EQ(spec->grpc().metadata(0), "x-team: drover");
   EXPECT_EQ(spec->retries(), 2u);
   EXPECT_TRUE(spec->kernel().empty());
+  // No --deadline: a call that is never answered still ends (60 s); "none" removes it.
+  options.deadline.clear();
+  EXPECT_EQ(BuildJobSpec(options, in)->grpc().deadline_ms(), 60000u);
+  options.deadline = "none";
+  EXPECT_EQ(BuildJobSpec(options, in)->grpc().deadline_ms(), 0u);
 }
 
 TEST(BuildJobSpec, GrpcMistakesSayWhatToDo) {

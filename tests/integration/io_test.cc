@@ -1,9 +1,18 @@
 // Integration: gRPC I/O jobs through the real coordinator, workers and CLI,
 // calling drover-echo.
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "tests/integration/harness.h"
 
 namespace drover::testing {
@@ -102,6 +111,57 @@ TEST_F(IoTest, RetriesGetAFlakyMethodThroughAndAreCounted) {
   EXPECT_EQ(short_of.exit_code, 1);
   EXPECT_NE(short_of.out.find(R"("grpcCode":"UNAVAILABLE")"), std::string::npos) << short_of.out;
   EXPECT_NE(short_of.out.find(R"("attempts":2)"), std::string::npos) << short_of.out;
+}
+
+TEST_F(IoTest, EveryCallCarriesItsJobTaskAndAttemptForTheServer) {
+  AddWorkers(1, 1);
+  CommandResult r = Run(kSay, {"--retries", "2"},
+                        {R"({"message":"first"})", R"({"message":"meta","echoMetadata":true,"failFirst":1})"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string job = "drover-job=";
+  EXPECT_NE(r.out.find(job), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("drover-task=2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("drover-attempt=2"), std::string::npos) << r.out;  // the retry says it is one
+}
+
+TEST_F(IoTest, AResponseOverTheLimitIsNotRetried) {
+  AddWorkers(1, 1);
+  CommandResult r = Run(kSay, {"--retries", "3"}, {R"({"message":"huge","payloadBytes":17000000})"}, /*json=*/true);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find(R"("attempts":1)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("the response passed 16 MiB"), std::string::npos) << r.out;
+}
+
+TEST_F(IoTest, RetriesRideThroughAServerRestart) {
+  AddWorkers(1, 1);
+  const int port = FreePort();
+  auto serve = [port] {
+    int ready = -1;
+    auto server = std::make_unique<ChildProcess>(
+        std::vector<std::string>{BinPath("drover-echo"), "--listen", absl::StrCat("127.0.0.1:", port), "--ready-fd", "3"},
+        std::vector<std::string>{}, &ready);
+    char c;
+    pollfd p{ready, POLLIN, 0};
+    EXPECT_TRUE(poll(&p, 1, 20000) > 0 && read(ready, &c, 1) == 1) << server->Log();
+    close(ready);
+    return server;
+  };
+  std::unique_ptr<ChildProcess> server = serve();
+  std::vector<std::string> argv = {BinPath("drover"), "--coordinator", cluster_.client_target(), "run", "--grpc",
+                                   absl::StrCat("127.0.0.1:", port), "--method", kSay, "--proto-set",
+                                   DROVER_ECHO_DESCRIPTORS, "--concurrency", "4", "--retries", "5",
+                                   "--deadline", "20s", ":::"};
+  for (int i = 0; i < 400; ++i) argv.push_back(absl::StrCat(R"({"message":"m)", i, R"(","latencyMs":20})"));
+  ChildProcess run(argv);
+  ASSERT_TRUE(WaitUntil([&] { return Lines(run.Log()).size() >= 40; })) << run.Log();
+  server->Signal(SIGKILL);
+  server->Wait();
+  absl::SleepFor(absl::Seconds(3));  // the outage (not synchronisation): longer than the retries back off
+  server = serve();
+  std::optional<int> status = run.Wait(absl::Seconds(60));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << run.Log();
+  EXPECT_EQ(Lines(run.Log()).size(), 400u);
 }
 
 TEST_F(IoTest, ATargetThatRefusesConnectionsFailsTheCallsAndTheWorkerCarriesOn) {

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <iostream>
@@ -20,6 +21,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/random/random.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -36,6 +38,15 @@ class EchoService final : public drover::echo::v1::Echo::CallbackService {
   grpc::ServerUnaryReactor* Say(grpc::CallbackServerContext* context, const EchoRequest* request,
                                 EchoReply* reply) override {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    if (request->echo_metadata()) {
+      std::vector<std::string> headers;
+      for (const auto& [key, value] : context->client_metadata()) {
+        std::string name(key.data(), key.size());
+        if (absl::StartsWith(name, "drover-")) headers.push_back(absl::StrCat(name, "=", std::string(value.data(), value.size())));
+      }
+      std::sort(headers.begin(), headers.end());
+      for (std::string& header : headers) reply->add_metadata(std::move(header));
+    }
     new UnaryCall(this, *request, reply, reactor);  // deletes itself once answered
     return reactor;
   }
