@@ -129,7 +129,8 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
 }
 
 absl::StatusOr<uint64_t> Client::Submit(const v1::JobSpec& spec) {
-  // Sent again, with the same key, when no answer came: one job either way.
+  // A Submit is sent again, with the same key, when no answer came: one job
+  // either way. (A stream is not: its items are sent once.)
   absl::BitGen random;
   const std::string idempotency_key = absl::StrCat(absl::Hex(absl::Uniform<uint64_t>(random)),
                                                    absl::Hex(absl::Uniform<uint64_t>(random)));
@@ -167,8 +168,9 @@ absl::StatusOr<uint64_t> Client::SubmitStream(const v1::JobSpec& spec, const std
   std::unique_ptr<grpc::ClientWriter<v1::SubmitStreamRequest>> stream =
       impl_->stub_->SubmitStream(call.context(), &reply);
   v1::SubmitStreamRequest message;
-  *message.mutable_spec() = spec;
-  message.mutable_spec()->clear_items();
+  v1::JobSpec head = spec;
+  head.clear_items();
+  message.set_spec(head.SerializeAsString());
   message.set_idempotency_key(idempotency_key);
   bool open = true;
   for (const std::string& item : spec.items().inline_().items()) {
@@ -178,7 +180,7 @@ absl::StatusOr<uint64_t> Client::SubmitStream(const v1::JobSpec& spec, const std
       message.Clear();
     }
   }
-  if (open && (message.has_spec() || !message.packed_items().empty())) open = stream->Write(message);
+  if (open && (!message.spec().empty() || !message.packed_items().empty())) open = stream->Write(message);
   if (open) stream->WritesDone();
   absl::Status status = impl_->Check(stream->Finish());
   if (!status.ok()) return status;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 
 #include "absl/cleanup/cleanup.h"
@@ -22,6 +23,8 @@ constexpr uint64_t kMaxItemsPerBatch = 65536;
 constexpr absl::Duration kWatchMinInterval = absl::Milliseconds(100);
 // A submit waits at most this long for others to leave room in the budget.
 constexpr absl::Duration kSubmitWait = absl::Seconds(60);
+// A streamed job's spec (no items) may take at most this to parse.
+constexpr uint64_t kMaxStreamedSpecCost = 64 << 20;
 // Requests at least this large are followed by malloc_trim.
 constexpr size_t kLargeRequestBytes = 8 << 20;
 
@@ -147,13 +150,22 @@ grpc::Status ClientService::SubmitStream(grpc::ServerContext* context,
   if (options_.spool_dir.empty()) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "this coordinator takes no streamed items");
   }
+  // Each message parses to three strings whatever it holds: the spec is
+  // measured (as a Submit is) before it is parsed.
   v1::SubmitStreamRequest message;
   if (!reader->Read(&message)) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the stream carried no job");
-  v1::JobSpec spec = std::move(*message.mutable_spec());
   const std::string idempotency_key = message.idempotency_key();
-  if (spec.items().source_case() != v1::ItemSource::SOURCE_NOT_SET) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "a streamed job's items come in the stream (packed_items), not in its spec");
+  v1::JobSpec spec;
+  {
+    google::protobuf::io::ArrayInputStream encoded(message.spec().data(), static_cast<int>(message.spec().size()));
+    // No listed item may come with the spec (max_items 0 refuses the first).
+    absl::StatusOr<uint64_t> cost = MeasureJobSpec(&encoded, {.max_items = 0, .max_item_bytes = 0});
+    if (!cost.ok() || *cost > kMaxStreamedSpecCost || !spec.ParseFromString(message.spec()) ||
+        spec.items().source_case() != v1::ItemSource::SOURCE_NOT_SET) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "the stream's first message must carry a valid JobSpec with no items (they come in "
+                          "packed_items)");
+    }
   }
   spec.mutable_items()->mutable_spooled();
   // A job that could not run is refused before its items are read.
@@ -175,7 +187,10 @@ grpc::Status ClientService::SubmitStream(grpc::ServerContext* context,
   do {
     if (absl::Status added = ForEachPackedItem(message.packed_items(), add); !added.ok()) return ToGrpc(added);
     message.Clear();
-  } while (reader->Read(&message));
+  } while (reader->Read(&message) && message.spec().empty());
+  if (!message.spec().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "only the stream's first message carries a spec");
+  }
   if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
   if (absl::Status finished = (*spool)->Finish(); !finished.ok()) return ToGrpc(finished);
   spec.mutable_items()->mutable_spooled()->set_count((*spool)->count());

@@ -78,10 +78,6 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
     }
     if (!(grpc.rate() >= 0)) return absl::InvalidArgumentError("--rate must be a positive number");
   }
-  if (spec.retries() > kMaxRetries) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--retries ", spec.retries(), " is too many: a task is run at most ", kMaxRetries + 1, " times"));
-  }
   if (command && spec.command().argv_size() == 0) {
     return absl::InvalidArgumentError("the command is empty");
   }

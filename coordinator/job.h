@@ -25,6 +25,11 @@
 
 namespace drover {
 
+// A Submit's idempotency key has at most this many bytes.
+constexpr size_t kMaxIdempotencyKeyBytes = 128;
+// A job's --retries is at most this.
+constexpr uint32_t kMaxRetries = 100;
+
 // Where one results reader is in a job's results. Owned by the reader.
 struct ResultCursor {
   bool ordered = true;
@@ -85,7 +90,7 @@ class Job {
   // A worker gave (chunk, attempt) back unstarted (work stealing): queue it
   // again without counting a loss. Returns false if it was not in flight so.
   bool Return(uint64_t chunk_index, uint32_t attempt);
-  uint32_t max_attempts() const { return 1 + std::max<uint32_t>(spec_.retries(), 2); }
+  uint32_t max_attempts() const { return 1 + std::clamp<uint32_t>(spec_.retries(), 2, kMaxRetries); }
 
   enum class ResultOutcome { kRecorded, kDuplicate, kMalformed };
   // Records a chunk's result, taking its outputs (the first good result wins).
@@ -177,10 +182,6 @@ class Job {
   bool reader_attached_ = false;
 };
 
-// A Submit's idempotency key has at most this many bytes.
-constexpr size_t kMaxIdempotencyKeyBytes = 128;
-// A job's --retries is at most this.
-constexpr uint32_t kMaxRetries = 100;
 
 // Checks a job spec from a client. Errors: kInvalidArgument saying what is wrong.
 absl::Status ValidateJobSpec(const v1::JobSpec& spec);

@@ -169,8 +169,10 @@ bool Scheduler::RecordResult(Job* job, v1::ChunkResult&& result, absl::Time now)
 void Scheduler::OnTick(absl::Time now) {
   // A loop held up (a slow disk's fsync) heard nothing from anyone meanwhile:
   // that silence is the coordinator's, not the workers'.
-  if (last_tick_ != absl::InfinitePast() && now - last_tick_ > options_.worker_timeout / 2) {
-    const absl::Duration stall = now - last_tick_;
+  // (Ticks come every 100 ms; only a gap well past that, and past a second, counts.)
+  if (last_tick_ != absl::InfinitePast() &&
+      now - last_tick_ > std::max(options_.worker_timeout / 2, absl::Seconds(1))) {
+    const absl::Duration stall = now - last_tick_ - absl::Milliseconds(100);
     LogWarning(absl::StrCat("the coordinator could not look at its workers for ", absl::FormatDuration(stall),
                             " (a slow disk?); their silence meanwhile is not held against them"));
     for (auto& [peer, worker] : workers_) worker.last_heard = std::min(now, worker.last_heard + stall);
@@ -223,14 +225,16 @@ absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now, con
       (spool != nullptr && spool->count() != spec.items().spooled().count())) {
     return absl::InvalidArgumentError("spooled items come only with SubmitStream");
   }
-  uint64_t id = next_job_id_;
+  // The id is used up even if the job is refused below: a record that a
+  // failed sync left behind can never be confused with a later job.
+  const uint64_t id = next_job_id_++;
+  absl::Cleanup drop_items = [&] {
+    if (spool != nullptr) results_->Forget(id);
+  };
   // The items are the job's before its record is written: a record never names missing items.
   if (spool != nullptr) {
     if (absl::Status adopted = results_->AdoptItems(id, spool); !adopted.ok()) return adopted;
   }
-  absl::Cleanup drop_items = [&] {
-    if (spool != nullptr) results_->Forget(id);
-  };
   if (journal_ != nullptr) {
     // Durable before it is acknowledged: results of this turn first, then the job.
     if (absl::Status synced = journal_->Sync(); !synced.ok()) return synced;
@@ -248,7 +252,6 @@ absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now, con
     }
   }
   std::move(drop_items).Cancel();
-  ++next_job_id_;
   RememberIdempotencyKey(id, idempotency_key);
   auto job = std::make_unique<Job>(id, std::move(spec), now, results_);
   if (!job->finished()) runnable_.insert(id);
@@ -346,7 +349,10 @@ absl::StatusOr<std::vector<uint64_t>> Scheduler::Forget(const std::vector<uint64
     for (uint64_t id : chosen) {
       v1::JournalRecord record;
       record.mutable_forgotten()->set_job_id(id);
-      if (absl::Status appended = journal_->Append(record); !appended.ok()) return appended;
+      if (absl::Status appended = journal_->Append(record); !appended.ok()) {
+        journal_->DiscardPending();
+        return appended;
+      }
     }
     if (absl::Status synced = journal_->Sync(); !synced.ok()) {
       journal_->DiscardPending();
@@ -375,7 +381,13 @@ void Scheduler::MaybeCompactJournal() {
   if (absl::Status synced = journal_->Sync(); !synced.ok()) return;  // retried after the next forget
   auto next = jobs_.begin();
   const Job* cancelled = nullptr;  // its cancellation follows its submission
+  bool wrote_next_id = false;
   absl::Status rewritten = journal_->Rewrite([&](v1::JournalRecord* record) {
+    if (!wrote_next_id) {
+      record->set_next_job_id(next_job_id_);
+      wrote_next_id = true;
+      return true;
+    }
     if (cancelled != nullptr) {
       record->mutable_cancelled()->set_job_id(cancelled->id());
       record->mutable_cancelled()->set_unix_ms(absl::ToUnixMillis(cancelled->finished_at()));

@@ -16,6 +16,11 @@ constexpr uint64_t kMaxGrpcSpecBytes = 8 << 20;
 }  // namespace
 
 absl::Status Scheduler::CheckLimits(const v1::JobSpec& spec) const {
+  // At admission only: a job journaled before the bound still restores.
+  if (spec.retries() > kMaxRetries) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--retries ", spec.retries(), " is too many: a task is run at most ", kMaxRetries + 1, " times"));
+  }
   if (spec.items().has_inline_()) {
     const auto& items = spec.items().inline_().items();
     const ItemLimits& limits = options_.item_limits;

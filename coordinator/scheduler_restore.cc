@@ -35,6 +35,9 @@ void Scheduler::Restore(const std::vector<v1::JournalRecord>& records, absl::Tim
       case v1::JournalRecord::kForgotten:
         forgotten.push_back(record.forgotten().job_id());
         break;
+      case v1::JournalRecord::kNextJobId:
+        next_job_id_ = std::max(next_job_id_, record.next_job_id());
+        break;
       case v1::JournalRecord::RECORD_NOT_SET:
         break;
     }

@@ -22,6 +22,8 @@ constexpr uint64_t kBytesPerParsedField = 48;
 // Field numbers on the path to the listed items (see proto/drover/v1).
 constexpr int kSubmitRequestSpec = 1;  // SubmitRequest.spec
 constexpr int kJobSpecItems = 2;       // JobSpec.items
+constexpr int kJobSpecCommand = 7;     // JobSpec.command (argv, env: strings)
+constexpr int kJobSpecGrpc = 11;       // JobSpec.grpc (metadata: strings)
 constexpr int kItemSourceInline = 2;   // ItemSource.inline
 constexpr int kInlineItemsItems = 1;   // InlineItems.items
 
@@ -36,19 +38,10 @@ class SubmitScanner {
     in_.SetTotalBytesLimit(INT_MAX);
   }
 
-  absl::StatusOr<uint64_t> Scan() {
-    absl::Status walked = WalkMessage([this](int number, uint32_t length) {
-      if (number != kSubmitRequestSpec) return Skip(length);
-      return WalkMessage([this](int number, uint32_t length) {
-        if (number != kJobSpecItems) return Skip(length);
-        return WalkMessage([this](int number, uint32_t length) {
-          if (number != kItemSourceInline) return Skip(length);
-          return WalkMessage([this](int number, uint32_t length) {
-            if (number != kInlineItemsItems) return Skip(length);
-            return CountItem(length);
-          });
-        });
-      });
+  // `top` is a SubmitRequest, or (top_is_spec) a JobSpec.
+  absl::StatusOr<uint64_t> Scan(bool top_is_spec) {
+    absl::Status walked = top_is_spec ? WalkJobSpec() : WalkMessage([this](int number, uint32_t length) {
+      return number == kSubmitRequestSpec ? WalkJobSpec() : Skip(length);
     });
     if (!walked.ok()) return walked;
     return in_.CurrentPosition() + fields_ * kBytesPerParsedField;
@@ -57,6 +50,28 @@ class SubmitScanner {
  private:
   // A length-delimited field `number` of `length` bytes starts at the cursor.
   using FieldVisitor = std::function<absl::Status(int number, uint32_t length)>;
+
+  // Counts the listed items, and the fields of every sub-message a parse
+  // would make an object of (the command's argv and env, the gRPC call's
+  // metadata, a range): each costs memory whatever its size on the wire.
+  absl::Status WalkJobSpec() {
+    return WalkMessage([this](int number, uint32_t length) {
+      if (number == kJobSpecCommand || number == kJobSpecGrpc) return WalkLeaves();
+      if (number != kJobSpecItems) return Skip(length);
+      return WalkMessage([this](int number, uint32_t length) {
+        if (number != kItemSourceInline) return WalkLeaves();
+        return WalkMessage([this](int number, uint32_t length) {
+          if (number != kInlineItemsItems) return Skip(length);
+          return CountItem(length);
+        });
+      });
+    });
+  }
+
+  // A message whose fields are all leaves (scalars, strings): each is counted.
+  absl::Status WalkLeaves() {
+    return WalkMessage([this](int, uint32_t length) { return Skip(length); });
+  }
 
   // Visits each length-delimited field up to the current limit and skips the
   // others. Groups are refused: no drover message has one, and a parse would
@@ -127,7 +142,12 @@ absl::Status ItemWithNulError(uint64_t item_number) {
 
 absl::StatusOr<uint64_t> MeasureSubmit(google::protobuf::io::ZeroCopyInputStream* input,
                                        const ItemLimits& limits) {
-  return SubmitScanner(input, limits).Scan();
+  return SubmitScanner(input, limits).Scan(/*top_is_spec=*/false);
+}
+
+absl::StatusOr<uint64_t> MeasureJobSpec(google::protobuf::io::ZeroCopyInputStream* input,
+                                        const ItemLimits& limits) {
+  return SubmitScanner(input, limits).Scan(/*top_is_spec=*/true);
 }
 
 bool SubmitBudget::Acquire(uint64_t bytes, absl::Time deadline) {

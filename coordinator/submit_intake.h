@@ -36,6 +36,9 @@ absl::Status ItemWithNulError(uint64_t item_number);
 // limit, or not a valid encoding).
 absl::StatusOr<uint64_t> MeasureSubmit(google::protobuf::io::ZeroCopyInputStream* input,
                                        const ItemLimits& limits);
+// The same for an encoded drover.v1.JobSpec (SubmitStreamRequest.spec).
+absl::StatusOr<uint64_t> MeasureJobSpec(google::protobuf::io::ZeroCopyInputStream* input,
+                                        const ItemLimits& limits);
 
 // Memory shared by the submits being parsed at one time. Thread-safe.
 class SubmitBudget {

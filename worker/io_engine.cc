@@ -61,7 +61,7 @@ class IoEngine::Impl : public IoCallHost {
   void Poll();
   // On an engine thread: starts the calls of the chunks Push() queued.
   void StartQueued();
-  void Start(v1::Chunk&& chunk_message);
+  void Start(v1::Chunk&& chunk_message, JobFlags::Flag flag);
 
   // Fires on the completion queue after Push() to run StartQueued().
   class Kick : public Tagged {
@@ -89,7 +89,9 @@ class IoEngine::Impl : public IoCallHost {
   uint64_t finished_chunks_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t finished_items_ ABSL_GUARDED_BY(mu_) = 0;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<v1::Chunk> queued_ ABSL_GUARDED_BY(mu_);
+  // Chunks not started yet, each with its job's cancellation flag (taken at
+  // Push, so a cancel that comes before the start reaches them).
+  std::vector<std::pair<v1::Chunk, JobFlags::Flag>> queued_ ABSL_GUARDED_BY(mu_);
   bool kick_pending_ ABSL_GUARDED_BY(mu_) = false;
 };
 
@@ -103,7 +105,10 @@ void IoEngine::Impl::Poll() {
 void IoEngine::Impl::Push(std::vector<v1::Chunk> chunks) {
   absl::MutexLock lock(&mu_);
   if (shut_down_) return;
-  for (v1::Chunk& chunk : chunks) queued_.push_back(std::move(chunk));
+  for (v1::Chunk& chunk : chunks) {
+    JobFlags::Flag flag = cancelled_.For(chunk.job_id());
+    queued_.emplace_back(std::move(chunk), std::move(flag));
+  }
   if (!kick_pending_) {
     kick_pending_ = true;
     kick_alarm_.Set(&queue_, gpr_now(GPR_CLOCK_MONOTONIC), &kick_);
@@ -114,7 +119,7 @@ void IoEngine::Impl::StartQueued() {
   // One thread at a time, in arrival order (a job's first chunk carries its
   // descriptors): kick_pending_ stays set until the queue is empty.
   while (true) {
-    std::vector<v1::Chunk> chunks;
+    std::vector<std::pair<v1::Chunk, JobFlags::Flag>> chunks;
     {
       absl::MutexLock lock(&mu_);
       if (queued_.empty()) {
@@ -123,17 +128,15 @@ void IoEngine::Impl::StartQueued() {
       }
       chunks.swap(queued_);
     }
-    for (v1::Chunk& chunk : chunks) Start(std::move(chunk));
+    for (auto& [chunk, flag] : chunks) Start(std::move(chunk), std::move(flag));
   }
 }
 
-void IoEngine::Impl::Start(v1::Chunk&& chunk_message) {
+void IoEngine::Impl::Start(v1::Chunk&& chunk_message, JobFlags::Flag flag) {
   std::shared_ptr<const CallTarget> target = targets_.For(chunk_message);
-  std::shared_ptr<std::atomic<bool>> flag;
   {
     absl::MutexLock lock(&mu_);
     if (shut_down_) return;
-    flag = cancelled_.For(chunk_message.job_id());
   }
   auto chunk = std::make_shared<IoChunk>(std::move(chunk_message), std::move(flag));
   const uint32_t count = chunk->item_count();
@@ -213,7 +216,7 @@ void IoEngine::Impl::DropAll() {
     for (auto& [job_id, calls] : live_) {
       for (IoCall* call : calls) call->Cancel();
     }
-    for (const v1::Chunk& chunk : queued_) {
+    for (const auto& [chunk, flag] : queued_) {
       ++finished_chunks_;
       finished_items_ += ChunkItemCount(chunk);
     }

@@ -355,11 +355,15 @@ TEST(Durability, AForgetKilledAtAnyMomentForgetsTheJobOrKeepsItWhole) {
     // Not synchronisation: a random moment to crash at, before, during or after the compaction.
     absl::SleepFor(absl::Milliseconds(absl::Uniform(random, 0, 40)));
     cluster.RestartCoordinator();  // kill -9; the restart must find an intact journal
+    forget.Signal(SIGKILL);  // it may have been still connecting: not to the new coordinator
+    forget.Wait();
     EXPECT_FALSE(std::filesystem::exists(state.path() + "/journal.tmp"));
     CommandResult status = cluster.Drover({"status", job});
     if (status.exit_code == 0) {  // the forget was not durable yet: the job is whole
       EXPECT_NE(status.out.find("0/200000 done"), std::string::npos) << status.out;
-      ASSERT_EQ(cluster.Drover({"forget", job}).exit_code, 0);
+      CommandResult again = cluster.Drover({"forget", job});
+      // (A request the killed child had already sent may have forgotten it since.)
+      EXPECT_TRUE(again.exit_code == 0 || again.err.find("no job") != std::string::npos) << again.err;
     }
     EXPECT_EQ(cluster.Drover({"status", Lines(kept.out).at(0)}).exit_code, 0) << "round " << round;
   }

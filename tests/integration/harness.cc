@@ -164,7 +164,9 @@ ChildProcess::~ChildProcess() {
   unlink(log_path_.c_str());
 }
 
-void ChildProcess::Signal(int signal_number) { kill(pid_, signal_number); }
+void ChildProcess::Signal(int signal_number) {
+  if (!status_) kill(pid_, signal_number);  // never a reaped pid (it may belong to another process by now)
+}
 
 bool ChildProcess::Running() {
   if (status_) return false;
