@@ -122,6 +122,10 @@ class Job {
   bool reader_attached() const { return reader_attached_; }
   absl::Time submitted() const { return submitted_; }
   absl::Time finished_at() const { return finished_at_; }  // InfinitePast while running
+  // At start: when a job restored as finished really finished (not the restart's time).
+  void RestoreFinishedAt(absl::Time when) {
+    if (finished()) finished_at_ = when;
+  }
 
  private:
   // A chunk cut from the items and not done yet.

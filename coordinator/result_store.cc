@@ -207,43 +207,55 @@ absl::Status ResultStore::Replay(uint64_t job_id,
   if (!dir_.empty() && access(path.c_str(), F_OK) != 0) return absl::OkStatus();  // no result was kept
   JobFile* file = FileOf(job_id);
   if (file == nullptr) return absl::UnavailableError(absl::StrCat("cannot open ", path));
-  std::string data;
-  if (dir_.empty()) {
-    data = file->memory;
-  } else {
-    char buffer[1 << 16];
-    ssize_t n;
-    while ((n = pread(file->fd, buffer, sizeof(buffer), static_cast<off_t>(data.size()))) > 0) {
-      data.append(buffer, static_cast<size_t>(n));
-    }
-    if (n < 0) return IoError("read", path);
-  }
-  total_bytes_ -= file->written;  // counted again below
+  // Read a block at a time (a job's results may be far larger than memory):
+  // `window` holds the file's bytes from `window_start`, `at` is the next record in it.
+  std::string window = dir_.empty() ? file->memory : std::string();
+  uint64_t window_start = 0;
   size_t at = 0;
+  bool end_of_file = dir_.empty();
   std::string problem;
-  while (at < data.size()) {
-    const size_t offset = at;
+  while (true) {
+    if (at == window.size() && end_of_file) break;
     absl::string_view payload;
-    problem = NextRecord(data, &at, &payload);
-    v1::ChunkOutputs outputs;
-    if (problem.empty() && !outputs.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-      at = offset;
-      problem = "a record that does not parse";
+    size_t next = at;
+    problem = at == window.size() ? "more to read" : NextRecord(window, &next, &payload);
+    if (problem.empty()) {
+      v1::ChunkOutputs outputs;
+      if (!outputs.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+        problem = "a record that does not parse";
+        break;
+      }
+      fn(window_start + at, std::move(outputs));
+      at = next;
+      continue;
     }
-    if (!problem.empty()) break;
-    fn(offset, std::move(outputs));
+    if (end_of_file || absl::StrContains(problem, "checksum")) break;
+    // A record runs past the window: drop what was read, take the next block.
+    window.erase(0, at);
+    window_start += at;
+    at = 0;
+    char block[1 << 16];
+    ssize_t n = pread(file->fd, block, sizeof(block), static_cast<off_t>(window_start + window.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return IoError("read", path);
+    if (n == 0) end_of_file = true;
+    window.append(block, static_cast<size_t>(n));
+    problem.clear();
   }
-  if (!problem.empty()) {
-    LogWarning(absl::StrCat(path, ": ", problem, " at byte ", at, "; cutting ", data.size() - at,
+  const uint64_t good_end = window_start + at;
+  const uint64_t file_end = window_start + window.size();
+  total_bytes_ -= file->written;  // counted again below
+  if (!problem.empty() && good_end < file_end) {
+    LogWarning(absl::StrCat(path, ": ", problem, " at byte ", good_end, "; cutting ", file_end - good_end,
                             " byte(s) back to the last good record"));
     if (dir_.empty()) {
-      file->memory.resize(at);
-    } else if (ftruncate(file->fd, static_cast<off_t>(at)) != 0 || fdatasync(file->fd) != 0) {
+      file->memory.resize(good_end);
+    } else if (ftruncate(file->fd, static_cast<off_t>(good_end)) != 0 || fdatasync(file->fd) != 0) {
       return IoError("cut back", path);
     }
   }
-  file->written = at;
-  total_bytes_ += at;
+  file->written = good_end;
+  total_bytes_ += good_end;
   return absl::OkStatus();
 }
 
@@ -285,6 +297,12 @@ absl::Status ResultStore::ReadItems(uint64_t job_id, uint64_t first, uint64_t co
     start = end;
   }
   return absl::OkStatus();
+}
+
+absl::Time ResultStore::LastWritten(uint64_t job_id) const {
+  struct stat info {};
+  if (dir_.empty() || stat(PathOf(job_id).c_str(), &info) != 0) return absl::InfinitePast();
+  return absl::TimeFromTimespec(info.st_mtim);
 }
 
 void ResultStore::Forget(uint64_t job_id) {

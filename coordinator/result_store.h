@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "drover/v1/common.pb.h"
 
@@ -60,6 +61,9 @@ class ResultStore {
   // Errors: kUnavailable (I/O), kDataLoss (the files are shorter than that).
   absl::Status ReadItems(uint64_t job_id, uint64_t first, uint64_t count,
                          google::protobuf::RepeatedPtrField<std::string>* items) const;
+
+  // When the job's results file was last written (InfinitePast if it has none).
+  absl::Time LastWritten(uint64_t job_id) const;
 
   // Removes the job's files and anything pending for it.
   void Forget(uint64_t job_id);

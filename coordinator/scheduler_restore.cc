@@ -59,7 +59,11 @@ void Scheduler::Restore(const std::vector<v1::JournalRecord>& records, absl::Tim
       ++results;
     });
     if (!replayed.ok()) LogError(absl::StrCat("job ", id, ": results not restored: ", replayed.message()));
-    if (job->finished()) runnable_.erase(id);
+    if (job->finished()) {
+      runnable_.erase(id);
+      // Its last result was its end: --keep-finished counts from there, restarts or not.
+      if (absl::Time last = results_->LastWritten(id); last != absl::InfinitePast()) job->RestoreFinishedAt(last);
+    }
   }
   for (const v1::JobCancelled* cancelled : cancellations) {
     if (Job* job = FindJob(cancelled->job_id())) {

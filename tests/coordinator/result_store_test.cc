@@ -84,6 +84,29 @@ TEST_F(ResultStoreTest, ReopenedStoreReplaysRecordsAndCutsATornTail) {
   EXPECT_EQ(store->Read(3, next, &after)->outputs(), "new");
 }
 
+TEST_F(ResultStoreTest, ReplayReadsRecordsAcrossItsReadBlocks) {
+  std::vector<std::string> written;
+  {
+    auto store = *ResultStore::Open(dir_, true);
+    for (int i = 0; i < 2000; ++i) {
+      written.push_back(i % 500 == 7 ? std::string(100000 + i, 'a' + i % 26) : absl::StrCat("small-", i));
+      store->Append(4, Outputs(static_cast<uint64_t>(i), written.back()));
+    }
+    ASSERT_TRUE(store->Sync().ok());
+  }
+  auto store = *ResultStore::Open(dir_, true);
+  std::vector<std::string> replayed;
+  std::vector<uint64_t> offsets;
+  ASSERT_TRUE(store->Replay(4, [&](uint64_t offset, v1::ChunkOutputs&& o) {
+                offsets.push_back(offset);
+                replayed.push_back(o.outputs());
+              }).ok());
+  EXPECT_EQ(replayed, written);
+  uint64_t next = 0;
+  EXPECT_EQ(store->Read(4, offsets[1507], &next)->outputs(), written[1507]);  // the offsets are right
+  EXPECT_EQ(store->readable_end(4), std::filesystem::file_size(dir_ + "/4"));
+}
+
 TEST_F(ResultStoreTest, ForgetRemovesTheFileAndStoredJobsListsTheRest) {
   auto store = *ResultStore::Open(dir_, true);
   store->Append(1, Outputs(0, "one"));

@@ -449,6 +449,24 @@ TEST_F(DurableSchedulerTest, ASubmitSentAgainWithItsKeyMakesOneJobAcrossARestart
   EXPECT_NE(*restarted.Submit(spec, now_, "key-1"), *first);  // forgotten with its job
 }
 
+TEST_F(DurableSchedulerTest, IdsOfForgottenJobsAreNeverGivenAgainAfterACompactionAndARestart) {
+  v1::JobSpec big;
+  big.set_kernel("echo");
+  for (int i = 0; i < 5000; ++i) big.mutable_items()->mutable_inline_()->add_items("item-item");
+  v1::JobSpec small = big;
+  small.mutable_items()->mutable_inline_()->mutable_items()->DeleteSubrange(1, 4999);
+  const uint64_t kept = *durable_.Submit(small, now_);
+  const uint64_t last = *durable_.Submit(big, now_);  // its forgotten record outweighs the live one
+  ASSERT_TRUE(durable_.Cancel(last, now_).ok());
+  ASSERT_TRUE(durable_.Forget({last}, absl::ZeroDuration(), now_).ok());
+  ASSERT_EQ(journal_.durable.size(), 2u);  // compacted: the next id, then the kept job
+  EXPECT_EQ(journal_.durable[0].next_job_id(), last + 1);
+  Scheduler restarted(Options(), &outbox_, &journal_);
+  restarted.Restore(journal_.durable, now_);
+  EXPECT_TRUE(restarted.GetJob(kept).ok());
+  EXPECT_EQ(*restarted.Submit(big, now_), last + 1);
+}
+
 TEST_F(DurableSchedulerTest, ACancelThatCannotBeMadeDurableIsRefusedAndTheJobRuns) {
   v1::JobSpec spec;
   spec.set_kernel("echo");
