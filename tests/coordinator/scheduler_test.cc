@@ -396,6 +396,7 @@ TEST_F(SchedulerTest, AStreamJobNobodyReadsIsCancelled) {
 class FakeJournal : public JournalSink {
  public:
   absl::Status Append(const v1::JournalRecord& record) override {
+    if (refuse_appends) return absl::InvalidArgumentError("a journal record of 2 GiB is over the limit");
     pending.push_back(record);
     return absl::OkStatus();
   }
@@ -419,6 +420,7 @@ class FakeJournal : public JournalSink {
     return absl::OkStatus();
   }
   bool fail = false;
+  bool refuse_appends = false;
   std::vector<v1::JournalRecord> pending, durable;
 };
 
@@ -465,6 +467,21 @@ TEST_F(DurableSchedulerTest, IdsOfForgottenJobsAreNeverGivenAgainAfterACompactio
   restarted.Restore(journal_.durable, now_);
   EXPECT_TRUE(restarted.GetJob(kept).ok());
   EXPECT_EQ(*restarted.Submit(big, now_), last + 1);
+}
+
+TEST_F(DurableSchedulerTest, ASubmitWhoseRecordIsRefusedIsRefusedAndTooManyRetriesToo) {
+  v1::JobSpec spec;
+  spec.set_kernel("echo");
+  spec.mutable_items()->mutable_range()->set_end(3);
+  journal_.refuse_appends = true;
+  absl::StatusOr<uint64_t> refused = durable_.Submit(spec, now_);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);  // never "OK" with nothing journaled
+  EXPECT_TRUE(durable_.ListJobs().empty());
+  journal_.refuse_appends = false;
+  spec.set_retries(kMaxRetries + 1);
+  EXPECT_NE(durable_.Submit(spec, now_).status().message().find("--retries"), std::string::npos);
+  spec.set_retries(kMaxRetries);
+  EXPECT_TRUE(durable_.Submit(spec, now_).ok());
 }
 
 TEST_F(DurableSchedulerTest, ACancelThatCannotBeMadeDurableIsRefusedAndTheJobRuns) {
