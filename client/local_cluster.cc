@@ -16,12 +16,20 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "client/local_dirs.h"
 #include "absl/strings/strip.h"
+#include "common/owned_dirs.h"
 #include "common/token.h"
 
 namespace drover {
 namespace {
+
+// Keeps DIR's logs for the user: removes the token, the sockets and the owner file.
+void KeepLocalDirLogs(const std::string& dir) {
+  std::error_code ignored;
+  for (const char* name : {"token", "workers", "client", kOwnerFileName}) {
+    std::filesystem::remove(std::filesystem::path(dir) / name, ignored);
+  }
+}
 
 std::string DescribeExit(int status) {
   if (WIFEXITED(status)) return absl::StrCat("exited with status ", WEXITSTATUS(status));
@@ -103,13 +111,13 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(LocalClusterOp
   }
   const char* tmp_env = getenv("TMPDIR");
   const std::string tmp = tmp_env && *tmp_env ? tmp_env : "/tmp";
-  SweepStaleLocalDirs(tmp);  // of earlier runs killed before they could clean up
+  SweepStaleDirs(tmp, "drover-local-");  // of earlier runs killed before they could clean up
   std::string dir_template = tmp + "/drover-local-XXXXXX";
   if (mkdtemp(dir_template.data()) == nullptr) {
     return absl::UnavailableError(absl::StrCat("cannot create a directory like ", dir_template));
   }
   cluster->log_dir_ = dir_template;  // mkdtemp makes it mode 0700
-  if (absl::Status claimed = ClaimLocalDir(cluster->log_dir_); !claimed.ok()) return claimed;
+  if (absl::Status claimed = ClaimDir(cluster->log_dir_); !claimed.ok()) return claimed;
 
   // Private: sockets in the 0700 directory, and a token clients must show.
   cluster->token_ = NewToken();

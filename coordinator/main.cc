@@ -32,6 +32,7 @@
 #include "common/endpoint.h"
 #include "common/daemon_flags.h"
 #include "common/log.h"
+#include "common/owned_dirs.h"
 #include "common/token.h"
 #include "coordinator/client_service.h"
 #include "coordinator/coordinator_loop.h"
@@ -289,13 +290,19 @@ int main(int argc, char** argv) {
   };
   std::string results_dir = state_dir + "/results";
   if (state_dir.empty()) {
-    const char* tmp = getenv("TMPDIR");
-    std::string pattern = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/drover-results-XXXXXX");
+    const char* tmp_env = getenv("TMPDIR");
+    const std::string tmp = tmp_env != nullptr && *tmp_env != '\0' ? tmp_env : "/tmp";
+    drover::SweepStaleDirs(tmp, "drover-results-");  // of coordinators killed before they could clean up
+    std::string pattern = tmp + "/drover-results-XXXXXX";
     if (mkdtemp(pattern.data()) == nullptr) {
       drover::LogError(absl::StrCat("cannot make a directory for results like ", pattern, ": ", strerror(errno)));
       return 1;
     }
     results_dir = private_results_dir = pattern;
+    if (absl::Status claimed = drover::ClaimDir(results_dir); !claimed.ok()) {
+      drover::LogError(claimed.ToString());
+      return 1;
+    }
   }
   absl::StatusOr<std::unique_ptr<drover::ResultStore>> results =
       drover::ResultStore::Open(results_dir, /*durable=*/!state_dir.empty());

@@ -201,17 +201,32 @@ TEST(Durability, KeptResultsLiveOnDiskNotInTheCoordinatorsMemory) {
   EXPECT_EQ(cluster.Drover({"results", job}).out.size(), 600u * 200000);
 }
 
+// The private results directory a coordinator's log names.
+std::string ResultsDirOf(ChildProcess& coordinator) {
+  for (const std::string& line : Lines(coordinator.Log())) {
+    size_t at = line.find("kept results go to ");
+    if (at != std::string::npos) return line.substr(at + 19, line.find(' ', at + 19) - at - 19);
+  }
+  return "";
+}
+
+TEST(Durability, APrivateResultsDirectoryLeftByAKilledCoordinatorIsSweptByTheNext) {
+  TestCluster cluster;
+  const std::string left = ResultsDirOf(cluster.coordinator());
+  ASSERT_FALSE(left.empty()) << cluster.coordinator().Log();
+  cluster.RestartCoordinator();  // kill -9: it could not remove its directory; the next one does
+  EXPECT_FALSE(std::filesystem::exists(left)) << left;
+  const std::string own = ResultsDirOf(cluster.coordinator());
+  EXPECT_TRUE(std::filesystem::exists(own + "/owner")) << own;
+}
+
 TEST(Durability, WithoutAStateDirKeptResultsGoToAPrivateDirectoryRemovedAtExit) {
   TestCluster cluster;
   cluster.AddWorker(1);
   CommandResult submitted = cluster.Drover({"submit", "--kernel", "echo", "kept"});
   ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
   EXPECT_EQ(cluster.Drover({"results", Lines(submitted.out).at(0)}).out, "kept\n");
-  std::string dir;
-  for (const std::string& line : Lines(cluster.coordinator().Log())) {
-    size_t at = line.find("kept results go to ");
-    if (at != std::string::npos) dir = line.substr(at + 19, line.find(' ', at + 19) - at - 19);
-  }
+  const std::string dir = ResultsDirOf(cluster.coordinator());
   ASSERT_FALSE(dir.empty()) << cluster.coordinator().Log();
   struct stat info {};
   ASSERT_EQ(stat(dir.c_str(), &info), 0) << dir;

@@ -1,5 +1,5 @@
-// Implements local_dirs.h.
-#include "client/local_dirs.h"
+// Implements owned_dirs.h.
+#include "common/owned_dirs.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -17,8 +17,6 @@
 namespace drover {
 namespace {
 
-constexpr char kOwnerFile[] = "owner";
-
 // Field 22 of /proc/PID/stat (start time in clock ticks), or "" if the process is gone.
 std::string StartTime(pid_t pid) {
   std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
@@ -34,7 +32,7 @@ std::string StartTime(pid_t pid) {
 }
 
 bool OwnerAlive(const std::string& dir) {
-  std::ifstream owner(dir + "/" + kOwnerFile);
+  std::ifstream owner(dir + "/" + kOwnerFileName);
   pid_t pid = 0;
   std::string start;
   if (!(owner >> pid >> start) || pid <= 0) return true;  // unreadable: assume alive, leave it
@@ -44,8 +42,8 @@ bool OwnerAlive(const std::string& dir) {
 
 }  // namespace
 
-absl::Status ClaimLocalDir(const std::string& dir) {
-  const std::string path = dir + "/" + kOwnerFile;
+absl::Status ClaimDir(const std::string& dir) {
+  const std::string path = dir + "/" + kOwnerFileName;
   std::string text = absl::StrCat(getpid(), " ", StartTime(getpid()), "\n");
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0 || write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
@@ -56,22 +54,15 @@ absl::Status ClaimLocalDir(const std::string& dir) {
   return absl::OkStatus();
 }
 
-void KeepLocalDirLogs(const std::string& dir) {
-  std::error_code ignored;
-  for (const char* name : {"token", "workers", "client", kOwnerFile}) {
-    std::filesystem::remove(std::filesystem::path(dir) / name, ignored);
-  }
-}
-
-int SweepStaleLocalDirs(const std::string& tmp) {
+int SweepStaleDirs(const std::string& tmp, absl::string_view prefix) {
   int removed = 0;
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator(tmp, error)) {
     const std::string name = entry.path().filename().string();
-    if (!absl::StartsWith(name, "drover-local-")) continue;
+    if (!absl::StartsWith(name, prefix)) continue;
     struct stat info;
     if (lstat(entry.path().c_str(), &info) != 0 || !S_ISDIR(info.st_mode) || info.st_uid != geteuid()) continue;
-    if (!std::filesystem::exists(entry.path() / kOwnerFile, error)) continue;  // logs kept on purpose
+    if (!std::filesystem::exists(entry.path() / kOwnerFileName, error)) continue;  // logs kept on purpose
     if (OwnerAlive(entry.path().string())) continue;
     std::error_code ignored;
     if (std::filesystem::remove_all(entry.path(), ignored) > 0) ++removed;

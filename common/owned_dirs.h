@@ -1,0 +1,32 @@
+// Private temporary directories (mode 0700) that are cleaned up even when
+// their owner could not do it (it was killed with SIGKILL): each holds an
+// `owner` file naming the process that made it, and the next process of the
+// same kind removes the directories whose owner is dead. Used by `drover run
+// --local` (TMPDIR/drover-local-*) and the coordinator's private results
+// directory (TMPDIR/drover-results-*). The functions touch only the file
+// system and may be called from any thread.
+#ifndef DROVER_COMMON_OWNED_DIRS_H_
+#define DROVER_COMMON_OWNED_DIRS_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace drover {
+
+// The file ClaimDir writes; a directory without it is never swept.
+inline constexpr char kOwnerFileName[] = "owner";
+
+// Writes DIR/owner naming this process (pid and start time, so a reused pid
+// is not taken for the owner). Errors: kUnavailable.
+absl::Status ClaimDir(const std::string& dir);
+
+// Removes TMP/PREFIX* directories of this user that have an owner file whose
+// process is gone. Returns how many were removed. Never fails: what cannot be
+// read is left.
+int SweepStaleDirs(const std::string& tmp, absl::string_view prefix);
+
+}  // namespace drover
+
+#endif  // DROVER_COMMON_OWNED_DIRS_H_
