@@ -178,7 +178,10 @@ int RunCli(int argc, char** argv) {
   uint64_t task_number = 0;
   CLI::App* logs = app.add_subcommand("logs", "print one task's stdout and stderr (kept results)");
   AddJobId(logs, &job_id);
-  logs->add_option("task", task_number, "the task number ({#}, from 1)")->required()->check(CLI::PositiveNumber);
+  logs->add_option("task", task_number, "the task number ({#}, from 1)")
+      ->required()
+      ->check(CLI::Validator([](std::string& text) { return text == "0" ? "tasks are numbered from 1" : ""; },
+                             "TASK >= 1"));
 
   CLI::App* cancel = app.add_subcommand("cancel", "cancel a job; workers drop its chunks");
   AddJobId(cancel, &job_id);

@@ -248,6 +248,7 @@ int ForgetCommand(const CommonOptions& common, const std::vector<uint64_t>& job_
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<std::vector<uint64_t>> forgotten = (*client)->Forget(job_ids, older_than);
   if (!forgotten.ok()) return Fail(forgotten.status());
+  if (forgotten->empty()) std::fprintf(stderr, "drover: no finished job to forget\n");
   for (uint64_t id : *forgotten) {
     if (common.json) {
       std::printf("{\"job_id\":%llu,\"forgotten\":true}\n", static_cast<unsigned long long>(id));

@@ -2,9 +2,11 @@
 #include "client/job_options.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_codec.h"
@@ -24,14 +26,20 @@ absl::StatusOr<v1::Reduce> ParseReduce(const std::string& name) {
 
 absl::StatusOr<absl::Duration> ParseTimeout(const std::string& text, absl::string_view flag) {
   absl::Duration duration;
-  double seconds = 0;
-  if (absl::SimpleAtod(text, &seconds)) {
-    duration = absl::Seconds(seconds);
+  double number = 0;
+  if (absl::SimpleAtod(text, &number) && !std::isfinite(number)) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, " must be a positive, finite duration"));
+  } else if (absl::SimpleAtod(text, &number)) {
+    duration = absl::Seconds(number);
+  } else if (absl::EndsWith(text, "d") && absl::SimpleAtod(text.substr(0, text.size() - 1), &number)) {
+    duration = absl::Hours(24 * number);  // days, as --keep-finished takes them
   } else if (!absl::ParseDuration(text, &duration)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(flag, ": '", text, "' is not a duration (e.g. 30s, 500ms, 2m, 1.5)"));
+        absl::StrCat(flag, ": '", text, "' is not a duration (e.g. 30s, 500ms, 2m, 1.5, 7d)"));
   }
-  if (duration <= absl::ZeroDuration()) return absl::InvalidArgumentError(absl::StrCat(flag, " must be positive"));
+  if (!(duration > absl::ZeroDuration()) || duration == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, " must be a positive, finite duration"));
+  }
   return duration;
 }
 

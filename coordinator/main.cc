@@ -356,6 +356,9 @@ int main(int argc, char** argv) {
   int grpc_port = 0;
   builder.AddListeningPort(*grpc_address, client_credentials, &grpc_port);
   builder.SetMaxReceiveMessageSize(max_message_mib << 20);
+  // gRPC sets SO_REUSEPORT by default: a second coordinator on the same port
+  // would then share it, each answering some calls. Refuse instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || (grpc_port == 0 && !absl::StartsWith(*grpc_address, "unix:"))) {

@@ -335,7 +335,8 @@ absl::StatusOr<std::vector<uint64_t>> Scheduler::Forget(const std::vector<uint64
     Job* job = FindJob(id);
     if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", id));
     if (!job->finished()) {
-      return absl::FailedPreconditionError(absl::StrCat("job ", id, " has not finished: cancel it first"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", id, " has not finished: cancel it first (nothing was forgotten)"));
     }
     chosen.insert(id);
   }

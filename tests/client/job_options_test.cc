@@ -103,6 +103,13 @@ TEST(BuildJobSpec, GrpcCalls) {
   EXPECT_EQ(BuildJobSpec(options, in)->grpc().deadline_ms(), 0u);
 }
 
+TEST(ParseTimeout, TakesSecondsUnitsAndDaysAndRefusesTheRest) {
+  EXPECT_EQ(*ParseTimeout("1.5"), absl::Milliseconds(1500));
+  EXPECT_EQ(*ParseTimeout("2m"), absl::Minutes(2));
+  EXPECT_EQ(*ParseTimeout("7d", "--finished-older-than"), absl::Hours(24 * 7));
+  for (const char* bad : {"nan", "inf", "0", "-1s", "bogus", "d"}) EXPECT_FALSE(ParseTimeout(bad).ok()) << bad;
+}
+
 TEST(BuildJobSpec, GrpcMistakesSayWhatToDo) {
   auto error = [](JobOptions options) {
     if (options.items.empty()) options.items = {"{}"};

@@ -124,6 +124,17 @@ TEST(Durability, AStateDirThatCannotBeUsedStopsTheCoordinatorWithAReason) {
   EXPECT_NE(r.err.find("--state-dir: cannot create state directory"), std::string::npos) << r.err;
 }
 
+TEST(Durability, ASecondCoordinatorOnTheSameClientPortRefusesToStart) {
+  TestCluster cluster;
+  const std::string port = cluster.client_target().substr(cluster.client_target().rfind(':') + 1);
+  CommandResult second =
+      RunProgram({"/usr/bin/timeout", "20", BinPath("drover-coordinator"), "--listen-workers", "tcp://127.0.0.1:0",
+                  "--listen-clients", absl::StrCat("127.0.0.1:", port)});
+  EXPECT_EQ(second.exit_code, 1) << second.err;  // gRPC's SO_REUSEPORT would have let it share the port
+  EXPECT_NE(second.err.find("cannot listen for clients"), std::string::npos) << second.err;
+  EXPECT_EQ(cluster.Drover({"jobs"}).exit_code, 0);  // and the first one's token file is still there
+}
+
 TEST(Durability, ASecondCoordinatorOnTheSameStateDirRefusesToStart) {
   StateDir state;
   TestCluster cluster({"--state-dir", state.path()});
