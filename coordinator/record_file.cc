@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
 
 namespace drover {
 namespace {
@@ -16,25 +17,41 @@ uint32_t Checksum(absl::string_view data) {
       crc32(0L, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
 }
 
-void PutU32(std::string* out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-uint32_t GetU32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
-  return v;
-}
-
 }  // namespace
 
 void AppendRecord(absl::string_view payload, std::string* out) {
-  PutU32(out, static_cast<uint32_t>(payload.size()));
-  PutU32(out, Checksum(payload));
+  AppendFixed32(static_cast<uint32_t>(payload.size()), out);
+  AppendFixed32(Checksum(payload), out);
   out->append(payload.data(), payload.size());
 }
 
-RecordHeader DecodeRecordHeader(const char* header) { return {GetU32(header), GetU32(header + 4)}; }
+void AppendFixed32(uint32_t value, std::string* out) {
+  uint8_t bytes[4];
+  google::protobuf::io::CodedOutputStream::WriteLittleEndian32ToArray(value, bytes);
+  out->append(reinterpret_cast<const char*>(bytes), sizeof(bytes));
+}
+
+void AppendFixed64(uint64_t value, std::string* out) {
+  uint8_t bytes[8];
+  google::protobuf::io::CodedOutputStream::WriteLittleEndian64ToArray(value, bytes);
+  out->append(reinterpret_cast<const char*>(bytes), sizeof(bytes));
+}
+
+uint32_t ReadFixed32(const char* bytes) {
+  uint32_t value = 0;
+  google::protobuf::io::CodedInputStream::ReadLittleEndian32FromArray(reinterpret_cast<const uint8_t*>(bytes),
+                                                                      &value);
+  return value;
+}
+
+uint64_t ReadFixed64(const char* bytes) {
+  uint64_t value = 0;
+  google::protobuf::io::CodedInputStream::ReadLittleEndian64FromArray(reinterpret_cast<const uint8_t*>(bytes),
+                                                                      &value);
+  return value;
+}
+
+RecordHeader DecodeRecordHeader(const char* header) { return {ReadFixed32(header), ReadFixed32(header + 4)}; }
 
 bool RecordIntact(const RecordHeader& header, absl::string_view payload) {
   return payload.size() == header.length && Checksum(payload) == header.checksum;

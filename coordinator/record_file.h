@@ -16,6 +16,12 @@ namespace drover {
 constexpr size_t kRecordHeaderBytes = 8;
 constexpr uint32_t kMaxRecordBytes = 1u << 30;
 
+// Little-endian fixed-width integers, as the framing and the items index use them.
+void AppendFixed32(uint32_t value, std::string* out);
+void AppendFixed64(uint64_t value, std::string* out);
+uint32_t ReadFixed32(const char* bytes);  // reads 4 bytes
+uint64_t ReadFixed64(const char* bytes);  // reads 8 bytes
+
 // Appends `payload` (at most kMaxRecordBytes), framed, to `*out`.
 void AppendRecord(absl::string_view payload, std::string* out);
 

@@ -23,16 +23,6 @@ constexpr size_t kMaxOpenFiles = 128;
 // An ItemSpool writes once this much is buffered.
 constexpr size_t kSpoolBufferBytes = 1 << 20;
 
-void PutU64(std::string* out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-uint64_t GetU64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
-  return v;
-}
-
 absl::Status WriteAll(int fd, const std::string& data, const std::string& path) {
   for (size_t done = 0; done < data.size();) {
     ssize_t n = write(fd, data.data() + done, data.size() - done);
@@ -282,16 +272,16 @@ absl::Status ResultStore::ReadItems(uint64_t job_id, uint64_t first, uint64_t co
   const uint64_t index_from = first == 0 ? 0 : first - 1;
   const uint64_t entries = count + (first == 0 ? 0 : 1);
   if (absl::Status read = ReadExactly(base + ".index", index_from * 8, entries * 8, &ends); !read.ok()) return read;
-  uint64_t start = first == 0 ? 0 : GetU64(ends.data());
+  uint64_t start = first == 0 ? 0 : ReadFixed64(ends.data());
   const char* end_of = ends.data() + (first == 0 ? 0 : 8);
-  const uint64_t stop = GetU64(end_of + (count - 1) * 8);
+  const uint64_t stop = ReadFixed64(end_of + (count - 1) * 8);
   if (stop < start) return absl::DataLossError(absl::StrCat(base, ".index is not in order"));
   const uint64_t data_start = start;
   std::string data;
   if (absl::Status read = ReadExactly(base + ".items", start, stop - start, &data); !read.ok()) return read;
   items->Reserve(items->size() + static_cast<int>(count));
   for (uint64_t i = 0; i < count; ++i) {
-    const uint64_t end = GetU64(end_of + i * 8);
+    const uint64_t end = ReadFixed64(end_of + i * 8);
     if (end < start || end > stop) return absl::DataLossError(absl::StrCat(base, ".index is not in order"));
     items->Add()->assign(data, start - data_start, end - start);
     start = end;
@@ -363,7 +353,7 @@ ItemSpool::~ItemSpool() {
 absl::Status ItemSpool::Add(absl::string_view item) {
   data_buffer_.append(item.data(), item.size());
   bytes_ += item.size();
-  PutU64(&index_buffer_, bytes_);
+  AppendFixed64(bytes_, &index_buffer_);
   ++count_;
   return data_buffer_.size() + index_buffer_.size() >= kSpoolBufferBytes ? Flush() : absl::OkStatus();
 }

@@ -31,6 +31,13 @@ bool Started(TestCluster& cluster, const std::string& job, int total) {
   });
 }
 
+// Two one-slot workers, registered.
+bool AddTwoWorkers(TestCluster& cluster) {
+  cluster.AddWorker(1);
+  cluster.AddWorker(1);
+  return cluster.WaitForWorkers(2);
+}
+
 class StateDir {
  public:
   StateDir() {
@@ -189,9 +196,7 @@ TEST(Durability, KeptResultsLiveOnDiskNotInTheCoordinatorsMemory) {
   if (kAddressSanitizer) GTEST_SKIP() << "memory figures under AddressSanitizer say nothing";
   StateDir state;
   TestCluster cluster({"--state-dir", state.path()});
-  cluster.AddWorker(1);
-  cluster.AddWorker(1);
-  ASSERT_TRUE(cluster.WaitForWorkers(2));
+  ASSERT_TRUE(AddTwoWorkers(cluster));
   const pid_t coordinator = cluster.coordinator().pid();
   const int64_t rss_before_kb = ProcStatusKb(coordinator, "VmRSS");
   // 600 tasks of 200 kB output each: 120 MB of kept results.
@@ -333,9 +338,7 @@ TEST(Durability, A200MegabyteEachLineFileIsStreamedToDiskPastTheItemLimit) {
   if (kAddressSanitizer) GTEST_SKIP() << "memory figures under AddressSanitizer say nothing";
   StateDir state;
   TestCluster cluster({"--state-dir", state.path()});
-  cluster.AddWorker(1);
-  cluster.AddWorker(1);
-  ASSERT_TRUE(cluster.WaitForWorkers(2));
+  ASSERT_TRUE(AddTwoWorkers(cluster));
   // 10.5 M lines of 19 bytes: past --max-items (10 M) and the 64 MiB request limit.
   const std::string file = state.path() + "/lines.txt";
   {
