@@ -76,6 +76,18 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
       ->check(CLI::Range(1u, 1u << 20));
   command->add_option("--rate", job->rate, "gRPC: calls per second for the whole job, over all workers")
       ->check(CLI::PositiveNumber);
+  command->add_option("--max-response", job->max_response,
+                      "gRPC: largest response of one call (a server-streaming call: all its responses), e.g. 64M; "
+                      "default 16M, at most 1G. A larger one fails the call without a retry");
+  command->add_flag("--at-most-once", job->at_most_once,
+                    "gRPC: never make a call twice (for methods that are not idempotent): a call that may have "
+                    "reached the server and has no answer (its worker was lost, its deadline passed) fails as "
+                    "'outcome unknown'. Default: at-least-once (retries and lost workers repeat calls; each call "
+                    "carries drover-job, drover-task and drover-attempt metadata to deduplicate with)");
+  command->add_option("--lb", job->lb,
+                      "gRPC: spread calls over every address of the target (round_robin, e.g. with "
+                      "ipv4:10.0.0.1:50051,10.0.0.2:50051 or a DNS name) or use the first that works (pick_first, "
+                      "the default)");
   command->add_option("-H,--header", job->headers, "gRPC: metadata key:value sent with every call (repeatable)")
       ->allow_extra_args(false);
   command->add_flag("--grpc-tls", job->grpc_tls, "gRPC: TLS to the target (system CAs unless --grpc-ca)");

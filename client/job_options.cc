@@ -43,7 +43,7 @@ absl::StatusOr<absl::Duration> ParseTimeout(const std::string& text, absl::strin
   return duration;
 }
 
-absl::StatusOr<uint64_t> ParseBytes(const std::string& text) {
+absl::StatusOr<uint64_t> ParseBytes(const std::string& text, absl::string_view flag) {
   uint64_t multiplier = 1;
   std::string digits = text;
   if (!digits.empty()) {
@@ -58,7 +58,7 @@ absl::StatusOr<uint64_t> ParseBytes(const std::string& text) {
   uint64_t value = 0;
   if (!absl::SimpleAtoi(digits, &value) || value == 0 || value > (1ull << 40) / multiplier) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--max-output: '", text, "' is not a size (e.g. 1048576, 64K, 1M)"));
+        absl::StrCat(flag, ": '", text, "' is not a size (e.g. 1048576, 64K, 1M)"));
   }
   return value * multiplier;
 }
@@ -100,6 +100,25 @@ absl::StatusOr<v1::GrpcSpec> BuildGrpcSpec(const JobOptions& options) {
   call.set_concurrency(options.concurrency);
   if (!(options.rate >= 0)) return absl::InvalidArgumentError("--rate must be a positive number of calls per second");
   call.set_rate(options.rate);
+  if (!options.max_response.empty()) {
+    absl::StatusOr<uint64_t> bytes = ParseBytes(options.max_response, "--max-response");
+    if (!bytes.ok()) return bytes.status();
+    if (*bytes > kMaxGrpcResponseLimit) {
+      return absl::InvalidArgumentError(absl::StrCat("--max-response: at most ", kMaxGrpcResponseLimit >> 20, "M"));
+    }
+    call.set_max_response_bytes(*bytes);
+  }
+  if (options.at_most_once && options.retries > 0) {
+    return absl::InvalidArgumentError(
+        "--at-most-once and --retries do not go together: a retry makes a call again that may have reached "
+        "the server");
+  }
+  call.set_at_most_once(options.at_most_once);
+  if (options.lb == "round_robin") {
+    call.set_lb_policy("round_robin");
+  } else if (!options.lb.empty() && options.lb != "pick_first") {
+    return absl::InvalidArgumentError(absl::StrCat("--lb: want pick_first or round_robin, got '", options.lb, "'"));
+  }
   for (const std::string& header : options.headers) {
     size_t colon = header.find(':');
     if (colon == 0 || colon == std::string::npos) {
@@ -140,11 +159,12 @@ absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream
   }
   const bool grpc_options = !options.method.empty() || !options.proto_set.empty() || options.raw ||
                             !options.deadline.empty() || options.concurrency != 0 || options.rate != 0 ||
-                            !options.headers.empty() || options.grpc_tls || !options.grpc_ca.empty();
+                            !options.headers.empty() || options.grpc_tls || !options.grpc_ca.empty() ||
+                            !options.max_response.empty() || options.at_most_once || !options.lb.empty();
   if (!grpc && grpc_options) {
     return absl::InvalidArgumentError(
-        "--method, --proto-set, --raw, --deadline, --concurrency, --rate, -H, --grpc-tls and --grpc-ca go "
-        "with --grpc TARGET");
+        "--method, --proto-set, --raw, --deadline, --concurrency, --rate, --max-response, --at-most-once, --lb, "
+        "-H, --grpc-tls and --grpc-ca go with --grpc TARGET");
   }
   v1::JobSpec spec;
   if (command) {
@@ -163,7 +183,7 @@ absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream
       spec_command->set_timeout_ms(static_cast<uint64_t>(std::max<int64_t>(1, absl::ToInt64Milliseconds(*timeout))));
     }
     if (!options.max_output.empty()) {
-      absl::StatusOr<uint64_t> bytes = ParseBytes(options.max_output);
+      absl::StatusOr<uint64_t> bytes = ParseBytes(options.max_output, "--max-output");
       if (!bytes.ok()) return bytes.status();
       spec_command->set_max_output_bytes(*bytes);
     }

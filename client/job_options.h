@@ -45,6 +45,9 @@ struct JobOptions {
   std::string deadline;              // per call: 5s, 200ms
   uint32_t concurrency = 0;          // calls in flight per worker; 0 means 256
   double rate = 0;                   // calls per second for the whole job; 0: no limit
+  std::string max_response;          // largest response (16M, 1G); empty: 16 MiB
+  bool at_most_once = false;         // never repeat a call that may have reached the server
+  std::string lb;                    // "pick_first" (default) or "round_robin"
   std::vector<std::string> headers;  // key:value metadata
   bool grpc_tls = false;
   std::string grpc_ca;               // PEM file; implies grpc_tls
@@ -63,7 +66,7 @@ absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream
 // option in errors. Errors: kInvalidArgument.
 absl::StatusOr<absl::Duration> ParseTimeout(const std::string& text, absl::string_view flag = "--timeout");
 // "1048576", "64K", "1M", "2G" (powers of 1024). Errors: kInvalidArgument.
-absl::StatusOr<uint64_t> ParseBytes(const std::string& text);
+absl::StatusOr<uint64_t> ParseBytes(const std::string& text, absl::string_view flag);
 
 // "sum" -> REDUCE_SUM, ... Errors: kInvalidArgument.
 absl::StatusOr<v1::Reduce> ParseReduce(const std::string& name);

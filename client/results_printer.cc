@@ -84,13 +84,14 @@ v1::TaskRecord ResultsPrinter::Record(const v1::ChunkOutputs& chunk, uint32_t of
   if (offset < static_cast<uint32_t>(chunk.tasks_size())) {
     const v1::TaskInfo& task = chunk.tasks(static_cast<int>(offset));
     record.set_duration_seconds(static_cast<double>(task.duration_us()) / 1e6);
+    record.set_item(IsValidUtf8(task.item()) ? task.item() : "(not UTF-8)");
     if (!task.grpc_code().empty()) {
       record.set_grpc_code(task.grpc_code());
       record.set_grpc_message(task.grpc_message());
       record.set_attempts(task.attempts());
+      record.set_total_seconds(static_cast<double>(task.total_duration_us()) / 1e6);
       return record;
     }
-    record.set_item(IsValidUtf8(task.item()) ? task.item() : "(not UTF-8)");
     record.set_exit_code(task.exit_code());
     record.set_signal(task.signal());
     record.set_timed_out(task.timed_out());

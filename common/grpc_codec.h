@@ -29,6 +29,9 @@ namespace drover {
 
 // Calls of a gRPC job in flight per worker when its spec does not say.
 inline constexpr uint32_t kDefaultGrpcConcurrency = 256;
+// A call's largest response (GrpcSpec.max_response_bytes): the default and the most allowed.
+inline constexpr uint64_t kDefaultGrpcMaxResponse = 16ull << 20;
+inline constexpr uint64_t kMaxGrpcResponseLimit = 1ull << 30;
 // A call's deadline when the job gives none (the CLI's --deadline default).
 inline constexpr absl::Duration kDefaultGrpcDeadline = absl::Seconds(60);
 

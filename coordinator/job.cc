@@ -77,6 +77,14 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
       return absl::InvalidArgumentError("--reduce works with kernels, not gRPC calls");
     }
     if (!(grpc.rate() >= 0)) return absl::InvalidArgumentError("--rate must be a positive number");
+    if (grpc.max_response_bytes() > kMaxGrpcResponseLimit) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--max-response is at most ", kMaxGrpcResponseLimit >> 20, " MiB"));
+    }
+    if (!grpc.lb_policy().empty() && grpc.lb_policy() != "round_robin" && grpc.lb_policy() != "pick_first") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown load-balancing policy '", grpc.lb_policy(), "' (pick_first or round_robin)"));
+    }
   }
   if (command && spec.command().argv_size() == 0) {
     return absl::InvalidArgumentError("the command is empty");
@@ -210,7 +218,7 @@ v1::Chunk Job::MakeChunk(uint64_t index, const OpenChunk& open) const {
   return chunk;
 }
 
-std::optional<v1::Chunk> Job::NextChunk(absl::Time now, uint64_t slots) {
+std::optional<v1::Chunk> Job::NextChunk(absl::Time now, uint64_t slots, uint64_t max_items) {
   if (finished()) return std::nullopt;
   uint64_t index;
   if (!requeued_.empty()) {
@@ -220,7 +228,7 @@ std::optional<v1::Chunk> Job::NextChunk(absl::Time now, uint64_t slots) {
     SkipDone();
     if (cut_cursor_ >= total_items_ || !WindowAllows()) return std::nullopt;
     uint64_t end = UncutEnd();
-    uint64_t size = sizer_.NextSize(total_items_ - cut_cursor_, slots);
+    uint64_t size = std::clamp<uint64_t>(sizer_.NextSize(total_items_ - cut_cursor_, slots), 1, max_items);
     OpenChunk cut;
     cut.first = cut_cursor_;
     cut.count = static_cast<uint32_t>(std::min<uint64_t>(size, end - cut_cursor_));
@@ -233,6 +241,7 @@ std::optional<v1::Chunk> Job::NextChunk(absl::Time now, uint64_t slots) {
   open.queued = false;
   open.dispatched = now;
   ++in_flight_;
+  items_in_flight_ += open.count;
   if (state_ == v1::JOB_STATE_QUEUED) SetState(v1::JOB_STATE_RUNNING, now);
   return MakeChunk(index, open);
 }
@@ -247,27 +256,46 @@ std::optional<v1::ChunkResult> Job::Requeue(uint64_t chunk_index, uint32_t attem
   auto it = open_.find(chunk_index);
   if (it == open_.end() || it->second.queued || it->second.attempt != attempt) return std::nullopt;
   OpenChunk& open = it->second;
-  if (++open.losses >= max_attempts()) {
-    v1::ChunkResult failed;
-    failed.set_job_id(id_);
-    failed.set_chunk_index(chunk_index);
-    failed.set_attempt(attempt);
-    failed.mutable_outputs()->set_first_index(open.first);
-    failed.mutable_outputs()->set_item_count(open.count);
-    std::string why = absl::StrCat("its worker was lost ", open.losses,
-                                   " times while running it (does the task crash workers?)");
-    for (uint32_t i = 0; i < open.count; ++i) {
-      v1::ItemError* error = failed.mutable_outputs()->add_errors();
-      error->set_offset(i);
-      error->set_message(why);
-    }
-    if (spec_.reduce() != v1::REDUCE_NONE) failed.mutable_outputs()->mutable_partial();
-    return failed;
+  ++open.losses;
+  if (spec_.has_grpc() && spec_.grpc().at_most_once()) {
+    return FailedResult(chunk_index, attempt, open,
+                        "outcome unknown (--at-most-once: not made again): its worker was lost while it held the "
+                        "call");
+  }
+  if (open.losses >= max_attempts()) {
+    return FailedResult(chunk_index, attempt, open,
+                        absl::StrCat("its worker was lost ", open.losses,
+                                     " times while running it (does the task crash workers?)"));
   }
   open.queued = true;
   --in_flight_;
+  items_in_flight_ -= open.count;
   requeued_.push_back(chunk_index);
   return std::nullopt;
+}
+
+v1::ChunkResult Job::FailedResult(uint64_t chunk_index, uint32_t attempt, const OpenChunk& open,
+                                  absl::string_view why) const {
+  v1::ChunkResult failed;
+  failed.set_job_id(id_);
+  failed.set_chunk_index(chunk_index);
+  failed.set_attempt(attempt);
+  failed.mutable_outputs()->set_first_index(open.first);
+  failed.mutable_outputs()->set_item_count(open.count);
+  for (uint32_t i = 0; i < open.count; ++i) {
+    v1::ItemError* error = failed.mutable_outputs()->add_errors();
+    error->set_offset(i);
+    error->set_message(std::string(why));
+  }
+  if (spec_.reduce() != v1::REDUCE_NONE) failed.mutable_outputs()->mutable_partial();
+  return failed;
+}
+
+void Job::FailRemaining(absl::string_view why, absl::Time now) {
+  while (std::optional<v1::Chunk> chunk = NextChunk(now, 1, kMaxChunkSize)) {
+    const OpenChunk& open = open_.at(chunk->chunk_index());
+    (void)OnResult(FailedResult(chunk->chunk_index(), chunk->attempt(), open, why), now);
+  }
 }
 
 bool Job::Return(uint64_t chunk_index, uint32_t attempt) {
@@ -276,6 +304,7 @@ bool Job::Return(uint64_t chunk_index, uint32_t attempt) {
   if (it == open_.end() || it->second.queued || it->second.attempt != attempt) return false;
   it->second.queued = true;
   --in_flight_;
+  items_in_flight_ -= it->second.count;
   requeued_.push_front(chunk_index);  // it was due before chunks not yet cut
   return true;
 }
@@ -337,7 +366,10 @@ Job::ResultOutcome Job::OnResult(v1::ChunkResult&& result, absl::Time now) {
     std::erase(requeued_, result.chunk_index());
   } else {
     --in_flight_;
+    items_in_flight_ -= open.count;
   }
+  measured_items_ += open.count;
+  measured_bytes_ += result.outputs().outputs().size();
   open_.erase(it);
   Record(result.chunk_index(), std::move(*result.mutable_outputs()), now);
   return ResultOutcome::kRecorded;
@@ -362,6 +394,7 @@ absl::Status Job::Cancel(absl::Time now) {
   requeued_.clear();
   open_.clear();
   in_flight_ = 0;
+  items_in_flight_ = 0;
   return absl::OkStatus();
 }
 

@@ -16,6 +16,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/reduce.h"
 #include "coordinator/chunk_sizer.h"
@@ -66,8 +67,17 @@ class Job {
 
   // Whether NextChunk would return a chunk now.
   bool HasWork() const;
-  // Chunks out on workers now.
+  // Chunks out on workers now, and their items.
   uint64_t chunks_in_flight() const { return in_flight_; }
+  uint64_t items_in_flight() const { return items_in_flight_; }
+  // Mean output bytes per item over the results so far (at least 1); nullopt
+  // before the first result. Bounds the bytes of gRPC calls in flight.
+  std::optional<uint64_t> MeanOutputBytes() const {
+    if (measured_items_ == 0) return std::nullopt;
+    return std::max<uint64_t>(1, measured_bytes_ / measured_items_);
+  }
+  // Bytes of results waiting for a stream-mode reader.
+  uint64_t undelivered_bytes() const { return result_bytes_; }
   // The attempt of chunk `index` if it is out on a worker, else 0.
   uint32_t AttemptInFlight(uint64_t index) const {
     auto it = open_.find(index);
@@ -75,9 +85,10 @@ class Job {
   }
 
   // The next chunk to send (re-queued ones first, then a new one cut for
-  // `slots` CPU slots able to run the job), recorded as in flight with a new
-  // attempt number; nullopt when there is nothing to send now.
-  std::optional<v1::Chunk> NextChunk(absl::Time now, uint64_t slots = 1);
+  // `slots` CPU slots able to run the job, of at most `max_items` items),
+  // recorded as in flight with a new attempt number; nullopt when there is
+  // nothing to send now.
+  std::optional<v1::Chunk> NextChunk(absl::Time now, uint64_t slots = 1, uint64_t max_items = UINT64_MAX);
   // Chunks each slot may hold beyond the one it runs (see ChunkSizer).
   uint32_t PrefetchPerSlot(uint64_t slots) const;
 
@@ -87,6 +98,9 @@ class Job {
   // task failed, saying so) is returned, so a task that crashes workers is
   // never retried forever.
   std::optional<v1::ChunkResult> Requeue(uint64_t chunk_index, uint32_t attempt);
+  // Fails every item not done yet with `why` (an --at-most-once job restored
+  // after a restart: any of them may have been called already).
+  void FailRemaining(absl::string_view why, absl::Time now);
   // A worker gave (chunk, attempt) back unstarted (work stealing): queue it
   // again without counting a loss. Returns false if it was not in flight so.
   bool Return(uint64_t chunk_index, uint32_t attempt);
@@ -151,6 +165,9 @@ class Job {
   void Record(uint64_t chunk_index, v1::ChunkOutputs&& outputs, absl::Time now,
               std::optional<uint64_t> stored_at = std::nullopt);
   v1::Chunk MakeChunk(uint64_t index, const OpenChunk& open) const;
+  // A result failing every item of `open` with `why`.
+  v1::ChunkResult FailedResult(uint64_t chunk_index, uint32_t attempt, const OpenChunk& open,
+                               absl::string_view why) const;
 
   // Constant after construction.
   const uint64_t id_;
@@ -168,6 +185,9 @@ class Job {
   absl::flat_hash_map<uint64_t, OpenChunk> open_;  // by chunk index
   std::deque<uint64_t> requeued_;
   uint64_t in_flight_ = 0;         // open chunks on workers
+  uint64_t items_in_flight_ = 0;   // their items
+  uint64_t measured_items_ = 0;    // items of the results recorded so far
+  uint64_t measured_bytes_ = 0;    // and their output bytes
 
   // Completion, by item: every item below done_below_ is done, plus the
   // ranges [first, end) in done_above_.

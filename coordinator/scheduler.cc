@@ -125,6 +125,7 @@ void Scheduler::OnReady(WorkerRecord& worker, v1::Ready* ready, absl::Time now) 
 
 void Scheduler::OnResults(WorkerRecord& worker, v1::Ready* ready, absl::Time now) {
   for (v1::ChunkResult& result : *ready->mutable_results()) {
+    result_bytes_since_trim_ += result.outputs().outputs().size();
     // Only the worker this coordinator handed (chunk, attempt) may report it.
     auto held = worker.held.find(ChunkKey{result.job_id(), result.chunk_index()});
     if (result.coordinator_instance() != options_.instance || held == worker.held.end() ||
@@ -179,17 +180,14 @@ void Scheduler::OnTick(absl::Time now) {
   }
   last_tick_ = now;
   CheckLiveness(now);
-  for (auto it = rates_.begin(); it != rates_.end();) {
-    // Paced jobs get more tokens with time: look again each tick.
-    if (runnable_.contains(it->first)) {
-      new_work_ = true;
-      dispatch_needed_ = true;
-      ++it;
-    } else {
-      rates_.erase(it++);
-    }
-  }
   CancelUnreadJobs(now);
+  // Large results pass through memory on their way to disk or a reader: give
+  // what they used back to the system now and then (a long-lived service).
+  if (result_bytes_since_trim_ > kTrimAfterResultBytes && now - last_trim_ > absl::Seconds(1)) {
+    malloc_trim(0);
+    result_bytes_since_trim_ = 0;
+    last_trim_ = now;
+  }
   if (options_.keep_finished > absl::ZeroDuration() && now >= next_expiry_check_) {
     next_expiry_check_ = now + std::min(options_.keep_finished / 10, absl::Minutes(1));
     absl::StatusOr<std::vector<uint64_t>> expired = Forget({}, options_.keep_finished, now);
@@ -428,7 +426,6 @@ void Scheduler::DropJob(uint64_t job_id) {
   }
   results_->Forget(job_id);
   for (auto& [peer, worker] : workers_) worker.descriptors_sent.erase(job_id);
-  rates_.erase(job_id);
   runnable_.erase(job_id);
   if (auto key = ready_key_.find(job_id); key != ready_key_.end()) {
     ready_jobs_.erase(key->second);

@@ -173,12 +173,6 @@ class Scheduler {
     std::deque<std::pair<absl::Time, uint64_t>> sent_marks;
   };
 
-  // A gRPC job's calls are paced to its --rate with a token bucket.
-  struct RateBucket {
-    double tokens = 0;
-    absl::Time refilled = absl::InfinitePast();
-  };
-
   // (job priority negated, chunks in flight, job id): the order in which
   // CPU jobs with work get free slots.
   using ReadyKey = std::tuple<int64_t, uint64_t, uint64_t>;
@@ -198,8 +192,11 @@ class Scheduler {
   void FillReserve(WorkerRecord& worker, v1::Assign* assign, absl::Time now);
   void TakeCpuChunk(WorkerRecord& worker, Job* job, v1::Assign* assign, absl::Time now);
   // Adds chunks of gRPC `job` while `worker` has I/O credit, within the job's
-  // concurrency and rate.
-  void TakeIoChunks(WorkerRecord& worker, Job* job, v1::Assign* assign, absl::Time now);
+  // concurrency, its bytes in flight and (rate_share > 0: calls per second
+  // this worker makes) its rate.
+  void TakeIoChunks(WorkerRecord& worker, Job* job, double rate_share, v1::Assign* assign, absl::Time now);
+  // A job's --rate split evenly over the workers able to run it (0: no rate).
+  double RateShare(const Job& job) const;
   // Asks workers holding reserves to give chunks back for `thieves`' free slots.
   void StealFor(const std::vector<WorkerRecord*>& thieves, absl::Time now);
   // Keeps the job's place in ready_jobs_ / io_jobs_ true after any change.
@@ -240,11 +237,14 @@ class Scheduler {
 
   std::map<std::string, WorkerRecord> workers_;  // by routing id (nodes never move)
   absl::flat_hash_map<uint64_t, WorkerRecord*> by_number_;
+  // Result bytes received since the last malloc_trim, and when that was.
+  static constexpr uint64_t kTrimAfterResultBytes = 64ull << 20;
+  uint64_t result_bytes_since_trim_ = 0;
+  absl::Time last_trim_ = absl::InfinitePast();
   uint64_t next_worker_number_ = 1;
   uint64_t total_slots_ = 0;  // of registered workers that are not draining
   std::map<uint64_t, std::unique_ptr<Job>> jobs_;
   std::set<uint64_t> runnable_;  // unfinished jobs, in submission order
-  absl::flat_hash_map<uint64_t, RateBucket> rates_;  // gRPC jobs with a --rate
 
   // Dispatch state, kept current by UpdateReady / UpdateWorkerSets so that a
   // dispatch looks only at what changed, never at every worker or job.

@@ -4,7 +4,9 @@
 // and a dispatch looks only at workers whose credit or load changed (plus the
 // hungry ones when new work appeared), never at every worker or job.
 #include <algorithm>
+#include <cmath>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_codec.h"
 #include "common/items.h"
@@ -15,6 +17,11 @@ namespace drover {
 namespace {
 // A Steal not answered in this time is forgotten (the worker may not speak it).
 constexpr absl::Duration kStealAnswerTime = absl::Seconds(2);
+// A worker of a job with --rate holds at most this many seconds of its share.
+constexpr double kRateLookaheadSeconds = 2;
+// Bytes of a gRPC job's results (at its mean size per call) a worker may hold,
+// and the job may have in flight or undelivered, at once.
+constexpr uint64_t kIoBytesInFlight = 256ull << 20;
 }  // namespace
 
 uint64_t Scheduler::FreeSlots(const WorkerRecord& worker) {
@@ -123,36 +130,59 @@ void Scheduler::FillReserve(WorkerRecord& worker, v1::Assign* assign, absl::Time
   }
 }
 
-void Scheduler::TakeIoChunks(WorkerRecord& worker, Job* job, v1::Assign* assign, absl::Time now) {
+void Scheduler::TakeIoChunks(WorkerRecord& worker, Job* job, double rate_share, v1::Assign* assign,
+                             absl::Time now) {
   const v1::GrpcSpec& spec = job->spec().grpc();
-  const uint64_t concurrency = spec.concurrency() > 0 ? spec.concurrency() : kDefaultGrpcConcurrency;
   const uint64_t chunk_size = std::max<uint32_t>(1, job->spec().chunk_size());
-  uint64_t& in_flight = worker.io_items_by_job[job->id()];
-  RateBucket* rate = nullptr;
-  if (spec.rate() > 0) {
-    rate = &rates_[job->id()];
-    // Refill; a tenth of a second's worth (at least a chunk) may go at once.
-    double burst = std::max<double>(static_cast<double>(chunk_size), spec.rate() / 10);
-    double elapsed = rate->refilled == absl::InfinitePast() ? 1.0 : absl::ToDoubleSeconds(now - rate->refilled);
-    rate->tokens = std::min(burst, rate->tokens + elapsed * spec.rate());
-    rate->refilled = now;
+  // Calls this worker may hold for the job: its --concurrency, ...
+  uint64_t limit = spec.concurrency() > 0 ? spec.concurrency() : kDefaultGrpcConcurrency;
+  // ... with --rate, a few seconds of its share (so every worker still has
+  // calls to make near the end of the job), ...
+  if (rate_share > 0) {
+    limit = std::min(limit, std::max(chunk_size, static_cast<uint64_t>(std::ceil(rate_share * kRateLookaheadSeconds))));
   }
-  while (worker.io_credit > 0 && (in_flight == 0 || in_flight + chunk_size <= concurrency)) {
-    if (rate != nullptr && rate->tokens < static_cast<double>(chunk_size)) break;
-    std::optional<v1::Chunk> next = job->NextChunk(now);
+  // ... and, once results say how large they are, results of a bounded size:
+  // a worker holds, and the job has out, at most kIoBytesInFlight of them at
+  // the job's mean size so far (results a stream-mode reader has not taken
+  // yet count against the job's bytes). The first wave is not held back (all
+  // of a job's first calls start at once); --concurrency and --max-response
+  // bound it.
+  uint64_t job_room = UINT64_MAX;
+  if (std::optional<uint64_t> mean = job->MeanOutputBytes()) {
+    limit = std::min(limit, std::max<uint64_t>(1, kIoBytesInFlight / *mean));
+    const uint64_t budget = kIoBytesInFlight - std::min(kIoBytesInFlight, job->undelivered_bytes());
+    const uint64_t job_limit = std::max<uint64_t>(1, budget / *mean);
+    job_room = job_limit > job->items_in_flight() ? job_limit - job->items_in_flight() : 0;
+  }
+  uint64_t& in_flight = worker.io_items_by_job[job->id()];
+  while (worker.io_credit > 0 && in_flight < limit && (job_room > 0 || job->items_in_flight() == 0)) {
+    const uint64_t room = std::min(limit - in_flight, std::max<uint64_t>(job_room, 1));
+    std::optional<v1::Chunk> next = job->NextChunk(now, 1, std::min(chunk_size, room));
     if (!next) break;
     uint32_t items = ChunkItems(*next).count();
     worker.held[ChunkKey{job->id(), next->chunk_index()}] = {next->attempt(), items, 0};
     in_flight += items;
+    job_room -= std::min<uint64_t>(job_room, items);
     worker.io_credit -= std::min<uint64_t>(worker.io_credit, items);
-    if (rate != nullptr) rate->tokens -= items;
     // The descriptors travel once per worker and job; the worker keeps them.
     if (!worker.descriptors_sent.insert(job->id()).second) next->mutable_grpc()->clear_descriptor_set();
+    // In a chunk, `rate` is this worker's share: it spaces its calls so.
+    next->mutable_grpc()->set_rate(rate_share);
     next->set_coordinator_instance(options_.instance);
     *assign->add_chunks() = *std::move(next);
   }
   if (in_flight == 0) worker.io_items_by_job.erase(job->id());
   UpdateReady(job);
+}
+
+double Scheduler::RateShare(const Job& job) const {
+  const double rate = job.spec().grpc().rate();
+  if (rate <= 0) return 0;
+  uint64_t sharers = 0;
+  for (const auto& [number, worker] : by_number_) {
+    if (!worker->draining && worker->hello.io_capacity() > 0 && CanRun(*worker, job.spec())) ++sharers;
+  }
+  return rate / static_cast<double>(std::max<uint64_t>(sharers, 1));
 }
 
 void Scheduler::Dispatch(absl::Time now) {
@@ -176,13 +206,17 @@ void Scheduler::Dispatch(absl::Time now) {
     for (size_t i = 0; i < candidates.size(); ++i) FillReserve(*candidates[i], messages[i].mutable_assign(), now);
   }
   if (!io_jobs_.empty()) {
+    absl::flat_hash_map<uint64_t, double> rate_shares;  // by job, worked out once per dispatch
     for (size_t i = 0; i < candidates.size(); ++i) {
       WorkerRecord& worker = *candidates[i];
       if (worker.io_credit == 0) continue;
       std::vector<uint64_t> jobs(io_jobs_.begin(), io_jobs_.end());
       for (uint64_t id : jobs) {
         Job* job = FindJob(id);
-        if (CanRun(worker, job->spec())) TakeIoChunks(worker, job, messages[i].mutable_assign(), now);
+        if (!CanRun(worker, job->spec())) continue;
+        auto share = rate_shares.find(id);
+        if (share == rate_shares.end()) share = rate_shares.emplace(id, RateShare(*job)).first;
+        TakeIoChunks(worker, job, share->second, messages[i].mutable_assign(), now);
         if (worker.io_credit == 0) break;
       }
     }

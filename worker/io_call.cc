@@ -32,6 +32,18 @@ const char* CodeName(grpc::StatusCode code) {
   return index >= 0 && index < 17 ? kNames[index] : "UNKNOWN";
 }
 
+// "16 MiB", or the bytes when not a whole number of MiB.
+std::string SizeText(uint64_t bytes) {
+  return bytes % (1 << 20) == 0 ? absl::StrCat(bytes >> 20, " MiB") : absl::StrCat(bytes, " bytes");
+}
+
+// With --at-most-once: a call that ended so may have been carried out by the server.
+bool OutcomeUnknown(grpc::StatusCode code) {
+  return code == grpc::StatusCode::DEADLINE_EXCEEDED || code == grpc::StatusCode::CANCELLED ||
+         code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::UNKNOWN ||
+         code == grpc::StatusCode::INTERNAL;
+}
+
 bool Retryable(grpc::StatusCode code) {
   return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::DEADLINE_EXCEEDED ||
          code == grpc::StatusCode::RESOURCE_EXHAUSTED;
@@ -46,7 +58,7 @@ IoCall::IoCall(IoCallHost* host, std::shared_ptr<IoChunk> chunk, uint32_t offset
       offset_(offset),
       target_(std::move(target)),
       request_(std::move(request)),
-      max_attempts_(1 + chunk_->chunk().retries()) {}
+      max_attempts_(target_->at_most_once ? 1 : 1 + chunk_->chunk().retries()) {}
 
 IoCall::~IoCall() {
   unary_.reset();  // they live in the call's arena, which the context owns
@@ -60,7 +72,7 @@ void IoCall::StartAttempt() {
     cancelled = cancelled_;
     if (!cancelled) {
       ++attempt_;
-      in_backoff_ = false;
+      waiting_ = false;
       responses_.clear();
       response_bytes_ = 0;
       unary_.reset();  // the previous attempt's call, before its context
@@ -71,7 +83,9 @@ void IoCall::StartAttempt() {
         // A retry to a server that has answered before waits for it to be back
         // (within the deadline) instead of failing at once while gRPC's
         // reconnect backoff runs; a target never reached fails fast.
-        context_->set_wait_for_ready(attempt_ > 1 && target_->answered.load());
+        // With --at-most-once there is one attempt, and it waits too: a call
+        // that never reached a server was never made.
+        context_->set_wait_for_ready(target_->at_most_once || (attempt_ > 1 && target_->answered.load()));
       }
       for (const auto& [key, value] : target_->metadata) context_->AddMetadata(key, value);
       // So a server can tell a repeated call (at-least-once delivery) from a new one.
@@ -79,6 +93,7 @@ void IoCall::StartAttempt() {
       context_->AddMetadata("drover-task", absl::StrCat(chunk_->chunk().first_index() + offset_ + 1));
       context_->AddMetadata("drover-attempt", absl::StrCat(attempt_));
       attempt_started_ = absl::Now();
+      if (attempt_ == 1) first_started_ = attempt_started_;
       grpc::GenericStub stub(target_->channel);
       if (!target_->codec->server_streaming()) {
         step_ = Step::kUnary;
@@ -106,6 +121,13 @@ void IoCall::StartAttempt() {
   }
 }
 
+void IoCall::StartAt(absl::Time when) {
+  absl::MutexLock lock(&mu_);
+  step_ = Step::kWait;
+  waiting_ = true;
+  alarm_.Set(host_->queue(), absl::ToChronoTime(cancelled_ ? absl::Now() : when), this);
+}
+
 void IoCall::Proceed(bool ok) {
   switch (step_) {
     case Step::kUnary:
@@ -126,7 +148,7 @@ void IoCall::Proceed(bool ok) {
       if (!ok) return Finish();
       responses_.push_back(FromBuffer(response_));
       response_bytes_ += responses_.back().size();
-      if (response_bytes_ > kMaxResponseBytes && !too_large_) {
+      if (response_bytes_ > target_->max_response_bytes && !too_large_) {
         too_large_ = true;
         absl::MutexLock lock(&mu_);
         context_->TryCancel();
@@ -136,13 +158,13 @@ void IoCall::Proceed(bool ok) {
     case Step::kFinish:
       if (too_large_) {
         status_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                               absl::StrCat("the responses passed ", kMaxResponseBytes >> 20,
-                                            " MiB; the call was cancelled"));
+                               absl::StrCat("the responses passed ", SizeText(target_->max_response_bytes),
+                                            " (--max-response); the call was cancelled"));
         max_attempts_ = attempt_;  // no retry: it would end the same way
       }
       AttemptEnded();
       return;
-    case Step::kBackoff:
+    case Step::kWait:
       StartAttempt();  // a cancelled alarm (ok false) finds cancelled_ set
       return;
     case Step::kDone:
@@ -153,7 +175,7 @@ void IoCall::Proceed(bool ok) {
 void IoCall::Cancel() {
   absl::MutexLock lock(&mu_);
   cancelled_ = true;
-  if (in_backoff_) {
+  if (waiting_) {
     alarm_.Cancel();
   } else if (context_ != nullptr) {
     context_->TryCancel();
@@ -172,15 +194,15 @@ void IoCall::AttemptEnded() {
       absl::StrContains(status_.error_message(), "larger than max")) {
     // This side's own limit on a response: every attempt would end the same way.
     status_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                           absl::StrCat("the response passed ", kMaxResponseBytes >> 20, " MiB (",
-                                        status_.error_message(), ")"));
+                           absl::StrCat("the response passed ", SizeText(target_->max_response_bytes),
+                                        " (--max-response; ", status_.error_message(), ")"));
     max_attempts_ = attempt_;
   }
   if (Retryable(status_.error_code()) && attempt_ < max_attempts_) {
     absl::MutexLock lock(&mu_);
     if (!cancelled_) {
-      step_ = Step::kBackoff;
-      in_backoff_ = true;
+      step_ = Step::kWait;
+      waiting_ = true;
       alarm_.Set(host_->queue(), absl::ToChronoTime(absl::Now() + RetryBackoff(attempt_)), this);
       return;
     }
@@ -195,6 +217,9 @@ void IoCall::End() {
   task.set_grpc_message(status_.error_message());
   task.set_attempts(attempt_);
   task.set_duration_us(static_cast<uint64_t>(absl::ToInt64Microseconds(latency_)));
+  if (attempt_ > 0) {
+    task.set_total_duration_us(static_cast<uint64_t>(absl::ToInt64Microseconds(absl::Now() - first_started_)));
+  }
   std::string output;
   std::string error;
   if (status_.ok()) {
@@ -206,6 +231,9 @@ void IoCall::End() {
     }
   } else {
     error = absl::StrCat(CodeName(status_.error_code()), ": ", status_.error_message());
+    if (target_->at_most_once && OutcomeUnknown(status_.error_code())) {
+      error = absl::StrCat("outcome unknown (--at-most-once: not made again): ", error);
+    }
     if (attempt_ > 1) absl::StrAppend(&error, " (after ", attempt_, " attempts)");
   }
   if (chunk_->Record(offset_, std::move(output), std::move(error), std::move(task))) host_->ChunkFinished(chunk_);

@@ -57,13 +57,16 @@ class IoCall : public Tagged {
   uint64_t job_id() const { return chunk_->chunk().job_id(); }
   // Starts the next attempt (or ends the call if it was cancelled).
   void StartAttempt();
+  // StartAttempt() at `when` (pacing a job with --rate).
+  void StartAt(absl::Time when);
   // Runs on an engine thread for each event of this call.
   void Proceed(bool ok) override;
   // Any thread: ends the call soon with CANCELLED (no retry).
   void Cancel();
 
  private:
-  enum class Step { kUnary, kStart, kWrite, kRead, kFinish, kBackoff, kDone };
+  // kWait: a retry's backoff or a paced start, on alarm_.
+  enum class Step { kUnary, kStart, kWrite, kRead, kFinish, kWait, kDone };
 
   void Finish();
   void AttemptEnded();
@@ -79,6 +82,7 @@ class IoCall : public Tagged {
 
   Step step_ = Step::kDone;
   uint32_t attempt_ = 0;
+  absl::Time first_started_;
   absl::Time attempt_started_;
   absl::Duration latency_;
   std::unique_ptr<grpc::GenericClientAsyncResponseReader> unary_;
@@ -93,7 +97,7 @@ class IoCall : public Tagged {
   absl::Mutex mu_;
   std::unique_ptr<grpc::ClientContext> context_ ABSL_GUARDED_BY(mu_);
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  bool in_backoff_ ABSL_GUARDED_BY(mu_) = false;
+  bool waiting_ ABSL_GUARDED_BY(mu_) = false;  // on alarm_
 };
 
 }  // namespace drover

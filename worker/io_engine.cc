@@ -18,6 +18,8 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/items.h"
 #include "common/log.h"
 #include "worker/io_call.h"
@@ -83,6 +85,8 @@ class IoEngine::Impl : public IoCallHost {
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<uint64_t, absl::flat_hash_set<IoCall*>> live_ ABSL_GUARDED_BY(mu_);  // by job
+  // Jobs with --rate: when the job's next call may start on this worker.
+  absl::flat_hash_map<uint64_t, absl::Time> next_start_ ABSL_GUARDED_BY(mu_);
   JobFlags cancelled_ ABSL_GUARDED_BY(mu_);
   int64_t live_count_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<v1::ChunkResult> finished_ ABSL_GUARDED_BY(mu_);
@@ -145,6 +149,7 @@ void IoEngine::Impl::Start(v1::Chunk&& chunk_message, JobFlags::Flag flag) {
     return;
   }
   std::vector<IoCall*> calls;
+  std::vector<absl::Time> paced_starts;  // with --rate: when each call starts
   ChunkItems items(chunk->chunk());
   for (uint32_t i = 0; i < count; ++i) {
     absl::StatusOr<std::string> request =
@@ -167,8 +172,25 @@ void IoEngine::Impl::Start(v1::Chunk&& chunk_message, JobFlags::Flag flag) {
       if (dropped) call->Cancel();
     }
     live_count_ += static_cast<int64_t>(calls.size());
+    // The job's calls start evenly spaced at this worker's share of its rate
+    // (the latest chunk's, as the coordinator re-divides it), one after
+    // another across chunks; a pause is never made up with a burst.
+    if (const double rate = chunk->chunk().grpc().rate(); rate > 0 && !dropped) {
+      absl::Time& next = next_start_[chunk->chunk().job_id()];
+      const absl::Time now = absl::Now();
+      for (size_t i = 0; i < calls.size(); ++i) {
+        paced_starts.push_back(std::max(next, now));
+        next = paced_starts.back() + absl::Seconds(1 / rate);
+      }
+    }
   }
-  for (IoCall* call : calls) call->StartAttempt();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    if (i < paced_starts.size()) {
+      calls[i]->StartAt(paced_starts[i]);
+    } else {
+      calls[i]->StartAttempt();
+    }
+  }
 }
 
 void IoEngine::Impl::ChunkFinished(const std::shared_ptr<IoChunk>& chunk) {
@@ -191,7 +213,12 @@ void IoEngine::Impl::CallEnded(IoCall* call) {
     auto it = live_.find(call->job_id());
     if (it != live_.end()) {
       it->second.erase(call);
-      if (it->second.empty()) live_.erase(it);
+      if (it->second.empty()) {
+        live_.erase(it);
+        // A job with no calls left forgets its pacing once its next start is due.
+        auto next = next_start_.find(call->job_id());
+        if (next != next_start_.end() && next->second <= absl::Now()) next_start_.erase(next);
+      }
     }
     --live_count_;
   }
@@ -201,6 +228,7 @@ void IoEngine::Impl::CallEnded(IoCall* call) {
 void IoEngine::Impl::CancelJob(uint64_t job_id) {
   absl::MutexLock lock(&mu_);
   cancelled_.Cancel(job_id);
+  next_start_.erase(job_id);
   auto it = live_.find(job_id);
   if (it == live_.end()) return;
   // Cancel() only flags the call and asks gRPC to cancel; it never waits.
@@ -213,6 +241,7 @@ void IoEngine::Impl::DropAll() {
     // Every chunk held now is dropped: its flag stays set (so late results are
     // not reported) while the map starts afresh for the next registration.
     cancelled_.CancelAll();
+    next_start_.clear();
     for (auto& [job_id, calls] : live_) {
       for (IoCall* call : calls) call->Cancel();
     }

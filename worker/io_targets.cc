@@ -1,6 +1,8 @@
 // Implements io_targets.h.
 #include "worker/io_targets.h"
 
+#include <algorithm>
+
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -12,10 +14,17 @@ namespace {
 // jobs unused for kForgetTargetsAfter are forgotten.
 constexpr size_t kMaxCachedTargets = 1024;
 constexpr absl::Duration kForgetTargetsAfter = absl::Minutes(30);
+
+uint64_t MaxResponseBytes(const v1::GrpcSpec& spec) {
+  return std::min(spec.max_response_bytes() == 0 ? kDefaultGrpcMaxResponse : spec.max_response_bytes(),
+                  kMaxGrpcResponseLimit);
+}
 }  // namespace
 
 std::shared_ptr<grpc::Channel> IoTargets::ChannelFor(const v1::GrpcSpec& spec) {
-  std::string key = absl::StrCat(spec.target(), spec.tls() ? "\1" : "\0", spec.ca_pem());
+  const int max_response = static_cast<int>(MaxResponseBytes(spec));
+  std::string key =
+      absl::StrCat(spec.target(), spec.tls() ? "\1" : "\0", spec.lb_policy(), "\0", max_response, "\0", spec.ca_pem());
   {
     absl::MutexLock lock(&mu_);
     auto it = channels_.find(key);
@@ -28,7 +37,8 @@ std::shared_ptr<grpc::Channel> IoTargets::ChannelFor(const v1::GrpcSpec& spec) {
     credentials = grpc::SslCredentials(options);
   }
   grpc::ChannelArguments arguments;
-  arguments.SetMaxReceiveMessageSize(static_cast<int>(kMaxResponseBytes));
+  arguments.SetMaxReceiveMessageSize(max_response);
+  if (!spec.lb_policy().empty()) arguments.SetLoadBalancingPolicyName(spec.lb_policy());
   // drover retries calls itself (with its own counts and backoff); gRPC's
   // retry layer would only add per-call work (measured: see docs/PERFORMANCE.md).
   arguments.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
@@ -64,6 +74,8 @@ std::shared_ptr<CallTarget> IoTargets::Make(const v1::GrpcSpec& spec) {
                                   std::string(absl::StripAsciiWhitespace(header.substr(colon + 1))));
   }
   if (spec.deadline_ms() > 0) target->deadline = absl::Milliseconds(spec.deadline_ms());
+  target->max_response_bytes = MaxResponseBytes(spec);
+  target->at_most_once = spec.at_most_once();
   return target;
 }
 

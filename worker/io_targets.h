@@ -23,10 +23,6 @@
 
 namespace drover {
 
-// A server-streaming call whose responses pass this is cancelled and failed;
-// it is also the channels' largest receive message.
-inline constexpr size_t kMaxResponseBytes = 16 << 20;
-
 // What every call of one job needs: constant once made (but `answered`),
 // shared by its calls.
 struct CallTarget {
@@ -36,6 +32,10 @@ struct CallTarget {
   std::string method;
   std::vector<std::pair<std::string, std::string>> metadata;
   absl::Duration deadline = absl::InfiniteDuration();
+  // A call whose response (a server-streaming call: all its responses) passes
+  // this fails without a retry; also the channel's largest receive message.
+  uint64_t max_response_bytes = 0;
+  bool at_most_once = false;
   // Set once a server has answered a call of the job (any status but
   // UNAVAILABLE): its retries may then wait for it to be back.
   mutable std::atomic<bool> answered{false};

@@ -3,6 +3,7 @@
 #include "worker/worker.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -147,7 +148,10 @@ class Session : public CoordinatorLink, public WorkRunner {
   }
   std::vector<v1::ChunkResult> TakeFinished(uint64_t* cpu_chunks, uint64_t* io_chunks, uint64_t* io_items) override {
     std::vector<v1::ChunkResult> results = pool_.TakeFinished(cpu_chunks);
-    for (v1::ChunkResult& result : io_.TakeFinished(io_chunks, io_items)) results.push_back(std::move(result));
+    for (v1::ChunkResult& result : io_.TakeFinished(io_chunks, io_items)) {
+      io_bytes_since_trim_ += result.outputs().outputs().size();
+      results.push_back(std::move(result));
+    }
     return results;
   }
   v1::WorkerLoad Load() override {
@@ -155,6 +159,12 @@ class Session : public CoordinatorLink, public WorkRunner {
     if (now - threads_read_ > absl::Milliseconds(100)) {
       threads_ = ThreadCount();
       threads_read_ = now;
+    }
+    // Large gRPC responses passed through: once the engine is idle, give the
+    // memory they used back to the system (this runs with every heartbeat).
+    if (io_bytes_since_trim_ > kTrimAfterIoBytes && io_.calls_in_flight() == 0) {
+      malloc_trim(0);
+      io_bytes_since_trim_ = 0;
     }
     v1::WorkerLoad load;
     load.set_slots_busy(static_cast<uint32_t>(pool_.busy_slots()));
@@ -297,6 +307,8 @@ class Session : public CoordinatorLink, public WorkRunner {
   uint32_t threads_ = 0;
   absl::Time health_touched_ = absl::InfinitePast();
   absl::Time threads_read_ = absl::InfinitePast();
+  static constexpr uint64_t kTrimAfterIoBytes = 64ull << 20;
+  uint64_t io_bytes_since_trim_ = 0;  // gRPC result bytes taken since the last malloc_trim
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -25,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "echo.grpc.pb.h"
 
 namespace {
@@ -37,7 +39,7 @@ class EchoService final : public drover::echo::v1::Echo::CallbackService {
  public:
   grpc::ServerUnaryReactor* Say(grpc::CallbackServerContext* context, const EchoRequest* request,
                                 EchoReply* reply) override {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    auto* call = new UnaryCall(this);  // deletes itself when done
     if (request->echo_metadata()) {
       std::vector<std::string> headers;
       for (const auto& [key, value] : context->client_metadata()) {
@@ -47,8 +49,8 @@ class EchoService final : public drover::echo::v1::Echo::CallbackService {
       std::sort(headers.begin(), headers.end());
       for (std::string& header : headers) reply->add_metadata(std::move(header));
     }
-    new UnaryCall(this, *request, reply, reactor);  // deletes itself once answered
-    return reactor;
+    call->Start(*request, reply);
+    return call;
   }
 
   grpc::ServerWriteReactor<EchoReply>* Stream(grpc::CallbackServerContext* context,
@@ -62,6 +64,18 @@ class EchoService final : public drover::echo::v1::Echo::CallbackService {
     reply->set_calls(calls_.load());
     reply->set_in_flight(static_cast<uint32_t>(in_flight_.load()));
     reply->set_max_in_flight(static_cast<uint32_t>(max_in_flight_.load()));
+    const int64_t window_us = 1000 * static_cast<int64_t>(request->window_ms() == 0 ? 100 : request->window_ms());
+    absl::MutexLock lock(&mu_);
+    if (!started_us_.empty()) {
+      reply->set_first_call_us(started_us_.front());
+      reply->set_last_call_us(started_us_.back());
+      size_t most = 0;
+      for (size_t begin = 0, end = 0; end < started_us_.size(); ++end) {
+        while (started_us_[end] - started_us_[begin] >= window_us) ++begin;
+        most = std::max(most, end - begin + 1);
+      }
+      reply->set_max_calls_in_window(static_cast<uint32_t>(most));
+    }
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
     return reactor;
@@ -79,6 +93,8 @@ class EchoService final : public drover::echo::v1::Echo::CallbackService {
     {
       absl::MutexLock lock(&mu_);
       *attempt = ++attempts_[request.message()];
+      started_us_.push_back(absl::ToUnixMicros(absl::Now()));
+      if (started_us_.size() > kMaxCallTimes) started_us_.pop_front();
     }
     if (request.fail_first() >= *attempt) {
       return grpc::Status(grpc::StatusCode::UNAVAILABLE,
@@ -106,24 +122,26 @@ class EchoService final : public drover::echo::v1::Echo::CallbackService {
     reply->set_attempt(attempt);
   }
 
-  // Waits `latency_ms` on an alarm, then answers. Deletes itself when done.
-  class UnaryCall {
+  // Waits `latency_ms` on an alarm, then answers; a client's cancel ends the
+  // wait at once. Deletes itself when done.
+  class UnaryCall : public grpc::ServerUnaryReactor {
    public:
-    UnaryCall(EchoService* service, const EchoRequest& request, EchoReply* reply,
-              grpc::ServerUnaryReactor* reactor)
-        : service_(service) {
+    explicit UnaryCall(EchoService* service) : service_(service) {}
+    void Start(const EchoRequest& request, EchoReply* reply) {
       uint32_t attempt = 0;
-      grpc::Status outcome = service->Begin(request, &attempt);
-      if (outcome.ok()) Fill(request, 0, attempt, reply);
-      alarm_.Set(After(request.latency_ms()), [this, reactor, outcome](bool) {
-        service_->End();
-        reactor->Finish(outcome);
-        delete this;  // the Alarm's callback state outlives the Alarm object
-      });
+      outcome_ = service_->Begin(request, &attempt);
+      if (outcome_.ok()) Fill(request, 0, attempt, reply);
+      alarm_.Set(After(request.latency_ms()), [this](bool) { Finish(outcome_); });
+    }
+    void OnCancel() override { alarm_.Cancel(); }
+    void OnDone() override {
+      service_->End();
+      delete this;
     }
 
    private:
     EchoService* service_;
+    grpc::Status outcome_;
     grpc::Alarm alarm_;
   };
 
@@ -135,6 +153,7 @@ class EchoService final : public drover::echo::v1::Echo::CallbackService {
       outcome_ = service->Begin(request, &attempt_);
       alarm_.Set(After(request.latency_ms()), [this](bool) { WriteNext(); });
     }
+    void OnCancel() override { alarm_.Cancel(); }
     void OnWriteDone(bool ok) override {
       if (!ok) {
         Finish(grpc::Status(grpc::StatusCode::CANCELLED, "write failed"));
@@ -172,6 +191,8 @@ class EchoService final : public drover::echo::v1::Echo::CallbackService {
   std::atomic<int64_t> max_in_flight_{0};
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, uint32_t> attempts_ ABSL_GUARDED_BY(mu_);
+  static constexpr size_t kMaxCallTimes = 1000000;
+  std::deque<int64_t> started_us_ ABSL_GUARDED_BY(mu_);  // when each call began, oldest first
   absl::BitGen random_ ABSL_GUARDED_BY(mu_);
 };
 
