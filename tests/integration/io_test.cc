@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -20,6 +21,23 @@ namespace {
 
 constexpr char kSay[] = "/drover.echo.v1.Echo/Say";
 constexpr char kStream[] = "/drover.echo.v1.Echo/Stream";
+constexpr char kStats[] = "/drover.echo.v1.Echo/Stats";
+
+double JsonDouble(const std::string& json, const std::string& field) {
+  std::string key = absl::StrCat("\"", field, "\":");
+  size_t at = json.find(key);
+  return at == std::string::npos ? 0 : std::atof(json.c_str() + at + key.size());
+}
+
+// An integer field of drover-echo's Stats reply as JSON (64-bit ones are strings).
+int64_t JsonInt(const std::string& json, const std::string& field) {
+  std::string key = absl::StrCat("\"", field, "\":");
+  size_t at = json.find(key);
+  if (at == std::string::npos) return 0;
+  at += key.size();
+  if (json[at] == '"') ++at;
+  return std::atoll(json.c_str() + at);
+}
 
 // The value of an integer field in `drover workers --json` output (0 when
 // absent: protobuf's JSON leaves zeros out).
@@ -52,6 +70,14 @@ class IoTest : public ::testing::Test {
     args.push_back(":::");
     args.insert(args.end(), items.begin(), items.end());
     return cluster_.Drover(args);
+  }
+
+  // drover-echo's Stats at `address`, as JSON.
+  std::string Stats(const std::string& address, int window_ms = 100) {
+    CommandResult r = cluster_.Drover({"run", "--grpc", address, "--method", kStats, "--proto-set",
+                                       DROVER_ECHO_DESCRIPTORS, ":::", absl::StrCat(R"({"windowMs":)", window_ms, "}")});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
   }
 
   EchoServer echo_;
@@ -107,6 +133,9 @@ TEST_F(IoTest, RetriesGetAFlakyMethodThroughAndAreCounted) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find(R"("attempts":3)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(R"(\"attempt\":3)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(R"("item":"{\"message\":\"flaky-1\",)"), std::string::npos) << r.out;
+  // The latency is the last attempt's; the total covers the backoffs between them too.
+  EXPECT_GT(JsonDouble(r.out, "totalSeconds"), JsonDouble(r.out, "durationSeconds")) << r.out;
   CommandResult short_of = Run(kSay, {"--retries", "1"}, {R"({"message":"flaky-2","failFirst":2})"}, true);
   EXPECT_EQ(short_of.exit_code, 1);
   EXPECT_NE(short_of.out.find(R"("grpcCode":"UNAVAILABLE")"), std::string::npos) << short_of.out;
@@ -130,6 +159,108 @@ TEST_F(IoTest, AResponseOverTheLimitIsNotRetried) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find(R"("attempts":1)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("the response passed 16 MiB"), std::string::npos) << r.out;
+}
+
+TEST_F(IoTest, MaxResponseSetsTheLimit) {
+  AddWorkers(1, 1);
+  CommandResult small = Run(kSay, {"--retries", "2", "--max-response", "1K"},
+                            {R"({"message":"big","payloadBytes":2000})"}, /*json=*/true);
+  EXPECT_EQ(small.exit_code, 1);
+  EXPECT_NE(small.out.find("the response passed 1024 bytes (--max-response"), std::string::npos) << small.out;
+  EXPECT_NE(small.out.find(R"("attempts":1)"), std::string::npos) << small.out;
+  CommandResult large = Run(kSay, {"--max-response", "64K"}, {R"({"message":"big","payloadBytes":2000})"});
+  EXPECT_EQ(large.exit_code, 0) << large.err;
+  CommandResult bad = Run(kSay, {"--max-response", "2G"}, {"{}"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--max-response: at most 1024M"), std::string::npos) << bad.err;
+}
+
+TEST_F(IoTest, ARateIsMetOverAllWorkersWithCallsSpacedEvenly) {
+  AddWorkers(2, 1);
+  std::vector<std::string> items;
+  for (int i = 0; i < 300; ++i) items.push_back(absl::StrCat(R"({"message":"r)", i, R"("})"));
+  CommandResult r = Run(kSay, {"--rate", "100"}, items, /*json=*/true);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::set<std::string> workers;
+  for (const std::string& line : Lines(r.out)) {
+    size_t at = line.find(R"("worker":")");
+    if (at != std::string::npos) workers.insert(line.substr(at, line.find('"', at + 10) - at));
+  }
+  EXPECT_EQ(workers.size(), 2u) << "both workers make calls";
+  std::string stats = Stats(echo_.address(), 50);
+  const double seconds = static_cast<double>(JsonInt(stats, "lastCallUs") - JsonInt(stats, "firstCallUs")) / 1e6;
+  ASSERT_GT(seconds, 0) << stats;
+  // The rate the server saw (the ratio of calls to time is the behaviour
+  // under test here, not a speed): within 5% of 100/s.
+  EXPECT_NEAR((JsonInt(stats, "calls") - 1) / seconds, 100, 5) << stats;
+  // Spaced, not in bursts of a chunk (16 calls): 5 calls in 50 ms is even.
+  EXPECT_LE(JsonInt(stats, "maxCallsInWindow"), 9) << stats;
+}
+
+TEST_F(IoTest, RoundRobinSpreadsCallsOverEveryAddressOfTheTarget) {
+  AddWorkers(1, 1);
+  EchoServer second;
+  const std::string both = absl::StrCat("ipv4:", echo_.address(), ",", second.address());
+  // (round_robin picks among connected addresses: calls over a while see both.)
+  std::vector<std::string> items(40, R"({"message":"lb","latencyMs":20})");
+  std::vector<std::string> args = {"run", "--grpc", both, "--method", kSay, "--proto-set", DROVER_ECHO_DESCRIPTORS,
+                                   "--lb", "round_robin", "--concurrency", "2", ":::"};
+  args.insert(args.end(), items.begin(), items.end());
+  CommandResult r = cluster_.Drover(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_GT(JsonInt(Stats(echo_.address()), "calls"), 0);
+  EXPECT_GT(JsonInt(Stats(second.address()), "calls"), 0);
+  CommandResult bad = cluster_.Drover({"run", "--grpc", both, "--method", kSay, "--lb", "random", ":::", "{}"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--lb: want pick_first or round_robin"), std::string::npos) << bad.err;
+}
+
+TEST_F(IoTest, AtMostOnceFailsTheCallsOfALostWorkerInsteadOfMakingThemAgain) {
+  AddWorkers(1, 1);
+  std::vector<std::string> args = {"submit", "--grpc", echo_.address(), "--method", kSay, "--proto-set",
+                                   DROVER_ECHO_DESCRIPTORS, "--at-most-once", ":::"};
+  for (int i = 0; i < 4; ++i) args.push_back(absl::StrCat(R"({"message":"once)", i, R"(","latencyMs":60000})"));
+  CommandResult submitted = cluster_.Drover(args);
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  const std::string job = Lines(submitted.out).at(0);
+  // Every call has reached the server; then its worker dies.
+  ASSERT_TRUE(WaitUntil([&] { return JsonInt(Stats(echo_.address()), "calls") == 4; }));
+  cluster_.worker(0).Signal(SIGKILL);
+  cluster_.AddWorker(1);
+  CommandResult waited = cluster_.Drover({"wait", "--quiet", job});
+  EXPECT_EQ(waited.exit_code, 1) << waited.err;
+  CommandResult results = cluster_.Drover({"--json", "results", job});
+  std::vector<std::string> lines = Lines(results.out);
+  ASSERT_EQ(lines.size(), 4u) << results.out << results.err;
+  for (const std::string& line : lines) {
+    EXPECT_NE(line.find("outcome unknown (--at-most-once: not made again)"), std::string::npos) << line;
+  }
+  EXPECT_EQ(JsonInt(Stats(echo_.address()), "calls"), 4) << "a call was made again";
+  CommandResult retries = cluster_.Drover({"submit", "--grpc", echo_.address(), "--method", kSay,
+                                           "--at-most-once", "--retries", "2", ":::", "{}"});
+  EXPECT_EQ(retries.exit_code, 2);
+  EXPECT_NE(retries.err.find("--at-most-once and --retries do not go together"), std::string::npos) << retries.err;
+}
+
+TEST_F(IoTest, LargeResponsesGiveTheirMemoryBackAfterTheJob) {
+  if (kAddressSanitizer) GTEST_SKIP() << "memory figures under AddressSanitizer say nothing";
+  AddWorkers(1, 1);
+  ASSERT_EQ(Run(kSay, {}, {R"({"message":"warm"})"}).exit_code, 0);
+  const pid_t worker = cluster_.worker(0).pid();
+  const pid_t coordinator = cluster_.coordinator().pid();
+  const int worker_before = ProcStatusValue(worker, "VmRSS");
+  const int coordinator_before = ProcStatusValue(coordinator, "VmRSS");
+  // 48 responses of 4 MB (5.3 MB as JSON), 8 at a time: ~250 MB through each side.
+  std::vector<std::string> items(48, R"({"message":"big","payloadBytes":4000000})");
+  CommandResult r = Run(kSay, {"--concurrency", "8", "--chunk", "1"}, items);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(Lines(r.out).size(), 48u);
+  const int kSlackKb = 48 << 10;
+  EXPECT_TRUE(WaitUntil([&] { return ProcStatusValue(worker, "VmRSS") < worker_before + kSlackKb; }))
+      << "worker: " << worker_before << " kB before, " << ProcStatusValue(worker, "VmRSS") << " kB after";
+  EXPECT_TRUE(WaitUntil([&] { return ProcStatusValue(coordinator, "VmRSS") < coordinator_before + kSlackKb; }))
+      << "coordinator: " << coordinator_before << " kB before, " << ProcStatusValue(coordinator, "VmRSS")
+      << " kB after";
 }
 
 TEST_F(IoTest, RetriesRideThroughAServerRestart) {
