@@ -63,12 +63,14 @@ def median(fn, repeat):
 class Cluster:
     """A coordinator and `workers` drover-worker processes (`slots` each) on loopback."""
 
-    def __init__(self, workers, slots=1, coordinator_flags=()):
+    def __init__(self, workers, slots=1, coordinator_flags=(), coordinator_log=None):
+        """`coordinator_log`: a file for the coordinator's log (default: discarded)."""
         self.worker_port, self.client_port = free_port(), free_port()
+        log = open(coordinator_log, "w") if coordinator_log else subprocess.DEVNULL
         self.procs = [subprocess.Popen([f"{BIN}/drover-coordinator", "--listen-workers",
                                         f"tcp://127.0.0.1:{self.worker_port}", "--listen-clients",
                                         f"127.0.0.1:{self.client_port}", *coordinator_flags],
-                                       stderr=subprocess.DEVNULL)]
+                                       stderr=log)]
         self.coordinator = self.procs[0]
         wait_for_port(self.client_port)
         self.workers = []

@@ -173,9 +173,18 @@ std::string CoordinatorLoop::CurveKeyOf(zmq::message_t& frame) {
   }
 }
 
+namespace {
+// Worker messages taken in one loop turn stop past this many bytes.
+constexpr size_t kMaxBytesPerTurn = 64 << 20;
+// A loop turn longer than this is logged.
+constexpr absl::Duration kSlowTurn = absl::Milliseconds(250);
+}  // namespace
+
 void CoordinatorLoop::ReceiveFromWorkers(absl::Time now) {
-  // Bounded so that posted client requests are not starved by a busy socket.
-  for (int i = 0; i < 4096; ++i) {
+  // Bounded (in messages and bytes) so that posted client requests, ticks and
+  // heartbeats are not starved by a busy socket or large results.
+  size_t bytes = 0;
+  for (int i = 0; i < 4096 && bytes < kMaxBytesPerTurn; ++i) {
     std::vector<zmq::message_t> frames;
     zmq::recv_result_t got;
     try {
@@ -191,6 +200,7 @@ void CoordinatorLoop::ReceiveFromWorkers(absl::Time now) {
                      absl::StrCat("dropped a worker message of ", frames.empty() ? 0 : frames.size() - 1, " frames (want 1)"));
       continue;
     }
+    bytes += frames[1].size();
     v1::WorkerMessage message;
     absl::Status decoded = DecodeFrame(frames[1], &message);
     if (decoded.code() == absl::StatusCode::kFailedPrecondition) {
@@ -221,6 +231,7 @@ void CoordinatorLoop::Run() {
     }
     if (items[1].revents & ZMQ_POLLIN) wakeup_.Clear();
     if (zap_ && (items[2].revents & ZMQ_POLLIN)) AnswerZap();
+    const absl::Time turn_start = absl::Now();
     RunPosted();  // may sync the journal: the clock is read after it
     const absl::Time now = absl::Now();
     if (items[0].revents & ZMQ_POLLIN) ReceiveFromWorkers(now);
@@ -231,6 +242,12 @@ void CoordinatorLoop::Run() {
     scheduler_.Dispatch(now);
     scheduler_.SyncJournal();  // results become visible to clients only once durable
     Publish(scheduler_.change_count());
+    // A long turn delays heartbeats to every worker: say so (the bench reads it).
+    if (const absl::Duration turn = absl::Now() - turn_start; turn > kSlowTurn) {
+      LogRateLimited(LogLevel::kWarning, "slow-turn",
+                     absl::StrCat("a loop turn took ", absl::FormatDuration(turn),
+                                  " (workers wait that long for heartbeats and dispatch)"));
+    }
   }
   // Nothing posted from now on is lost: it is either run here or refused.
   {

@@ -134,11 +134,12 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
   return absl::OkStatus();
 }
 
-Job::Job(uint64_t id, v1::JobSpec spec, absl::Time now, ResultStore* store)
+Job::Job(uint64_t id, v1::JobSpec spec, absl::Time now, ResultStore* store, uint64_t stream_window_bytes)
     : id_(id),
       spec_(std::move(spec)),
       total_items_(ItemCount(spec_.items())),
       submitted_(now),
+      stream_window_bytes_(stream_window_bytes),
       sizer_(spec_.chunk_size()),
       reducer_(spec_.reduce()),
       store_(store) {
@@ -165,7 +166,8 @@ void Job::SetState(v1::JobState next, absl::Time now) {
 
 bool Job::WindowAllows() const {
   if (!spec_.stream_results()) return true;
-  return results_.size() + in_flight_ < kStreamWindowChunks && result_bytes_ < kStreamWindowBytes;
+  return results_.size() + spilled_.size() + in_flight_ < kStreamWindowChunks &&
+         result_bytes_ + spilled_bytes_ < stream_window_bytes_;
 }
 
 void Job::SkipDone() {
@@ -333,8 +335,16 @@ void Job::Record(uint64_t chunk_index, v1::ChunkOutputs&& outputs, absl::Time no
     outputs.clear_partial();
   }
   if (spec_.stream_results()) {
-    result_bytes_ += outputs.outputs().size();
-    results_.emplace(first, std::move(outputs));
+    const uint64_t size = outputs.outputs().size();
+    if (result_bytes_ + size > stream_window_bytes_ && result_bytes_ > 0 && store_ != nullptr) {
+      // Results that arrive while the reader is a window behind (calls
+      // already in flight when dispatch paused) wait on disk, not in memory.
+      spilled_bytes_ += size;
+      spilled_.emplace(first, store_->Append(id_, outputs));
+    } else {
+      result_bytes_ += size;
+      results_.emplace(first, std::move(outputs));
+    }
   } else {
     kept_.emplace(first, stored_at ? *stored_at : store_->Append(id_, outputs));
   }
@@ -452,16 +462,34 @@ void Job::PullResults(ResultCursor* cursor, uint64_t max_items, v1::ResultBatch*
   uint64_t bytes = 0;
   while (items < max_items && bytes < kMaxBatchBytes) {
     auto it = cursor->ordered ? results_.find(cursor->next_item) : results_.begin();
-    if (it == results_.end()) break;
-    items += std::max<uint32_t>(it->second.item_count(), 1);
-    bytes += it->second.outputs().size();
-    if (cursor->ordered) cursor->next_item = it->first + it->second.item_count();
-    result_bytes_ -= it->second.outputs().size();
-    *batch->add_chunks() = std::move(it->second);
-    results_.erase(it);
+    v1::ChunkOutputs outputs;
+    if (it != results_.end()) {
+      result_bytes_ -= it->second.outputs().size();
+      outputs = std::move(it->second);
+      results_.erase(it);
+    } else {
+      auto spilled = cursor->ordered ? spilled_.find(cursor->next_item) : spilled_.begin();
+      if (spilled == spilled_.end() || spilled->second >= store_->readable_end(id_)) break;
+      uint64_t next = 0;
+      absl::StatusOr<v1::ChunkOutputs> read = store_->Read(id_, spilled->second, &next);
+      if (!read.ok()) {
+        LogRateLimited(LogLevel::kError, absl::StrCat("results:", id_), read.status().ToString());
+        break;
+      }
+      outputs = *std::move(read);
+      spilled_bytes_ -= std::min<uint64_t>(spilled_bytes_, outputs.outputs().size());
+      spilled_.erase(spilled);
+      if (spilled_.empty()) store_->DropResults(id_);  // every spilled result is delivered: free the disk
+    }
+    items += std::max<uint32_t>(outputs.item_count(), 1);
+    bytes += outputs.outputs().size();
+    if (cursor->ordered) cursor->next_item = outputs.first_index() + outputs.item_count();
+    *batch->add_chunks() = std::move(outputs);
   }
-  *end = finished() && (cursor->ordered ? cursor->next_item >= total_items_ || !results_.contains(cursor->next_item)
-                                        : results_.empty());
+  const bool more = cursor->ordered ? cursor->next_item < total_items_ && (results_.contains(cursor->next_item) ||
+                                                                           spilled_.contains(cursor->next_item))
+                                    : !results_.empty() || !spilled_.empty();
+  *end = finished() && !more;
 }
 
 void Job::PullKept(ResultCursor* cursor, uint64_t max_items, v1::ResultBatch* batch, bool* end) {

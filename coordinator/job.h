@@ -55,7 +55,9 @@ class Job {
 
   // `spec` must be valid (see ValidateJobSpec). Kept results (not
   // stream_results) go to `store`, which must outlive the job.
-  Job(uint64_t id, v1::JobSpec spec, absl::Time now, ResultStore* store);
+  // `stream_window_bytes`: kStreamWindowBytes but in tests.
+  Job(uint64_t id, v1::JobSpec spec, absl::Time now, ResultStore* store,
+      uint64_t stream_window_bytes = kStreamWindowBytes);
 
   uint64_t id() const { return id_; }
   const v1::JobSpec& spec() const { return spec_; }
@@ -76,8 +78,8 @@ class Job {
     if (measured_items_ == 0) return std::nullopt;
     return std::max<uint64_t>(1, measured_bytes_ / measured_items_);
   }
-  // Bytes of results waiting for a stream-mode reader.
-  uint64_t undelivered_bytes() const { return result_bytes_; }
+  // Bytes of results waiting for a stream-mode reader (in memory or spilled).
+  uint64_t undelivered_bytes() const { return result_bytes_ + spilled_bytes_; }
   // The attempt of chunk `index` if it is out on a worker, else 0.
   uint32_t AttemptInFlight(uint64_t index) const {
     auto it = open_.find(index);
@@ -174,6 +176,7 @@ class Job {
   const v1::JobSpec spec_;
   const uint64_t total_items_;
   const absl::Time submitted_;
+  const uint64_t stream_window_bytes_;
 
   v1::JobState state_ = v1::JOB_STATE_QUEUED;
   absl::Time finished_at_ = absl::InfinitePast();
@@ -197,9 +200,12 @@ class Job {
   uint64_t failed_items_ = 0;
   Reducer reducer_;
 
-  // Stream mode: results not yet delivered, by first item.
+  // Stream mode: results not yet delivered, by first item: in memory up to
+  // kStreamWindowBytes, past that in the store (their offsets in spilled_).
   std::map<uint64_t, v1::ChunkOutputs> results_;
   uint64_t result_bytes_ = 0;
+  absl::btree_map<uint64_t, uint64_t> spilled_;
+  uint64_t spilled_bytes_ = 0;
   // Keep mode: where each done chunk's outputs are in the store, by first item.
   ResultStore* const store_;
   absl::btree_map<uint64_t, uint64_t> kept_;

@@ -299,6 +299,10 @@ void ResultStore::Forget(uint64_t job_id) {
   if (!dir_.empty()) {
     for (const char* suffix : {".items", ".index"}) unlink(absl::StrCat(PathOf(job_id), suffix).c_str());
   }
+  DropResults(job_id);
+}
+
+void ResultStore::DropResults(uint64_t job_id) {
   auto found = files_.find(job_id);
   if (found != files_.end()) {
     if (found->second.fd >= 0) close(found->second.fd);

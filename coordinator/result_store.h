@@ -67,6 +67,9 @@ class ResultStore {
 
   // Removes the job's files and anything pending for it.
   void Forget(uint64_t job_id);
+  // Removes the job's results (not its items): a stream-mode job whose
+  // spilled results were all delivered.
+  void DropResults(uint64_t job_id);
   // Jobs that have a file (at start, to remove files of jobs no longer known).
   std::vector<uint64_t> StoredJobs() const;
   // Bytes on disk (or in memory) over every job.

@@ -22,6 +22,8 @@ constexpr double kRateLookaheadSeconds = 2;
 // Bytes of a gRPC job's results (at its mean size per call) a worker may hold,
 // and the job may have in flight or undelivered, at once.
 constexpr uint64_t kIoBytesInFlight = 256ull << 20;
+// A gRPC chunk is cut to about this many bytes of results (at least one call).
+constexpr uint64_t kIoChunkResultBytes = 16ull << 20;
 }  // namespace
 
 uint64_t Scheduler::FreeSlots(const WorkerRecord& worker) {
@@ -148,8 +150,11 @@ void Scheduler::TakeIoChunks(WorkerRecord& worker, Job* job, double rate_share, 
   // of a job's first calls start at once); --concurrency and --max-response
   // bound it.
   uint64_t job_room = UINT64_MAX;
+  uint64_t chunk_items = chunk_size;
   if (std::optional<uint64_t> mean = job->MeanOutputBytes()) {
     limit = std::min(limit, std::max<uint64_t>(1, kIoBytesInFlight / *mean));
+    // Each chunk's result is one message: large results go in small chunks.
+    chunk_items = std::min(chunk_items, std::max<uint64_t>(1, kIoChunkResultBytes / *mean));
     const uint64_t budget = kIoBytesInFlight - std::min(kIoBytesInFlight, job->undelivered_bytes());
     const uint64_t job_limit = std::max<uint64_t>(1, budget / *mean);
     job_room = job_limit > job->items_in_flight() ? job_limit - job->items_in_flight() : 0;
@@ -157,7 +162,7 @@ void Scheduler::TakeIoChunks(WorkerRecord& worker, Job* job, double rate_share, 
   uint64_t& in_flight = worker.io_items_by_job[job->id()];
   while (worker.io_credit > 0 && in_flight < limit && (job_room > 0 || job->items_in_flight() == 0)) {
     const uint64_t room = std::min(limit - in_flight, std::max<uint64_t>(job_room, 1));
-    std::optional<v1::Chunk> next = job->NextChunk(now, 1, std::min(chunk_size, room));
+    std::optional<v1::Chunk> next = job->NextChunk(now, 1, std::min(chunk_items, room));
     if (!next) break;
     uint32_t items = ChunkItems(*next).count();
     worker.held[ChunkKey{job->id(), next->chunk_index()}] = {next->attempt(), items, 0};

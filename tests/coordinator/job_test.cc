@@ -65,6 +65,31 @@ TEST_F(JobTest, DispatchesChunksInOrderAndFinishesWhenAllAreDone) {
   EXPECT_EQ(job.ToProto().done_items(), 10u);
 }
 
+TEST_F(JobTest, StreamResultsPastTheWindowWaitOnDiskAndComeBackInOrder) {
+  Job job(1, RangeSpec(6, 1, /*stream=*/true), kNow, store.get(), /*stream_window_bytes=*/2);
+  ASSERT_TRUE(job.AttachReader().ok());
+  std::vector<v1::Chunk> chunks;
+  while (auto chunk = job.NextChunk(kNow)) chunks.push_back(*chunk);
+  ASSERT_EQ(chunks.size(), 6u);  // nothing delivered yet: the window is open
+  // Results of calls in flight arrive while the reader takes nothing: past
+  // the window (2 bytes), they go to the store.
+  for (auto it = chunks.rbegin(); it != chunks.rend(); ++it) job.OnResult(EchoResult(*it), kNow);
+  EXPECT_EQ(job.undelivered_bytes(), 6u);
+  ASSERT_TRUE(store->Sync().ok());
+  EXPECT_GE(store->total_bytes(), 4u);
+  ResultCursor cursor;
+  v1::ResultBatch batch;
+  bool end = false;
+  job.PullResults(&cursor, 100, &batch, &end);
+  EXPECT_EQ(FirstIndexes(batch), (std::vector<uint64_t>{0, 1, 2, 3, 4, 5}));
+  std::string outputs;
+  for (const auto& chunk : batch.chunks()) outputs += chunk.outputs();
+  EXPECT_EQ(outputs, "012345");
+  EXPECT_TRUE(end);
+  EXPECT_EQ(job.undelivered_bytes(), 0u);
+  EXPECT_EQ(store->total_bytes(), 0u);  // delivered: the disk is free again
+}
+
 TEST_F(JobTest, TheFirstResultOfAChunkWinsAndLaterOnesAreDropped) {
   Job job(1, RangeSpec(4, 2), kNow, store.get());
   v1::Chunk first = *job.NextChunk(kNow);
