@@ -1,6 +1,8 @@
 // Implements worker_core.h.
 #include "worker/worker_core.h"
 
+#include <signal.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -169,8 +171,29 @@ void WorkerCore::SendResultsAndCredit() {
   *ready->mutable_load() = runner_->Load();
   ready->set_chunks_received(received_ - received_at_registration_);
   ready->mutable_results()->Reserve(static_cast<int>(results.size()));
-  for (v1::ChunkResult& result : results) *ready->add_results() = std::move(result);
+  for (v1::ChunkResult& result : results) {
+    if (draining_ && StoppedWithTheWorker(result)) {
+      // Slurm (scancel, a time limit), systemd and Kubernetes signal every
+      // process of a stopping worker, its tasks too: a task killed so did not
+      // fail. The chunk goes back to the coordinator to run elsewhere.
+      LogInfo(absl::StrCat("job ", result.job_id(), " chunk ", result.chunk_index(),
+                           ": a task was stopped with the worker; giving the chunk back"));
+      v1::ChunkRef* ref = ready->add_returned();
+      ref->set_job_id(result.job_id());
+      ref->set_chunk_index(result.chunk_index());
+      ref->set_attempt(result.attempt());
+      continue;
+    }
+    *ready->add_results() = std::move(result);
+  }
   Send(message);
+}
+
+bool WorkerCore::StoppedWithTheWorker(const v1::ChunkResult& result) {
+  for (const v1::TaskInfo& task : result.outputs().tasks()) {
+    if (task.signal() == SIGTERM || task.signal() == SIGINT || task.signal() == SIGHUP) return true;
+  }
+  return false;
 }
 
 void WorkerCore::Drain(absl::Time now) {

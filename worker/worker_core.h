@@ -97,6 +97,9 @@ class WorkerCore {
   absl::Duration heartbeat_interval() const { return heartbeat_interval_; }
 
  private:
+  // A command chunk with a task killed by SIGTERM, SIGINT or SIGHUP: while the
+  // worker drains, that is the worker being stopped, not the task failing.
+  static bool StoppedWithTheWorker(const v1::ChunkResult& result);
   void SendHello(absl::Time now);
   void Send(v1::WorkerMessage& message);
   // Forgets the registration and everything held, and says Hello again.

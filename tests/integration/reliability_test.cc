@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -38,6 +39,36 @@ TEST(Drain, SigtermFinishesWhatTheWorkerHoldsThenExits) {
   cluster.AddWorker(2);  // the rest of the job goes to a new worker
   EXPECT_EQ(cluster.Drover({"wait", "--quiet", job}).exit_code, 0);
   EXPECT_EQ(Lines(cluster.Drover({"results", job}).out), std::vector<std::string>(20, "100"));
+}
+
+TEST(Drain, TasksStoppedWithTheirWorkerRunElsewhereAndDoNotFail) {
+  // What Slurm's scancel, systemd's stop and Kubernetes' termination do: every
+  // process of the worker gets SIGTERM, its tasks included.
+  TestCluster cluster;
+  ChildProcess& doomed = cluster.AddWorker(1);
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  const std::string marker = absl::StrCat(::testing::TempDir(), "drover-stop-", getpid());
+  std::FILE* f = std::fopen(marker.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fclose(f);
+  // The task waits while the marker exists (on the doomed worker), and then answers.
+  CommandResult submitted = cluster.Drover(
+      {"submit", ":::", "x", "--", "sh", "-c", absl::StrCat("if [ -e ", marker, " ]; then exec sleep 600; fi; echo {}")});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  const std::string job = Lines(submitted.out).at(0);
+  const std::string env = absl::StrCat("DROVER_JOB_ID=", job);
+  ASSERT_TRUE(WaitUntil([&] { return !ProcessesWithEnv(env).empty(); }));
+  std::filesystem::remove(marker);
+  doomed.Signal(SIGTERM);
+  for (pid_t task : ProcessesWithEnv(env)) kill(task, SIGTERM);
+  std::optional<int> status = doomed.Wait();
+  ASSERT_TRUE(status.has_value());
+  cluster.AddWorker(1);
+  CommandResult waited = cluster.Drover({"wait", "--quiet", job});
+  EXPECT_EQ(waited.exit_code, 0) << waited.err << cluster.Drover({"--json", "results", job}).out;
+  EXPECT_EQ(Lines(cluster.Drover({"results", job}).out), std::vector<std::string>{"x"});
+  EXPECT_NE(doomed.Log().find("a task was stopped with the worker; giving the chunk back"), std::string::npos)
+      << doomed.Log();
 }
 
 TEST(Drain, TheCliDrainsAWorkerById) {

@@ -3,6 +3,8 @@
 // draining, a lost coordinator, work stealing.
 #include "worker/worker_core.h"
 
+#include <signal.h>
+
 #include <gtest/gtest.h>
 
 #include <deque>
@@ -216,6 +218,33 @@ TEST_F(WorkerCoreTest, DrainFinishesWhatIsHeldThenEnds) {
   EXPECT_TRUE(core_.DrainDone(now_));
   core_.SayGoodbye("drained");
   EXPECT_EQ(link_.Take().goodbye().reason(), "drained");
+}
+
+TEST_F(WorkerCoreTest, ATaskStoppedWithADrainingWorkerGivesItsChunkBackInsteadOfFailing) {
+  Register();
+  ASSERT_TRUE(core_.OnMessage(Assign(2), now_).ok());
+  core_.Drain(now_);  // SIGTERM to the worker; Slurm or systemd sent one to its tasks too
+  ASSERT_TRUE(link_.Take().ready().draining());
+  runner_.FinishAll();
+  runner_.results[0].mutable_outputs()->add_tasks()->set_signal(SIGTERM);  // killed with the worker
+  runner_.results[1].mutable_outputs()->add_tasks()->set_signal(SIGSEGV);  // failed on its own
+  core_.SendResultsAndCredit();
+  v1::WorkerMessage last = link_.Take();
+  ASSERT_EQ(last.ready().returned_size(), 1);
+  ASSERT_EQ(last.ready().results_size(), 1);
+  EXPECT_EQ(last.ready().results(0).outputs().tasks(0).signal(), SIGSEGV);
+  EXPECT_NE(last.ready().returned(0).chunk_index(), last.ready().results(0).chunk_index());
+}
+
+TEST_F(WorkerCoreTest, ATaskKilledBySigtermWhileNotDrainingIsAFailure) {
+  Register();
+  ASSERT_TRUE(core_.OnMessage(Assign(1), now_).ok());
+  runner_.FinishAll();
+  runner_.results[0].mutable_outputs()->add_tasks()->set_signal(SIGTERM);  // someone killed the task alone
+  core_.SendResultsAndCredit();
+  v1::WorkerMessage ready = link_.Take();
+  EXPECT_EQ(ready.ready().returned_size(), 0);
+  EXPECT_EQ(ready.ready().results_size(), 1);
 }
 
 TEST_F(WorkerCoreTest, ADrainWithTheCoordinatorGoneEndsWithoutWaitingForIt) {
