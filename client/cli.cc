@@ -39,6 +39,9 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
   command->add_option("--reduce", job->reduce, "combine integer outputs: sum, min, max or count (exact)")
       ->check(CLI::IsMember({"sum", "min", "max", "count"}));
   command->add_option("--name", job->name, "a name for the job, shown by `drover jobs`");
+  command->add_option("--idempotency-key", job->idempotency_key,
+                      "submitting again with the same KEY (up to 128 bytes) gives the job the coordinator already "
+                      "has for it, e.g. a batch script run again after a restart with --state-dir");
   command->add_option("--require", job->require,
                       "run only on workers with this label (KEY or KEY=VALUE; one per --require, "
                       "repeat it for more; see drover-worker --label)")

@@ -128,12 +128,14 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
   return std::unique_ptr<Client>(new Client(std::make_unique<Impl>(options.target, options.token, channel)));
 }
 
-absl::StatusOr<uint64_t> Client::Submit(const v1::JobSpec& spec) {
+absl::StatusOr<uint64_t> Client::Submit(const v1::JobSpec& spec, std::string idempotency_key) {
   // A Submit is sent again, with the same key, when no answer came: one job
   // either way. (A stream is not: its items are sent once.)
-  absl::BitGen random;
-  const std::string idempotency_key = absl::StrCat(absl::Hex(absl::Uniform<uint64_t>(random)),
-                                                   absl::Hex(absl::Uniform<uint64_t>(random)));
+  if (idempotency_key.empty()) {
+    absl::BitGen random;
+    idempotency_key =
+        absl::StrCat(absl::Hex(absl::Uniform<uint64_t>(random)), absl::Hex(absl::Uniform<uint64_t>(random)));
+  }
   if (spec.items().has_inline_()) {
     const auto& items = spec.items().inline_().items();
     size_t bytes = 0;

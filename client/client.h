@@ -46,7 +46,8 @@ class Client {
 
   // Large listed items (over 100,000 items or 4 MiB) go as a stream
   // (SubmitStream), so neither a request-size nor an item-count limit applies.
-  absl::StatusOr<uint64_t> Submit(const v1::JobSpec& spec);
+  // `idempotency_key` empty: a fresh one (the call is still retried safely).
+  absl::StatusOr<uint64_t> Submit(const v1::JobSpec& spec, std::string idempotency_key = "");
   absl::StatusOr<v1::JobStatus> GetJob(uint64_t job_id);
   absl::StatusOr<std::vector<v1::JobStatus>> ListJobs();
   absl::StatusOr<v1::JobStatus> Cancel(uint64_t job_id);

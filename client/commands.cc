@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "client/idle_job_notice.h"
 #include "client/job_inputs.h"
 #include "client/job_options.h"
 #include "client/progress.h"
@@ -140,7 +141,7 @@ int SubmitCommand(const CommonOptions& common, const JobOptions& job) {
   auto client = ConnectTo(common);
   if (!client.ok()) return Fail(client.status());
   if (absl::Status prepared = PrepareJobSpec(job, client->get(), &*spec); !prepared.ok()) return Fail(prepared);
-  absl::StatusOr<uint64_t> id = (*client)->Submit(*spec);
+  absl::StatusOr<uint64_t> id = (*client)->Submit(*spec, job.idempotency_key);
   if (!id.ok()) return Fail(id.status());
   if (common.json) {
     v1::SubmitReply reply;
@@ -164,6 +165,7 @@ int StatusCommand(const CommonOptions& common, uint64_t job_id) {
 int WaitCommand(const CommonOptions& common, uint64_t job_id, bool quiet) {
   auto client = ConnectTo(common);
   if (!client.ok()) return Fail(client.status());
+  IdleJobNotice notice(client->get(), job_id, stderr);
   ProgressReporter progress(stderr, isatty(STDERR_FILENO) != 0);
   // A coordinator restarting (with --state-dir) is waited for, up to a minute.
   constexpr absl::Duration kReconnectFor = absl::Seconds(60);

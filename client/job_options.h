@@ -29,6 +29,9 @@ struct JobOptions {
   int32_t priority = 0;              // higher first; equal priorities share workers
   std::string reduce;                // "", sum, min, max, count
   std::string name;
+  // Submitting again with the same key gives the job already submitted (a
+  // batch script run again after a restart); empty: a fresh key per command.
+  std::string idempotency_key;
   uint32_t retries = 0;              // runs again of a failed task
   std::vector<std::string> require;  // worker labels the job needs
   std::string timeout;               // "30s", "500ms", "2m", or seconds (kernels: reported, not stopped)

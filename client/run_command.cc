@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "client/idle_job_notice.h"
 #include "client/job_inputs.h"
 #include "client/commands.h"
 #include "client/local_cluster.h"
@@ -31,6 +32,7 @@ std::string ProgramDir() {
 // Streams the job's results to stdout and returns the exit code.
 int StreamAndReport(Client& client, uint64_t job_id, const CommonOptions& common,
                     const RunOptions& run, bool reduces) {
+  IdleJobNotice notice(&client, job_id, stderr);
   std::unique_ptr<std::thread> watcher;
   std::atomic<bool> watching{false};
   if (run.progress && isatty(STDERR_FILENO) && !isatty(STDOUT_FILENO)) {
@@ -76,7 +78,7 @@ int StreamAndReport(Client& client, uint64_t job_id, const CommonOptions& common
 int SubmitAndStream(Client& client, v1::JobSpec spec, const CommonOptions& common,
                     const RunOptions& run) {
   bool reduces = spec.reduce() != v1::REDUCE_NONE;
-  absl::StatusOr<uint64_t> job_id = client.Submit(spec);
+  absl::StatusOr<uint64_t> job_id = client.Submit(spec, run.job.idempotency_key);
   if (!job_id.ok()) return Fail(job_id.status());
   return StreamAndReport(client, *job_id, common, run, reduces);
 }

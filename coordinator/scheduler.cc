@@ -268,7 +268,13 @@ absl::StatusOr<uint64_t> Scheduler::Submit(v1::JobSpec spec, absl::Time now, con
 absl::StatusOr<v1::JobStatus> Scheduler::GetJob(uint64_t job_id) const {
   Job* job = FindJob(job_id);
   if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", job_id));
-  return job->ToProto();
+  v1::JobStatus status = job->ToProto();
+  uint32_t able = 0;
+  for (const auto& [peer, worker] : workers_) {
+    if (!worker.draining && CanRun(worker, job->spec())) ++able;
+  }
+  status.set_workers_able(able);
+  return status;
 }
 
 std::vector<v1::JobStatus> Scheduler::ListJobs() const {

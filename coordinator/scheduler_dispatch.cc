@@ -150,11 +150,12 @@ void Scheduler::TakeIoChunks(WorkerRecord& worker, Job* job, double rate_share, 
   // of a job's first calls start at once); --concurrency and --max-response
   // bound it.
   uint64_t job_room = UINT64_MAX;
-  uint64_t chunk_items = chunk_size;
+  // Each chunk's result is one message: large results go in small chunks,
+  // and until the job's results are measured a chunk is one call.
+  uint64_t chunk_items = 1;
   if (std::optional<uint64_t> mean = job->MeanOutputBytes()) {
     limit = std::min(limit, std::max<uint64_t>(1, kIoBytesInFlight / *mean));
-    // Each chunk's result is one message: large results go in small chunks.
-    chunk_items = std::min(chunk_items, std::max<uint64_t>(1, kIoChunkResultBytes / *mean));
+    chunk_items = std::min(chunk_size, std::max<uint64_t>(1, kIoChunkResultBytes / *mean));
     const uint64_t budget = kIoBytesInFlight - std::min(kIoBytesInFlight, job->undelivered_bytes());
     const uint64_t job_limit = std::max<uint64_t>(1, budget / *mean);
     job_room = job_limit > job->items_in_flight() ? job_limit - job->items_in_flight() : 0;

@@ -166,6 +166,18 @@ TEST(Jobs, RequiredLabelsSendAJobToTheRightWorkers) {
   EXPECT_NE(workers.out.find("gpu=a100"), std::string::npos) << workers.out;
 }
 
+TEST(Jobs, ARunThatNoWorkerCanTakeSaysSoAndGoesOnWhenOneJoins) {
+  TestCluster cluster;  // no worker yet: a Slurm worker step that died, say
+  ChildProcess run({BinPath("drover"), "--coordinator", cluster.client_target(), "run", "--kernel", "echo", "a"});
+  ASSERT_TRUE(WaitUntil([&] { return run.Log().find("no connected worker can run job 1") != std::string::npos; }))
+      << run.Log();
+  cluster.AddWorker(1);
+  std::optional<int> status = run.Wait(absl::Seconds(30));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(WEXITSTATUS(*status), 0) << run.Log();
+  EXPECT_NE(run.Log().find("\na\n"), std::string::npos) << run.Log();
+}
+
 TEST(Jobs, SubmitStatusWaitResultsAndJobs) {
   TestCluster cluster;
   cluster.AddWorker(2);
