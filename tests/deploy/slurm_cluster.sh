@@ -1,7 +1,8 @@
 # A real Slurm cluster of two nodes on this machine, for tests (sourced by
 # slurm_test.sh): Debian's munged, slurmctld and two slurmd (-N n1, -N n2), all
 # with NodeAddr 127.0.0.1 and a port each, configured and logged under $1 and
-# stopped by their pid files. No systemd involved. Needs root and test_lib.sh.
+# stopped by their pid files (and leftover slurmstepd by their working
+# directory). No systemd involved. Needs root and test_lib.sh.
 #   slurm_cluster_start DIR   (exports SLURM_CONF; waits until both nodes are idle)
 #   slurm_cluster_stop DIR
 
@@ -65,5 +66,11 @@ slurm_cluster_stop() {
       [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null || break
       sleep 0.1
     done
+  done
+  # A job step's slurmstepd can outlive slurmd (and ignores SIGTERM): end
+  # those of this cluster (their working directory is under $dir).
+  local pid
+  for pid in $(pgrep -x slurmstepd); do
+    case "$(readlink "/proc/$pid/cwd" 2>/dev/null)" in "$dir"*) kill -KILL "$pid" 2>/dev/null || true;; esac
   done
 }
