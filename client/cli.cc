@@ -80,8 +80,10 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
   command->add_option("--rate", job->rate, "gRPC: calls per second for the whole job, over all workers")
       ->check(CLI::PositiveNumber);
   command->add_option("--max-response", job->max_response,
-                      "gRPC: largest response of one call (a server-streaming call: all its responses), e.g. 64M; "
-                      "default 16M, at most 1G. A larger one fails the call without a retry");
+                      "gRPC: largest response of one call (a server-streaming call: all its responses), e.g. 64K; "
+                      "default 16M, at most 1G. A larger one fails the call without a retry. Until the job's first "
+                      "results show their size, it has at most 256 MiB / SIZE calls in flight (16 at 16M): a "
+                      "smaller SIZE starts more at once");
   command->add_flag("--at-most-once", job->at_most_once,
                     "gRPC: never make a call twice (for methods that are not idempotent): a call that may have "
                     "reached the server and has no answer (its worker was lost, its deadline passed) fails as "

@@ -5,6 +5,7 @@
 #ifndef DROVER_COMMON_GRPC_CODEC_H_
 #define DROVER_COMMON_GRPC_CODEC_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -32,6 +33,11 @@ inline constexpr uint32_t kDefaultGrpcConcurrency = 256;
 // A call's largest response (GrpcSpec.max_response_bytes): the default and the most allowed.
 inline constexpr uint64_t kDefaultGrpcMaxResponse = 16ull << 20;
 inline constexpr uint64_t kMaxGrpcResponseLimit = 1ull << 30;
+// The largest response a call of `spec` may get (its max_response_bytes, or the default).
+inline uint64_t MaxResponseBytes(const v1::GrpcSpec& spec) {
+  return std::min(spec.max_response_bytes() == 0 ? kDefaultGrpcMaxResponse : spec.max_response_bytes(),
+                  kMaxGrpcResponseLimit);
+}
 // A call's deadline when the job gives none (the CLI's --deadline default).
 inline constexpr absl::Duration kDefaultGrpcDeadline = absl::Seconds(60);
 

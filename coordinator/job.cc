@@ -76,7 +76,9 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
     if (spec.reduce() != v1::REDUCE_NONE) {
       return absl::InvalidArgumentError("--reduce works with kernels, not gRPC calls");
     }
-    if (!(grpc.rate() >= 0)) return absl::InvalidArgumentError("--rate must be a positive number");
+    if (!(grpc.rate() >= 0) || grpc.rate() > 1e9) {
+      return absl::InvalidArgumentError("--rate must be a positive number of calls per second, at most 1e9");
+    }
     if (grpc.max_response_bytes() > kMaxGrpcResponseLimit) {
       return absl::InvalidArgumentError(
           absl::StrCat("--max-response is at most ", kMaxGrpcResponseLimit >> 20, " MiB"));
@@ -405,7 +407,16 @@ absl::Status Job::Cancel(absl::Time now) {
   open_.clear();
   in_flight_ = 0;
   items_in_flight_ = 0;
+  if (!reader_attached_) DropUndelivered();  // nobody came to read them
   return absl::OkStatus();
+}
+
+void Job::DropUndelivered() {
+  results_.clear();
+  result_bytes_ = 0;
+  if (!spilled_.empty()) store_->DropResults(id_);
+  spilled_.clear();
+  spilled_bytes_ = 0;
 }
 
 v1::JobStatus Job::ToProto() const {

@@ -118,6 +118,9 @@ class Job {
 
   // Stops the job. Returns kFailedPrecondition if it had already finished.
   absl::Status Cancel(absl::Time now);
+  // Stream mode: forgets results no reader will take (its reader left), in
+  // memory and spilled to the store.
+  void DropUndelivered();
 
   v1::JobStatus ToProto() const;
 

@@ -438,6 +438,7 @@ void Scheduler::DropJob(uint64_t job_id) {
     ready_key_.erase(key);
   }
   io_jobs_.erase(job_id);
+  io_room_waiters_.erase(job_id);
   jobs_.erase(job_id);
 }
 
@@ -468,9 +469,12 @@ absl::Status Scheduler::PullResults(uint64_t job_id, ResultCursor* cursor, uint6
 
 void Scheduler::ReaderGone(uint64_t job_id, absl::Time now) {
   Job* job = FindJob(job_id);
-  if (job == nullptr || !job->stream_results() || job->finished()) return;
-  LogInfo(absl::StrCat("job ", job_id, ": its results reader went away"));
-  (void)Cancel(job_id, now);
+  if (job == nullptr || !job->stream_results()) return;
+  if (!job->finished()) {
+    LogInfo(absl::StrCat("job ", job_id, ": its results reader went away"));
+    (void)Cancel(job_id, now);
+  }
+  job->DropUndelivered();
 }
 
 }  // namespace drover

@@ -251,6 +251,7 @@ class Scheduler {
   std::set<ReadyKey> ready_jobs_;                      // CPU jobs with a chunk to send
   absl::flat_hash_map<uint64_t, ReadyKey> ready_key_;  // their keys, by job id
   std::set<uint64_t> io_jobs_;                         // gRPC jobs with a chunk to send
+  absl::flat_hash_set<uint64_t> io_room_waiters_;     // gRPC jobs held back by their bytes in flight
   // Workers by number: with credit and a free slot, or I/O credit; holding
   // more CPU chunks than slots; whose credit or load changed since the last dispatch.
   absl::btree_set<uint64_t> hungry_;

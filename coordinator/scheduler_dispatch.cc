@@ -35,10 +35,11 @@ void Scheduler::UpdateReady(Job* job) {
   const uint64_t id = job->id();
   const bool has_work = job->HasWork();
   if (job->spec().has_grpc()) {
+    const bool was_held_back = io_room_waiters_.erase(id) > 0;
     if (!has_work) {
       io_jobs_.erase(id);
-    } else if (io_jobs_.insert(id).second) {
-      new_work_ = true;
+    } else if (io_jobs_.insert(id).second || was_held_back) {
+      new_work_ = true;  // workers that got none of it may now
     }
     return;
   }
@@ -143,23 +144,19 @@ void Scheduler::TakeIoChunks(WorkerRecord& worker, Job* job, double rate_share, 
   if (rate_share > 0) {
     limit = std::min(limit, std::max(chunk_size, static_cast<uint64_t>(std::ceil(rate_share * kRateLookaheadSeconds))));
   }
-  // ... and, once results say how large they are, results of a bounded size:
-  // a worker holds, and the job has out, at most kIoBytesInFlight of them at
-  // the job's mean size so far (results a stream-mode reader has not taken
-  // yet count against the job's bytes). The first wave is not held back (all
-  // of a job's first calls start at once); --concurrency and --max-response
-  // bound it.
-  uint64_t job_room = UINT64_MAX;
-  // Each chunk's result is one message: large results go in small chunks,
-  // and until the job's results are measured a chunk is one call.
-  uint64_t chunk_items = 1;
-  if (std::optional<uint64_t> mean = job->MeanOutputBytes()) {
-    limit = std::min(limit, std::max<uint64_t>(1, kIoBytesInFlight / *mean));
-    chunk_items = std::min(chunk_size, std::max<uint64_t>(1, kIoChunkResultBytes / *mean));
-    const uint64_t budget = kIoBytesInFlight - std::min(kIoBytesInFlight, job->undelivered_bytes());
-    const uint64_t job_limit = std::max<uint64_t>(1, budget / *mean);
-    job_room = job_limit > job->items_in_flight() ? job_limit - job->items_in_flight() : 0;
-  }
+  // ... and results of a bounded size: a worker holds, and the job has out,
+  // at most kIoBytesInFlight of them (results a stream-mode reader has not
+  // taken yet count against the job's). A call's result is taken to be the
+  // job's mean so far, or before any result the largest allowed
+  // (--max-response): 16 calls at the default 16 MiB, until the first result.
+  const std::optional<uint64_t> mean = job->MeanOutputBytes();
+  const uint64_t per_call = mean ? *mean : std::max<uint64_t>(1, MaxResponseBytes(spec));
+  limit = std::min(limit, std::max<uint64_t>(1, kIoBytesInFlight / per_call));
+  const uint64_t budget = kIoBytesInFlight - std::min(kIoBytesInFlight, job->undelivered_bytes());
+  const uint64_t job_limit = std::max<uint64_t>(1, budget / per_call);
+  uint64_t job_room = job_limit > job->items_in_flight() ? job_limit - job->items_in_flight() : 0;
+  // Each chunk's result is one message: large results go in small chunks.
+  const uint64_t chunk_items = std::min(chunk_size, std::max<uint64_t>(1, kIoChunkResultBytes / per_call));
   uint64_t& in_flight = worker.io_items_by_job[job->id()];
   while (worker.io_credit > 0 && in_flight < limit && (job_room > 0 || job->items_in_flight() == 0)) {
     const uint64_t room = std::min(limit - in_flight, std::max<uint64_t>(job_room, 1));
@@ -179,6 +176,8 @@ void Scheduler::TakeIoChunks(WorkerRecord& worker, Job* job, double rate_share, 
   }
   if (in_flight == 0) worker.io_items_by_job.erase(job->id());
   UpdateReady(job);
+  // Held back by the job's bytes in flight: its next result opens room, for any worker.
+  if (job_room == 0 && job->HasWork()) io_room_waiters_.insert(job->id());
 }
 
 double Scheduler::RateShare(const Job& job) const {
@@ -186,7 +185,7 @@ double Scheduler::RateShare(const Job& job) const {
   if (rate <= 0) return 0;
   uint64_t sharers = 0;
   for (const auto& [number, worker] : by_number_) {
-    if (!worker->draining && worker->hello.io_capacity() > 0 && CanRun(*worker, job.spec())) ++sharers;
+    if (!worker->draining && CanRun(*worker, job.spec())) ++sharers;
   }
   return rate / static_cast<double>(std::max<uint64_t>(sharers, 1));
 }

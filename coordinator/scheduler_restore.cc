@@ -59,12 +59,6 @@ void Scheduler::Restore(const std::vector<v1::JournalRecord>& records, absl::Tim
       ++results;
     });
     if (!replayed.ok()) LogError(absl::StrCat("job ", id, ": results not restored: ", replayed.message()));
-    if (!job->finished() && job->spec().has_grpc() && job->spec().grpc().at_most_once()) {
-      // Which of its calls were made before the restart is not known: none is made twice.
-      job->FailRemaining("outcome unknown (--at-most-once: not made again): the coordinator restarted while the "
-                         "job ran",
-                         now);
-    }
     if (job->finished()) {
       runnable_.erase(id);
       // Its last result was its end: --keep-finished counts from there, restarts or not.
@@ -75,6 +69,16 @@ void Scheduler::Restore(const std::vector<v1::JournalRecord>& records, absl::Tim
     if (Job* job = FindJob(cancelled->job_id())) {
       (void)job->Cancel(absl::FromUnixMillis(cancelled->unix_ms()));
       runnable_.erase(job->id());
+    }
+  }
+  for (uint64_t id : std::vector<uint64_t>(runnable_.begin(), runnable_.end())) {
+    Job* job = FindJob(id);
+    if (job->spec().has_grpc() && job->spec().grpc().at_most_once()) {
+      // Which of its calls were made before the restart is not known: none is made twice.
+      job->FailRemaining("outcome unknown (--at-most-once: not made again): the coordinator restarted while the "
+                         "job ran",
+                         now);
+      if (job->finished()) runnable_.erase(id);
     }
   }
   for (uint64_t id : results_->StoredJobs()) {

@@ -83,10 +83,11 @@ void IoCall::StartAttempt() {
         // A retry to a server that has answered before waits for it to be back
         // (within the deadline) instead of failing at once while gRPC's
         // reconnect backoff runs; a target never reached fails fast.
-        // With --at-most-once there is one attempt, and it waits too: a call
-        // that never reached a server was never made.
-        context_->set_wait_for_ready(target_->at_most_once || (attempt_ > 1 && target_->answered.load()));
+        context_->set_wait_for_ready(attempt_ > 1 && target_->answered.load());
       }
+      // With --at-most-once there is one attempt, and it waits for the server
+      // (within the deadline, if any): a call that never reached it was never made.
+      if (target_->at_most_once) context_->set_wait_for_ready(true);
       for (const auto& [key, value] : target_->metadata) context_->AddMetadata(key, value);
       // So a server can tell a repeated call (at-least-once delivery) from a new one.
       context_->AddMetadata("drover-job", absl::StrCat(chunk_->chunk().job_id()));

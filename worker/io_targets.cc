@@ -1,8 +1,6 @@
 // Implements io_targets.h.
 #include "worker/io_targets.h"
 
-#include <algorithm>
-
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -14,17 +12,13 @@ namespace {
 // jobs unused for kForgetTargetsAfter are forgotten.
 constexpr size_t kMaxCachedTargets = 1024;
 constexpr absl::Duration kForgetTargetsAfter = absl::Minutes(30);
-
-uint64_t MaxResponseBytes(const v1::GrpcSpec& spec) {
-  return std::min(spec.max_response_bytes() == 0 ? kDefaultGrpcMaxResponse : spec.max_response_bytes(),
-                  kMaxGrpcResponseLimit);
-}
 }  // namespace
 
 std::shared_ptr<grpc::Channel> IoTargets::ChannelFor(const v1::GrpcSpec& spec) {
   const int max_response = static_cast<int>(MaxResponseBytes(spec));
-  std::string key =
-      absl::StrCat(spec.target(), spec.tls() ? "\1" : "\0", spec.lb_policy(), "\0", max_response, "\0", spec.ca_pem());
+  const absl::string_view nul("\0", 1);  // between the fields: none of them holds a NUL but ca_pem, last
+  std::string key = absl::StrCat(spec.target(), nul, spec.tls() ? "tls" : "", nul, spec.lb_policy(), nul,
+                                 max_response, nul, spec.ca_pem());
   {
     absl::MutexLock lock(&mu_);
     auto it = channels_.find(key);

@@ -191,6 +191,7 @@ void WorkerCore::SendResultsAndCredit() {
 
 bool WorkerCore::StoppedWithTheWorker(const v1::ChunkResult& result) {
   for (const v1::TaskInfo& task : result.outputs().tasks()) {
+    if (task.timed_out()) continue;  // its --timeout stopped it (with SIGTERM), not the worker's end
     if (task.signal() == SIGTERM || task.signal() == SIGINT || task.signal() == SIGHUP) return true;
   }
   return false;

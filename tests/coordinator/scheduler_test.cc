@@ -809,8 +809,9 @@ class SchedulerGrpcTest : public SchedulerTest {
     message.mutable_ready()->set_io_credit(credit);
     scheduler_.OnWorkerMessage(peer, message, now_);
   }
-  uint64_t SubmitCalls(int items, uint32_t concurrency, double rate = 0) {
+  uint64_t SubmitCalls(int items, uint32_t concurrency, double rate = 0, uint64_t max_response = 0) {
     v1::JobSpec spec;
+    spec.mutable_grpc()->set_max_response_bytes(max_response);
     spec.mutable_grpc()->set_target("127.0.0.1:1");
     spec.mutable_grpc()->set_method("/p.S/M");
     spec.mutable_grpc()->set_descriptor_set("descriptors");
@@ -867,11 +868,11 @@ TEST_F(SchedulerGrpcTest, CallsUseTheIoCreditWithinTheJobsConcurrency) {
 
 TEST_F(SchedulerGrpcTest, LargeResultsBoundTheCallsInFlight) {
   RegisterWithIo("a", 1, 10000);
-  SubmitCalls(1000, /*concurrency=*/64);
+  SubmitCalls(1000, /*concurrency=*/64, /*rate=*/0, /*max_response=*/1 << 20);
   IoCredit("a", 10000);
   scheduler_.Dispatch(now_);
   v1::Assign first = outbox_.Take("a").assign();
-  ASSERT_EQ(Grpc(first), 64);  // the first wave: the job's concurrency
+  ASSERT_EQ(Grpc(first), 64);  // the first wave: 256 MiB at 1 MiB a call, so the concurrency bounds
   for (int i = 0; i < 4; ++i) Complete("a", first.chunks(i), std::string(i == 0 ? 64 << 20 : 0, 'x'));
   scheduler_.Dispatch(now_);
   // 16 MiB a call so far: 256 MiB of results is 16 calls, and 60 are out.
@@ -880,6 +881,21 @@ TEST_F(SchedulerGrpcTest, LargeResultsBoundTheCallsInFlight) {
   scheduler_.Dispatch(now_);
   // 64 MiB over 54 calls: the concurrency bounds again; 10 are out, 54 more go.
   EXPECT_EQ(Grpc(outbox_.Take("a").assign()), 54);
+}
+
+TEST_F(SchedulerGrpcTest, TheFirstWaveIsBoundedByTheLargestResponseAllowed) {
+  RegisterWithIo("a", 1, 10000);
+  SubmitCalls(1000, /*concurrency=*/256);
+  IoCredit("a", 10000);
+  scheduler_.Dispatch(now_);
+  v1::Assign first = outbox_.Take("a").assign();
+  ASSERT_EQ(Grpc(first), 16);  // 256 MiB at 16 MiB (the default --max-response) a call
+  Complete("a", first.chunks(0));  // results are small: the job's concurrency bounds from now on
+  scheduler_.Dispatch(now_);
+  int more = 0;
+  const v1::CoordinatorMessage second = outbox_.Take("a");
+  for (const v1::Chunk& chunk : second.assign().chunks()) more += ChunkItems(chunk).count();
+  EXPECT_EQ(more, 256 - 15);
 }
 
 TEST_F(SchedulerGrpcTest, ARateIsSplitOverTheWorkersAbleToRunTheJob) {
@@ -895,6 +911,10 @@ TEST_F(SchedulerGrpcTest, ARateIsSplitOverTheWorkersAbleToRunTheJob) {
   ASSERT_EQ(Grpc(a), 10);
   EXPECT_DOUBLE_EQ(a.chunks(0).grpc().rate(), 5);  // each worker's share: it spaces its calls so
   EXPECT_DOUBLE_EQ(outbox_.Take("b").assign().chunks(0).grpc().rate(), 5);
+  Complete("a", a.chunks(0));  // small results: the job's bytes no longer hold it back
+  scheduler_.Dispatch(now_);
+  ASSERT_EQ(Grpc(outbox_.Take("a").assign()), 1);
+  EXPECT_EQ(Grpc(outbox_.Take("b").assign()), 4);  // b had 6 of the first 16: the room is offered to it too
   RegisterWithIo("c", 1, 1000);
   IoCredit("c", 1000);
   scheduler_.Dispatch(now_);

@@ -110,7 +110,7 @@ sbatch --wait -N 2 -o four-b.out -e four-b.err "$sbatch_script" "${job_args[@]}"
     fail "the resubmission failed: $(cat four-b.err)"
 [ "$(tr '\n' ' ' <four-b.out)" = "$(seq 0 359 | tr '\n' ' ')" ] || fail "not every result once: $(head four-b.out)"
 grep -q "resume" four-a.err || fail "the first allocation did not say how to resume: $(cat four-a.err)"
-[ "$(ls -A "$DROVER_SHARED_DIR")" = "$job" ] || fail "left behind after completion: $(ls -A "$DROVER_SHARED_DIR")"
+[ "$(ls -A "$DROVER_SHARED_DIR")" = "$job.0" ] || fail "left behind after completion: $(ls -A "$DROVER_SHARED_DIR")"
 echo "(the first allocation printed $done_first results before its limit; the second all 360)"
 
 echo "== 5. workers that join a coordinator elsewhere, added and removed mid-job"

@@ -346,8 +346,10 @@ TEST_F(IoTest, CallsRunWhileEveryCpuSlotIsBusy) {
   ASSERT_TRUE(WaitUntil([&] { return WorkerField(cluster_.Drover({"--json", "workers"}).out, "slotsBusy") == 2; }));
 
   std::vector<std::string> items(60, R"({"message":"io","latencyMs":1500})");
+  // (--max-response 64K: else, until its first result, a job has at most
+  // 256 MiB / 16 MiB = 16 calls in flight.)
   std::vector<std::string> args = {"submit", "--grpc", echo_.address(), "--method", kSay, "--concurrency", "60",
-                                   ":::"};
+                                   "--max-response", "64K", ":::"};
   args.insert(args.end(), items.begin(), items.end());
   CommandResult io = cluster_.Drover(args);
   ASSERT_EQ(io.exit_code, 0) << io.err;
@@ -377,7 +379,7 @@ TEST_F(IoTest, EngineThreadsStayFixedWithTwoThousandCallsInFlight) {
   EXPECT_EQ(ThreadsNamed(worker, "drover-io"), 2);
 
   std::vector<std::string> args = {"submit", "--grpc", echo_.address(), "--method", kSay, "--concurrency", "2000",
-                                   "--each-line", "-"};
+                                   "--max-response", "64K", "--each-line", "-"};
   std::string input;
   for (int i = 0; i < 2000; ++i) absl::StrAppend(&input, R"({"message":"m)", i, R"(","latencyMs":4000})", "\n");
   CommandResult submitted = cluster_.Drover(args, input);
