@@ -3,6 +3,7 @@
 # machine (slurm_cluster.sh), then:
 #  1. sbatch drover.sbatch runs a job over both nodes; its output holds only its
 #     results, in order, and nothing of drover is left running or on disk;
+#     The same as an ordinary user (nobody);
 #  2. workers that cannot start (root without --allow-root) fail the allocation
 #     at once with their message, instead of leaving it waiting;
 #  3. scancel of a running drover.sbatch allocation leaves nothing running;
@@ -76,6 +77,19 @@ cut -d' ' -f1 one.out | tr -d '\n' | grep -qx abcdef || fail "results out of ord
 [ "$(cut -d' ' -f2 one.out | sort -u | tr '\n' ' ')" = "n1 n2 " ] || fail "not both nodes: $(cat one.out)"
 wait_for 30 no_drover_left || fail "drover processes left: $(drover_left)"
 [ -z "$(ls -A "$DROVER_SHARED_DIR")" ] || fail "left behind after success: $(ls -A "$DROVER_SHARED_DIR")"
+
+echo "== 1b. the same as an ordinary user (no --allow-root needed)"
+mkdir -m 0755 user && chown nobody user
+if ! runuser -u nobody -- test -x "$DROVER_BIN_DIR/drover-worker"; then
+  echo "(skipped: user nobody cannot reach $DROVER_BIN_DIR from this checkout's place)"
+else
+(cd user && runuser -u nobody -- env DROVER_SHARED_DIR="$work/user/shared" DROVER_WORKER_FLAGS= \
+    sbatch --wait -N 2 -o user.out "$sbatch_script" ::: a b c -- sh -c 'echo {} $(id -un)' >/dev/null) ||
+    fail "the job failed as nobody: $(cat user/user.out)"
+[ "$(tr '\n' ' ' <user/user.out)" = "a nobody b nobody c nobody " ] || fail "as nobody: $(cat user/user.out)"
+[ -z "$(ls -A user/shared)" ] || fail "left behind as nobody: $(ls -A user/shared)"
+wait_for 30 no_drover_left || fail "drover processes left: $(drover_left)"
+fi
 
 echo "== 2. workers that cannot start fail the allocation at once"
 status=0
