@@ -3,9 +3,12 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "drover/v1/service.pb.h"
 
@@ -13,6 +16,10 @@ namespace drover {
 namespace {
 
 constexpr uint64_t kFailuresShown = 10;
+// Of a failed task: its item up to this many bytes, and the last lines of its stderr.
+constexpr size_t kItemShown = 60;
+constexpr size_t kStderrLinesShown = 5;
+constexpr size_t kStderrLineBytes = 300;
 constexpr size_t kFlushBytes = 1 << 20;
 constexpr absl::Duration kFlushInterval = absl::Milliseconds(50);
 
@@ -46,11 +53,35 @@ bool IsValidUtf8(const std::string& text) {
 ResultsPrinter::ResultsPrinter(Format format, FILE* out, FILE* err, bool print_outputs)
     : format_(format), out_(out), err_(err), print_outputs_(print_outputs) {}
 
-void ResultsPrinter::Failure(uint64_t index, const std::string& message) {
+void ResultsPrinter::Failure(uint64_t index, const std::string& message, const v1::TaskInfo* task) {
   ++failed_;
-  if (format_ == Format::kText && failed_ <= kFailuresShown) {
-    std::fprintf(err_, "drover: task %llu failed: %s\n", static_cast<unsigned long long>(index + 1),
-                 message.c_str());
+  if (format_ != Format::kText || failed_ > kFailuresShown) return;
+  std::string item;  // "(ITEM) ", shortened
+  if (task != nullptr && !task->item().empty() && IsValidUtf8(task->item())) {
+    item = absl::StrCat("(", task->item().substr(0, kItemShown), task->item().size() > kItemShown ? "...) " : ") ");
+  }
+  std::fprintf(err_, "drover: task %llu %sfailed: %s\n", static_cast<unsigned long long>(index + 1), item.c_str(),
+               message.c_str());
+  if (task == nullptr || task->stderr().empty()) return;
+  // The end of its stderr, where the reason usually is.
+  std::vector<absl::string_view> lines =
+      absl::StrSplit(absl::StripTrailingAsciiWhitespace(task->stderr()), '\n');
+  const size_t first = lines.size() > kStderrLinesShown ? lines.size() - kStderrLinesShown : 0;
+  if (first > 0) std::fprintf(err_, "  | ... (%zu earlier lines of its stderr: see `drover logs`)\n", first);
+  for (size_t i = first; i < lines.size(); ++i) {
+    std::fprintf(err_, "  | %.*s\n", static_cast<int>(std::min<size_t>(lines[i].size(), kStderrLineBytes)),
+                 lines[i].data());
+  }
+}
+
+void ResultsPrinter::Truncated(uint64_t index, const v1::TaskInfo& task) {
+  ++truncated_;
+  if (format_ == Format::kText && truncated_ <= kFailuresShown) {
+    std::fprintf(err_, "drover: warning: task %llu's %s passed --max-output and was cut\n",
+                 static_cast<unsigned long long>(index + 1),
+                 task.stdout_truncated() && task.stderr_truncated() ? "stdout and stderr"
+                 : task.stdout_truncated()                          ? "stdout"
+                                                                    : "stderr");
   }
 }
 
@@ -85,6 +116,7 @@ v1::TaskRecord ResultsPrinter::Record(const v1::ChunkOutputs& chunk, uint32_t of
     const v1::TaskInfo& task = chunk.tasks(static_cast<int>(offset));
     record.set_duration_seconds(static_cast<double>(task.duration_us()) / 1e6);
     record.set_item(IsValidUtf8(task.item()) ? task.item() : "(not UTF-8)");
+    SetText(task.stderr(), record.mutable_stderr(), record.mutable_stderr_bytes());
     if (!task.grpc_code().empty()) {
       record.set_grpc_code(task.grpc_code());
       record.set_grpc_message(task.grpc_message());
@@ -122,7 +154,11 @@ void ResultsPrinter::Print(const v1::ChunkOutputs& chunk) {
   std::vector<size_t> offsets = OutputOffsets(chunk);
   for (uint32_t i = 0; i < chunk.item_count(); ++i) {
     absl::string_view output(chunk.outputs().data() + offsets[i], offsets[i + 1] - offsets[i]);
-    if (errors[i] != nullptr) Failure(chunk.first_index() + i, errors[i]->message());
+    const v1::TaskInfo* task = i < static_cast<uint32_t>(chunk.tasks_size()) ? &chunk.tasks(static_cast<int>(i)) : nullptr;
+    if (task != nullptr && (task->stdout_truncated() || task->stderr_truncated())) {
+      Truncated(chunk.first_index() + i, *task);
+    }
+    if (errors[i] != nullptr) Failure(chunk.first_index() + i, errors[i]->message(), task);
     if (!print_outputs_ && errors[i] == nullptr) continue;
     if (format_ == Format::kJson) {
       AppendJson(Record(chunk, i, output, errors[i]));
@@ -177,9 +213,15 @@ void ResultsPrinter::Flush() {
 
 void ResultsPrinter::Finish() {
   Flush();
-  if (format_ == Format::kText && failed_ > kFailuresShown) {
+  if (format_ != Format::kText) return;
+  if (failed_ > kFailuresShown) {
     std::fprintf(err_, "drover: ... %llu more tasks failed (use --json to see all)\n",
                  static_cast<unsigned long long>(failed_ - kFailuresShown));
+  }
+  if (truncated_ > 0) {
+    std::fprintf(err_, "drover: warning: %llu task(s) had output cut at --max-output (raise it, or write large "
+                       "output to files)\n",
+                 static_cast<unsigned long long>(truncated_));
   }
 }
 

@@ -20,8 +20,10 @@ class ResultsPrinter {
 
   // Text format: each successful kernel output and a newline to `out`, or
   // each command task's stdout as it is (like `parallel --keep-order`), in the
-  // order chunks arrive; failures go to `err` as "task N failed: why" (N is the
-  // task number, from 1; the first few in full, then a count).
+  // order chunks arrive; failures go to `err` as "task N (ITEM) failed: why"
+  // and the last lines of the task's stderr (N is the task number, from 1; the
+  // first few in full, then a count). An output cut at --max-output is a
+  // warning on `err` and in Finish()'s summary.
   // `print_outputs` false prints only failures (used for reductions).
   ResultsPrinter(Format format, FILE* out, FILE* err, bool print_outputs = true);
 
@@ -31,14 +33,18 @@ class ResultsPrinter {
   // task succeeded.
   bool PrintLog(const v1::ChunkOutputs& chunk, uint64_t index);
   void Flush();
-  // Flushes and reports how many failures were not shown.
+  // Flushes and reports how many failures were not shown and how many
+  // outputs were cut.
   void Finish();
 
   uint64_t failed() const { return failed_; }
   uint64_t printed() const { return printed_; }
 
  private:
-  void Failure(uint64_t index, const std::string& message);
+  // `task`: the task's TaskInfo (item, stderr) if the chunk has one.
+  void Failure(uint64_t index, const std::string& message, const v1::TaskInfo* task);
+  // A task whose stdout or stderr was cut at --max-output.
+  void Truncated(uint64_t index, const v1::TaskInfo& task);
   v1::TaskRecord Record(const v1::ChunkOutputs& chunk, uint32_t offset, absl::string_view output,
                         const v1::ItemError* error) const;
   void AppendJson(const v1::TaskRecord& record);
@@ -51,6 +57,7 @@ class ResultsPrinter {
   absl::Time last_flush_ = absl::InfinitePast();
   uint64_t failed_ = 0;
   uint64_t printed_ = 0;
+  uint64_t truncated_ = 0;  // tasks whose output was cut
 };
 
 // True when `text` is valid UTF-8.

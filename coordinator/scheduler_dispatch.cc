@@ -19,8 +19,8 @@ namespace {
 constexpr absl::Duration kStealAnswerTime = absl::Seconds(2);
 // A worker of a job with --rate holds at most this many seconds of its share.
 constexpr double kRateLookaheadSeconds = 2;
-// Bytes of a gRPC job's results (at its mean size per call) a worker may hold,
-// and the job may have in flight or undelivered, at once.
+// Bytes of a gRPC job's results (at its mean size per call) it may have in
+// flight or undelivered at once.
 constexpr uint64_t kIoBytesInFlight = 256ull << 20;
 // A gRPC chunk is cut to about this many bytes of results (at least one call).
 constexpr uint64_t kIoChunkResultBytes = 16ull << 20;
@@ -144,14 +144,12 @@ void Scheduler::TakeIoChunks(WorkerRecord& worker, Job* job, double rate_share, 
   if (rate_share > 0) {
     limit = std::min(limit, std::max(chunk_size, static_cast<uint64_t>(std::ceil(rate_share * kRateLookaheadSeconds))));
   }
-  // ... and results of a bounded size: a worker holds, and the job has out,
-  // at most kIoBytesInFlight of them (results a stream-mode reader has not
-  // taken yet count against the job's). A call's result is taken to be the
-  // job's mean so far, or before any result the largest allowed
-  // (--max-response): 16 calls at the default 16 MiB, until the first result.
+  // ... and the job has at most kIoBytesInFlight of results out (on all its
+  // workers, plus those a stream-mode reader has not taken yet). A call's
+  // result is taken to be the job's mean so far, or before any result the
+  // largest allowed (--max-response): 16 calls at the default 16 MiB.
   const std::optional<uint64_t> mean = job->MeanOutputBytes();
   const uint64_t per_call = mean ? *mean : std::max<uint64_t>(1, MaxResponseBytes(spec));
-  limit = std::min(limit, std::max<uint64_t>(1, kIoBytesInFlight / per_call));
   const uint64_t budget = kIoBytesInFlight - std::min(kIoBytesInFlight, job->undelivered_bytes());
   const uint64_t job_limit = std::max<uint64_t>(1, budget / per_call);
   uint64_t job_room = job_limit > job->items_in_flight() ? job_limit - job->items_in_flight() : 0;

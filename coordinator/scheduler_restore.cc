@@ -73,7 +73,8 @@ void Scheduler::Restore(const std::vector<v1::JournalRecord>& records, absl::Tim
   }
   for (uint64_t id : std::vector<uint64_t>(runnable_.begin(), runnable_.end())) {
     Job* job = FindJob(id);
-    if (job->spec().has_grpc() && job->spec().grpc().at_most_once()) {
+    // (A stream-mode job is cancelled below: its reader is gone.)
+    if (!job->stream_results() && job->spec().has_grpc() && job->spec().grpc().at_most_once()) {
       // Which of its calls were made before the restart is not known: none is made twice.
       job->FailRemaining("outcome unknown (--at-most-once: not made again): the coordinator restarted while the "
                          "job ran",

@@ -54,6 +54,45 @@ TEST(ResultsPrinter, TextPrintsOutputsAndReportsFailures) {
   EXPECT_EQ(printer.failed(), 1u);
 }
 
+TEST(ResultsPrinter, AFailedTaskShowsItsItemAndTheEndOfItsStderr) {
+  v1::ChunkOutputs chunk;
+  chunk.set_first_index(1);
+  chunk.set_item_count(1);
+  chunk.add_output_sizes(0);
+  chunk.add_errors()->set_message("exit status 1");
+  v1::TaskInfo* task = chunk.add_tasks();
+  task->set_item("file002.txt");
+  task->set_stderr("one\ntwo\nthree\nfour\nfive\nsix\ngzip: file002.txt: No such file or directory\n");
+  Capture out, err;
+  ResultsPrinter printer(ResultsPrinter::Format::kText, out.file(), err.file());
+  printer.Print(chunk);
+  printer.Finish();
+  EXPECT_EQ(err.Text(),
+            "drover: task 2 (file002.txt) failed: exit status 1\n"
+            "  | ... (2 earlier lines of its stderr: see `drover logs`)\n"
+            "  | three\n  | four\n  | five\n  | six\n"
+            "  | gzip: file002.txt: No such file or directory\n");
+}
+
+TEST(ResultsPrinter, OutputCutAtMaxOutputIsAWarningAndInTheSummary) {
+  v1::ChunkOutputs chunk;
+  chunk.set_item_count(2);
+  chunk.set_outputs("xy");
+  chunk.add_output_sizes(1);
+  chunk.add_output_sizes(1);
+  chunk.add_tasks()->set_stdout_truncated(true);
+  chunk.add_tasks();
+  Capture out, err;
+  ResultsPrinter printer(ResultsPrinter::Format::kText, out.file(), err.file());
+  printer.Print(chunk);
+  printer.Finish();
+  EXPECT_EQ(out.Text(), "xy");
+  EXPECT_EQ(err.Text(),
+            "drover: warning: task 1's stdout passed --max-output and was cut\n"
+            "drover: warning: 1 task(s) had output cut at --max-output (raise it, or write large output to "
+            "files)\n");
+}
+
 TEST(ResultsPrinter, JsonHasOneRecordPerTaskAndKeepsBytes) {
   Capture out, err;
   ResultsPrinter printer(ResultsPrinter::Format::kJson, out.file(), err.file());

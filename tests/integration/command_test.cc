@@ -31,8 +31,8 @@ TEST_F(CommandTest, ExitStatusesAndTheJobsExitCode) {
   EXPECT_NE(cluster_.Drover({"status", "1"}).out.find("2/2 done"), std::string::npos);  // ::: gave two items
   CommandResult mixed = cluster_.Drover({"run", ":::", "0", "1", "3", "--", "sh", "-c", "exit {}"});
   EXPECT_EQ(mixed.exit_code, 1);
-  EXPECT_NE(mixed.err.find("task 2 failed: exit status 1"), std::string::npos) << mixed.err;
-  EXPECT_NE(mixed.err.find("task 3 failed: exit status 3"), std::string::npos) << mixed.err;
+  EXPECT_NE(mixed.err.find("task 2 (1) failed: exit status 1"), std::string::npos) << mixed.err;
+  EXPECT_NE(mixed.err.find("task 3 (3) failed: exit status 3"), std::string::npos) << mixed.err;
   CommandResult json = cluster_.Drover({"--json", "run", ":::", "3", "--", "sh", "-c", "exit {}"});
   EXPECT_NE(json.out.find(R"("exitCode":3)"), std::string::npos) << json.out;
   EXPECT_NE(json.out.find(R"("item":"3")"), std::string::npos) << json.out;
@@ -77,6 +77,14 @@ TEST_F(CommandTest, FailuresHaveClearReasons) {
   EXPECT_NE(segv.err.find("killed by signal 11"), std::string::npos) << segv.err;
   CommandResult slow = cluster_.Drover({"run", "--timeout", "300ms", ":::", "30", "--", "sleep", "{}"});
   EXPECT_NE(slow.err.find("timed out after 300ms"), std::string::npos) << slow.err;
+  // The program's own words (the end of its stderr) come with the failure.
+  CommandResult gzip = cluster_.Drover({"run", ":::", "file002.txt", "--", "sh", "-c",
+                                        "echo \"gzip: $1: No such file or directory\" >&2; exit 1", "-", "{}"});
+  EXPECT_EQ(gzip.exit_code, 1);
+  EXPECT_NE(gzip.err.find("task 1 (file002.txt) failed: exit status 1\n"
+                          "  | gzip: file002.txt: No such file or directory\n"),
+            std::string::npos)
+      << gzip.err;
   // The worker is fine after all of that.
   CommandResult after = cluster_.Drover({"run", ":::", "still", "--", "echo"});
   EXPECT_EQ(after.out, "still\n");
@@ -88,6 +96,11 @@ TEST_F(CommandTest, LargeAndBinaryOutputArePreserved) {
   EXPECT_EQ(big.out.size(), 52428800u);
   CommandResult capped = cluster_.Drover({"--json", "run", ":::", "3000000", "--", "head", "-c", "{}", "/dev/zero"});
   EXPECT_NE(capped.out.find(R"("stdoutTruncated":true)"), std::string::npos);
+  // Cut output is never silent.
+  CommandResult cut = cluster_.Drover({"run", ":::", "3000000", "--", "head", "-c", "{}", "/dev/zero"});
+  EXPECT_EQ(cut.out.size(), 1u << 20);
+  EXPECT_NE(cut.err.find("warning: task 1's stdout passed --max-output and was cut"), std::string::npos) << cut.err;
+  EXPECT_NE(cut.err.find("1 task(s) had output cut at --max-output"), std::string::npos) << cut.err;
   CommandResult binary = cluster_.Drover({"run", ":::", "x", "--", "printf", "\\000\\377\\376"});
   EXPECT_EQ(binary.out, std::string("\0\xff\xfe", 3));
 }

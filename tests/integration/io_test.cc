@@ -331,9 +331,9 @@ TEST_F(IoTest, AMalformedJsonItemFailsItsTaskAndTheJobGoesOn) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(Lines(r.out), (std::vector<std::string>{R"({"message":"one","attempt":1})",
                                                     R"({"message":"four","attempt":1})"}));
-  EXPECT_NE(r.err.find("task 2 failed: item is not a valid JSON drover.echo.v1.EchoRequest"), std::string::npos)
+  EXPECT_NE(r.err.find(R"(task 2 ({"message": ) failed: item is not a valid JSON drover.echo.v1.EchoRequest)"), std::string::npos)
       << r.err;
-  EXPECT_NE(r.err.find("task 3 failed: item is not a valid JSON drover.echo.v1.EchoRequest"), std::string::npos)
+  EXPECT_NE(r.err.find(R"(task 3 ({"mesage":"typo"}) failed: item is not a valid JSON drover.echo.v1.EchoRequest)"), std::string::npos)
       << r.err;
 }
 
