@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
+#include <set>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -138,6 +140,32 @@ CLI::Option* AddJobId(CLI::App* command, uint64_t* job_id) {
   return command->add_option("job", *job_id, "the job's id (printed by `drover submit`)")->required();
 }
 
+// After a failed parse: the first word that is neither an option, an
+// option's value, nor a command, if it comes before any command.
+std::string UnknownCommand(const CLI::App& app, const std::vector<std::string>& args) {
+  static const auto* kTakesValue =
+      new std::set<std::string>{"-c", "--coordinator", "--ca", "--client-cert", "--client-key", "--token-file"};
+  std::string previous;
+  // `args` is reversed (CLI11 parses from the back): walk it in the user's order.
+  for (auto it = args.rbegin(); it != args.rend(); previous = *it++) {
+    const std::string& word = *it;
+    if (word.empty() || word[0] == '-' || kTakesValue->contains(previous)) continue;
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      if (sub->check_name(word)) return "";
+    }
+    return word;
+  }
+  return "";
+}
+
+// "Usage: drover run [OPTIONS]" rather than "Usage: run [OPTIONS]".
+class Formatter : public CLI::Formatter {
+ public:
+  std::string make_usage(const CLI::App* app, std::string name) const override {
+    return CLI::Formatter::make_usage(app, app->get_parent() != nullptr ? "drover " + name : name);
+  }
+};
+
 }  // namespace
 
 int RunCli(int argc, char** argv) {
@@ -151,6 +179,7 @@ int RunCli(int argc, char** argv) {
       "2 usage error, 3 the coordinator could not be reached (or another error), 130 Ctrl-C."};
   app.require_subcommand(1);
   app.fallthrough();
+  app.formatter(std::make_shared<Formatter>());
   CommonOptions common;
   const char* env = std::getenv("DROVER_COORDINATOR");
   common.coordinator = env != nullptr && *env != '\0' ? env : absl::StrCat("127.0.0.1:", kDefaultClientPort);
@@ -239,14 +268,20 @@ int RunCli(int argc, char** argv) {
   run->add_option("--plugin", run_options.plugins, "with --local: a kernel plugin for the workers (repeatable)")
       ->check(CLI::ExistingFile);
   run->add_flag("--unordered", run_options.unordered, "print results in completion order");
-  run->add_flag("!--no-progress", run_options.progress, "no progress bar");
+  bool no_progress = false;
+  run->add_flag("--no-progress", no_progress, "no progress bar");
 
   std::vector<std::string> command, extra_items;
   bool had_separator = false;
   std::vector<std::string> args = SplitCommandAndItems(argc, argv, &command, &extra_items, &had_separator);
+  const std::vector<std::string> given = args;  // parse() consumes `args`
   try {
     app.parse(args);
   } catch (const CLI::ParseError& e) {
+    if (std::string unknown = UnknownCommand(app, given); !unknown.empty()) {
+      std::fprintf(stderr, "drover: unknown command '%s'; `drover --help` lists the commands\n", unknown.c_str());
+      return kExitUsage;
+    }
     int code = app.exit(e);
     return code == 0 ? kExitOk : kExitUsage;
   }
@@ -294,8 +329,25 @@ int RunCli(int argc, char** argv) {
     common.tls = true;
   }
   InstallInterruptHandler();
+  run_options.progress = !no_progress;
+  if (run->parsed() && !run_options.local && run_options.local_workers > 0) {
+    std::fprintf(stderr, "drover: -j/--workers is the number of workers of --local's private cluster; without "
+                         "--local, the job runs on the coordinator's workers (start more workers to go faster)\n");
+    return kExitUsage;
+  }
 
   if (keygen->parsed()) {
+    // A fresh directory for the keys is made private (0700), as `mkdir -m 700` would.
+    const std::filesystem::path dir = std::filesystem::path(key_prefix).parent_path();
+    std::error_code error;
+    if (!dir.empty() && !std::filesystem::exists(dir, error)) {
+      std::filesystem::create_directories(dir, error);
+      if (!error) std::filesystem::permissions(dir, std::filesystem::perms::owner_all, error);
+      if (error) {
+        std::fprintf(stderr, "drover: cannot create %s: %s\n", dir.c_str(), error.message().c_str());
+        return kExitUsage;
+      }
+    }
     absl::StatusOr<CurveKeyPair> pair = WriteNewKeyPair(key_prefix);
     if (!pair.ok()) return Fail(pair.status());
     std::printf("wrote %s.key (keep it secret) and %s.pub: %s\n", key_prefix.c_str(), key_prefix.c_str(),

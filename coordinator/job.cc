@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/grpc_codec.h"
 #include "common/items.h"
 #include "common/job_state.h"
@@ -399,8 +401,9 @@ void Job::RestoreResult(uint64_t offset, v1::ChunkOutputs&& outputs, absl::Time 
 
 absl::Status Job::Cancel(absl::Time now) {
   if (finished()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("job ", id_, " has already finished (", v1::JobState_Name(state_), ")"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", id_, " has already finished (", absl::AsciiStrToLower(absl::StripPrefix(v1::JobState_Name(state_), "JOB_STATE_")),
+        "): nothing to cancel"));
   }
   SetState(v1::JOB_STATE_CANCELLED, now);
   requeued_.clear();

@@ -1,6 +1,12 @@
 // Integration: the CLI's usage errors, help and unreachable coordinators.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
 #include "tests/integration/harness.h"
 
 namespace drover::testing {
@@ -29,12 +35,38 @@ TEST(Cli, MisuseExitsTwoWithAMessage) {
   }
 }
 
+TEST(Cli, MisuseSaysWhatToDo) {
+  CommandResult bogus = RunProgram({BinPath("drover"), "-c", "127.0.0.1:1", "bogus"});
+  EXPECT_EQ(bogus.exit_code, 2);
+  EXPECT_NE(bogus.err.find("unknown command 'bogus'; `drover --help` lists the commands"), std::string::npos)
+      << bogus.err;
+  // -j sizes --local's private cluster; it is not silently ignored without it.
+  CommandResult workers = RunProgram({BinPath("drover"), "run", "-j", "2", "--kernel", "echo", "a"});
+  EXPECT_EQ(workers.exit_code, 2);
+  EXPECT_NE(workers.err.find("-j/--workers is the number of workers of --local's private cluster"),
+            std::string::npos)
+      << workers.err;
+}
+
+TEST(Cli, KeygenMakesAPrivateDirectoryForTheKeys) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "drover-keygen-", getpid(), "/keys");
+  CommandResult made = RunProgram({BinPath("drover"), "keygen", dir + "/coordinator"});
+  EXPECT_EQ(made.exit_code, 0) << made.err;
+  struct stat info {};
+  ASSERT_EQ(stat(dir.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0700u);
+  EXPECT_EQ(stat((dir + "/coordinator.key").c_str(), &info), 0);
+  std::filesystem::remove_all(std::filesystem::path(dir).parent_path());
+}
+
 TEST(Cli, HelpExplainsAndExitsZero) {
   CommandResult help = RunProgram({BinPath("drover"), "--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("Exit codes"), std::string::npos);
   CommandResult run_help = RunProgram({BinPath("drover"), "run", "--help"});
   EXPECT_NE(run_help.out.find("--local"), std::string::npos);
+  EXPECT_NE(run_help.out.find("Usage: drover run [OPTIONS]"), std::string::npos) << run_help.out;
+  EXPECT_EQ(run_help.out.find("{false}"), std::string::npos) << run_help.out;
   EXPECT_EQ(RunProgram({BinPath("drover-worker"), "--help"}).exit_code, 0);
   EXPECT_EQ(RunProgram({BinPath("drover-coordinator"), "--help"}).exit_code, 0);
 }

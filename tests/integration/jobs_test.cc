@@ -231,6 +231,10 @@ TEST(Jobs, CancelStopsAJobAndTheWorkersMoveOn) {
   EXPECT_EQ(next.out, "still here\n");
   CommandResult status = cluster.Drover({"status", job});
   EXPECT_NE(status.out.find("CANCELLED"), std::string::npos);
+  // Cancelling a finished job says so in words.
+  CommandResult again = cluster.Drover({"cancel", job});
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.err.find("has already finished (cancelled): nothing to cancel"), std::string::npos) << again.err;
 }
 
 }  // namespace
