@@ -208,6 +208,10 @@ int ResultsCommand(const CommonOptions& common, uint64_t job_id, bool unordered)
     return true;
   });
   printer.Finish();
+  if (streamed.code() == absl::StatusCode::kAborted) {  // the job was cancelled
+    std::fprintf(stderr, "drover: %s\n", std::string(streamed.message()).c_str());
+    return kExitTaskFailed;
+  }
   if (!streamed.ok()) return Fail(streamed);
   absl::StatusOr<v1::JobStatus> after = (*client)->GetJob(job_id);
   if (!after.ok()) return Fail(after.status());

@@ -52,6 +52,10 @@ int StreamAndReport(Client& client, uint64_t job_id, const CommonOptions& common
   });
   printer.Finish();
   if (watcher) watcher->join();
+  if (streamed.code() == absl::StatusCode::kAborted) {  // the job was cancelled
+    std::fprintf(stderr, "drover: %s\n", std::string(streamed.message()).c_str());
+    return kExitTaskFailed;
+  }
   if (!streamed.ok()) return Fail(streamed);
   absl::StatusOr<v1::JobStatus> status = client.GetJob(job_id);
   if (!status.ok()) return Fail(status.status());

@@ -299,7 +299,19 @@ grpc::Status ClientService::StreamResults(grpc::ServerContext* context,
       give_up();
       return grpc::Status::CANCELLED;
     }
-    if (end) return grpc::Status::OK;
+    if (end) {
+      // A reader must not take a cancelled job's results for all of them.
+      auto cancelled = loop_->Call<bool>([&](Scheduler& s) {
+        absl::StatusOr<v1::JobStatus> job = s.GetJob(job_id);
+        return job.ok() && job->state() == v1::JOB_STATE_CANCELLED;
+      });
+      if (cancelled.value_or(false)) {
+        return grpc::Status(grpc::StatusCode::ABORTED,
+                            absl::StrCat("job ", job_id, " was cancelled: these are the results of the tasks that "
+                                         "finished before"));
+      }
+      return grpc::Status::OK;
+    }
     if (batch.chunks_size() == 0) loop_->WaitForChange(seen, absl::Milliseconds(500));
   }
 }

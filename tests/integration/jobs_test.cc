@@ -231,6 +231,10 @@ TEST(Jobs, CancelStopsAJobAndTheWorkersMoveOn) {
   EXPECT_EQ(next.out, "still here\n");
   CommandResult status = cluster.Drover({"status", job});
   EXPECT_NE(status.out.find("CANCELLED"), std::string::npos);
+  // Its results say it was cancelled: a reader never takes them for all of them.
+  CommandResult results = cluster.Drover({"results", job});
+  EXPECT_EQ(results.exit_code, 1);
+  EXPECT_NE(results.err.find(absl::StrCat("job ", job, " was cancelled")), std::string::npos) << results.err;
   // Cancelling a finished job says so in words.
   CommandResult again = cluster.Drover({"cancel", job});
   EXPECT_EQ(again.exit_code, 2);
