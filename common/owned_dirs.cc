@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -31,8 +33,8 @@ std::string StartTime(pid_t pid) {
   return "";
 }
 
-bool OwnerAlive(const std::string& dir) {
-  std::ifstream owner(dir + "/" + kOwnerFileName);
+bool OwnerAlive(const std::string& owner_path) {
+  std::ifstream owner(owner_path);
   pid_t pid = 0;
   std::string start;
   if (!(owner >> pid >> start) || pid <= 0) return true;  // unreadable: assume alive, leave it
@@ -42,8 +44,9 @@ bool OwnerAlive(const std::string& dir) {
 
 }  // namespace
 
-absl::Status ClaimDir(const std::string& dir) {
-  const std::string path = dir + "/" + kOwnerFileName;
+absl::Status ClaimDir(const std::string& dir) { return ClaimPath(dir + "/" + kOwnerFileName); }
+
+absl::Status ClaimPath(const std::string& path) {
   std::string text = absl::StrCat(getpid(), " ", StartTime(getpid()), "\n");
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0 || write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
@@ -63,9 +66,29 @@ int SweepStaleDirs(const std::string& tmp, absl::string_view prefix) {
     struct stat info;
     if (lstat(entry.path().c_str(), &info) != 0 || !S_ISDIR(info.st_mode) || info.st_uid != geteuid()) continue;
     if (!std::filesystem::exists(entry.path() / kOwnerFileName, error)) continue;  // logs kept on purpose
-    if (OwnerAlive(entry.path().string())) continue;
+    if (OwnerAlive((entry.path() / kOwnerFileName).string())) continue;
     std::error_code ignored;
     if (std::filesystem::remove_all(entry.path(), ignored) > 0) ++removed;
+  }
+  return removed;
+}
+
+int SweepStaleOwnedFiles(const std::string& dir) {
+  int removed = 0;
+  std::error_code error;
+  std::vector<std::filesystem::path> stale;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+    const std::string name = entry.path().filename().string();
+    if (!absl::EndsWith(name, kOwnerSuffix) || name.size() == std::strlen(kOwnerSuffix)) continue;
+    struct stat info;
+    if (lstat(entry.path().c_str(), &info) != 0 || !S_ISREG(info.st_mode) || info.st_uid != geteuid()) continue;
+    if (!OwnerAlive(entry.path().string())) stale.push_back(entry.path());
+  }
+  for (const std::filesystem::path& owner : stale) {
+    std::string owned = owner.string();
+    owned.resize(owned.size() - std::strlen(kOwnerSuffix));
+    unlink(owned.c_str());
+    if (unlink(owner.c_str()) == 0) ++removed;
   }
   return removed;
 }

@@ -3,8 +3,9 @@
 // `owner` file naming the process that made it, and the next process of the
 // same kind removes the directories whose owner is dead. Used by `drover run
 // --local` (TMPDIR/drover-local-*) and the coordinator's private results
-// directory (TMPDIR/drover-results-*). The functions touch only the file
-// system and may be called from any thread.
+// directory (TMPDIR/drover-results-*); for single files, the coordinator's
+// default token file. The functions touch only the file system and may be
+// called from any thread.
 #ifndef DROVER_COMMON_OWNED_DIRS_H_
 #define DROVER_COMMON_OWNED_DIRS_H_
 
@@ -26,6 +27,15 @@ absl::Status ClaimDir(const std::string& dir);
 // process is gone. Returns how many were removed. Never fails: what cannot be
 // read is left.
 int SweepStaleDirs(const std::string& tmp, absl::string_view prefix);
+
+// The same for single files: FILE is owned by the process named in
+// FILE.owner (the coordinator's default token file, for one).
+inline constexpr char kOwnerSuffix[] = ".owner";
+// Writes `owner_path` naming this process. Errors: kUnavailable.
+absl::Status ClaimPath(const std::string& owner_path);
+// Removes DIR/NAME and DIR/NAME.owner for every NAME.owner of this user whose
+// process is gone. Returns how many were removed; never fails.
+int SweepStaleOwnedFiles(const std::string& dir);
 
 }  // namespace drover
 

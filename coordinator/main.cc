@@ -373,9 +373,18 @@ int main(int argc, char** argv) {
   std::string default_token_path;
   if (default_token) {
     default_token_path = drover::DefaultTokenPath(client_listen);
+    if (!default_token_path.empty()) {
+      // Token files of coordinators that died without removing theirs (SIGKILL).
+      drover::SweepStaleOwnedFiles(std::filesystem::path(default_token_path).parent_path().string());
+    }
     absl::Status written = default_token_path.empty()
                                ? absl::UnavailableError("neither $XDG_STATE_HOME nor $HOME is set")
                                : drover::WriteDefaultToken(default_token_path, *token);
+    if (written.ok()) {
+      const std::string owner = default_token_path + drover::kOwnerSuffix;
+      unlink(owner.c_str());  // a dead predecessor's on this address
+      if (absl::Status claimed = drover::ClaimPath(owner); !claimed.ok()) drover::LogWarning(claimed.ToString());
+    }
     if (!written.ok()) {
       drover::LogError(absl::StrCat("cannot keep a token for clients (", written.message(),
                                     "): give --token-file, or --no-auth to accept any local user"));
@@ -416,7 +425,10 @@ int main(int argc, char** argv) {
   // Wake the signal thread if it is still waiting.
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
-  if (!default_token_path.empty()) unlink(default_token_path.c_str());  // it dies with this coordinator
+  if (!default_token_path.empty()) {  // it dies with this coordinator
+    unlink(default_token_path.c_str());
+    unlink((default_token_path + drover::kOwnerSuffix).c_str());
+  }
   drover::LogInfo("stopped");
   return 0;
 }

@@ -166,7 +166,28 @@ TEST(Security, ALoopbackCoordinatorWithoutATokenMakesOneForItsUser) {
     ASSERT_TRUE(cluster.coordinator().Wait().has_value());
   }
   EXPECT_FALSE(std::filesystem::exists(token_file)) << "a stopped coordinator leaves its token file behind";
+  EXPECT_FALSE(std::filesystem::exists(token_file + ".owner"));
   std::filesystem::remove_all(other);
+}
+
+TEST(Security, TheTokenFileOfAKilledCoordinatorIsRemovedByTheNextOne) {
+  std::string token_file;
+  {
+    TestCluster killed;
+    const std::string port = killed.client_target().substr(killed.client_target().rfind(':') + 1);
+    const char* state = std::getenv("XDG_STATE_HOME");
+    token_file = absl::StrCat(state != nullptr && *state == '/' ? std::string(state)
+                                                                 : absl::StrCat(std::getenv("HOME"), "/.local/state"),
+                              "/drover/tokens/127.0.0.1:", port);
+    ASSERT_TRUE(std::filesystem::exists(token_file));
+    ASSERT_TRUE(std::filesystem::exists(token_file + ".owner"));
+    killed.coordinator().Signal(SIGKILL);
+    ASSERT_TRUE(killed.coordinator().Wait().has_value());
+  }
+  ASSERT_TRUE(std::filesystem::exists(token_file)) << "(SIGKILL leaves it: the case swept)";
+  TestCluster next;  // another port: it sweeps what dead coordinators left
+  ASSERT_TRUE(WaitUntil([&] { return !std::filesystem::exists(token_file); })) << token_file;
+  EXPECT_FALSE(std::filesystem::exists(token_file + ".owner"));
 }
 
 TEST(Security, NoAuthOnLoopbackLetsAnyLocalUserInAndSaysSo) {
