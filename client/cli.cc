@@ -55,7 +55,9 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
   command->add_option("--timeout", job->timeout,
                       "per-task limit (30s, 500ms, 2m): a command gets SIGTERM to its process group, "
                       "SIGKILL 2s later; a kernel that overruns is failed when it returns");
-  command->add_option("--cwd", job->cwd, "commands: working directory on the worker");
+  command->add_option("--cwd", job->cwd,
+                      "commands: the tasks' working directory (default: the directory you run drover in, which "
+                      "workers on other machines need to see too; '-': the worker's own)");
   command->add_option("--env", job->env, "commands: K=V added to the environment (one per --env, repeatable)")
       ->allow_extra_args(false);
   command->add_option("--max-output", job->max_output,

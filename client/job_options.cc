@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -176,7 +177,15 @@ absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream
       }
       spec_command->add_env(entry);
     }
-    spec_command->set_cwd(options.cwd);
+    // Tasks run where the user submits from (as HyperQueue's do), unless told
+    // otherwise; "-" leaves them in the worker's own directory.
+    if (options.cwd != "-") {
+      std::error_code error;
+      const std::filesystem::path cwd =
+          options.cwd.empty() ? std::filesystem::current_path(error) : std::filesystem::absolute(options.cwd, error);
+      if (error) return absl::InvalidArgumentError(absl::StrCat("--cwd: ", error.message()));
+      spec_command->set_cwd(cwd.lexically_normal().string());
+    }
     if (!options.timeout.empty()) {
       absl::StatusOr<absl::Duration> timeout = ParseTimeout(options.timeout);
       if (!timeout.ok()) return timeout.status();

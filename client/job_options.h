@@ -36,7 +36,7 @@ struct JobOptions {
   std::vector<std::string> require;  // worker labels the job needs
   std::string timeout;               // "30s", "500ms", "2m", or seconds (kernels: reported, not stopped)
   // Command jobs only.
-  std::string cwd;
+  std::string cwd;                   // commands: "": where the client runs; "-": the worker's own
   std::vector<std::string> env;      // K=V
   std::string max_output;            // bytes per stream: 1048576, 64K, 1M, 2G
   uint32_t cpus = 1;

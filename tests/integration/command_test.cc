@@ -1,6 +1,9 @@
 // Integration: command tasks through the real coordinator, workers and CLI.
 #include <signal.h>
+#include <stdlib.h>
 
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -88,6 +91,32 @@ TEST_F(CommandTest, FailuresHaveClearReasons) {
   // The worker is fine after all of that.
   CommandResult after = cluster_.Drover({"run", ":::", "still", "--", "echo"});
   EXPECT_EQ(after.out, "still\n");
+}
+
+TEST_F(CommandTest, TasksRunWhereTheUserSubmitsFrom) {
+  char dir[] = "/tmp/drover-cwd-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::FILE* f = std::fopen(absl::StrCat(dir, "/a.txt").c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fputs("one\ntwo\n", f);
+  std::fclose(f);
+  // `ls *.txt | drover submit --each-line - -- wc -l {}` from that directory finds the files.
+  CommandResult here = RunProgram({"/bin/sh", "-c", absl::StrCat("cd ", dir, " && exec ", BinPath("drover"),
+                                                                 " --coordinator ", cluster_.client_target(),
+                                                                 " run ::: a.txt -- wc -l {}")});
+  EXPECT_EQ(here.exit_code, 0) << here.err;
+  EXPECT_EQ(here.out, "2 a.txt\n");
+  // --cwd - : the worker's own directory, where a.txt is not.
+  CommandResult own = RunProgram({"/bin/sh", "-c", absl::StrCat("cd ", dir, " && exec ", BinPath("drover"),
+                                                                " --coordinator ", cluster_.client_target(),
+                                                                " run --cwd - ::: x -- pwd")});
+  EXPECT_NE(own.out, absl::StrCat(dir, "\n")) << own.err;
+  // A directory the worker cannot enter fails the task, saying so.
+  CommandResult missing = cluster_.Drover({"run", "--cwd", "/nonexistent-drover-dir", ":::", "x", "--", "true"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("cannot change to directory '/nonexistent-drover-dir'"), std::string::npos)
+      << missing.err;
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(CommandTest, LargeAndBinaryOutputArePreserved) {
