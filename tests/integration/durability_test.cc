@@ -160,16 +160,17 @@ TEST(Durability, AStoppedWorkerIsLostItsWorkMovesAndItRejoinsWithoutDuplicates) 
   ChildProcess& stopped = cluster.AddWorker(2, {"--name", "stopped"});
   cluster.AddWorker(2);
   ASSERT_TRUE(cluster.WaitForWorkers(2));
-  std::string job = Lines(cluster.Drover(SleepJob(60)).out).at(0);
-  ASSERT_TRUE(Started(cluster, job, 60));
+  // Chunks of 2 s (two 1 s tasks): one the stopped worker holds cannot have
+  // finished between seeing it held and stopping the worker.
+  std::string job = Lines(cluster.Drover(SleepJob(8, 1000)).out).at(0);
   ASSERT_TRUE(WaitUntil([&] { return ChunksHeldBy(cluster, "stopped") > 0; }));
   stopped.Signal(SIGSTOP);
   CommandResult waited = cluster.Drover({"wait", "--quiet", job});
   EXPECT_EQ(waited.exit_code, 0) << waited.err;
   stopped.Signal(SIGCONT);
   EXPECT_TRUE(cluster.WaitForWorkers(2));  // it registers again
-  EXPECT_EQ(Lines(cluster.Drover({"results", job}).out), std::vector<std::string>(60, "30"));
-  EXPECT_NE(cluster.Drover({"status", job}).out.find("60/60 done, 0 failed"), std::string::npos);
+  EXPECT_EQ(Lines(cluster.Drover({"results", job}).out), std::vector<std::string>(8, "1000"));
+  EXPECT_NE(cluster.Drover({"status", job}).out.find("8/8 done, 0 failed"), std::string::npos);
   EXPECT_NE(cluster.coordinator().Log().find("silent for more than"), std::string::npos);
   EXPECT_GT(ChunksRequeuedFromLostWorkers(cluster.coordinator().Log()), 0);  // what it held ran elsewhere
 }
