@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -91,6 +92,18 @@ int SweepStaleOwnedFiles(const std::string& dir) {
     if (unlink(owner.c_str()) == 0) ++removed;
   }
   return removed;
+}
+
+DirectoryLock::DirectoryLock(const std::string& dir)
+    : fd_(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+  if (fd_ >= 0) {
+    while (flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+    }
+  }
+}
+
+DirectoryLock::~DirectoryLock() {
+  if (fd_ >= 0) close(fd_);  // releases the lock
 }
 
 }  // namespace drover

@@ -37,6 +37,22 @@ absl::Status ClaimPath(const std::string& owner_path);
 // process is gone. Returns how many were removed; never fails.
 int SweepStaleOwnedFiles(const std::string& dir);
 
+// An exclusive flock(2) on directory DIR while this object lives. Processes
+// that sweep DIR and write owned files in it hold one around both, so a sweep
+// never removes a file claimed again after its first owner died (a coordinator
+// restarted on the same address, while another one starts and sweeps). A DIR
+// that does not exist yet is not locked: it holds nothing to sweep.
+class DirectoryLock {
+ public:
+  explicit DirectoryLock(const std::string& dir);
+  ~DirectoryLock();
+  DirectoryLock(const DirectoryLock&) = delete;
+  DirectoryLock& operator=(const DirectoryLock&) = delete;
+
+ private:
+  int fd_;
+};
+
 }  // namespace drover
 
 #endif  // DROVER_COMMON_OWNED_DIRS_H_

@@ -373,10 +373,10 @@ int main(int argc, char** argv) {
   std::string default_token_path;
   if (default_token) {
     default_token_path = drover::DefaultTokenPath(client_listen);
-    if (!default_token_path.empty()) {
-      // Token files of coordinators that died without removing theirs (SIGKILL).
-      drover::SweepStaleOwnedFiles(std::filesystem::path(default_token_path).parent_path().string());
-    }
+    const std::string token_dir = std::filesystem::path(default_token_path).parent_path().string();
+    drover::DirectoryLock sweeping(token_dir);
+    // Token files of coordinators that died without removing theirs (SIGKILL).
+    if (!default_token_path.empty()) drover::SweepStaleOwnedFiles(token_dir);
     absl::Status written = default_token_path.empty()
                                ? absl::UnavailableError("neither $XDG_STATE_HOME nor $HOME is set")
                                : drover::WriteDefaultToken(default_token_path, *token);
