@@ -44,17 +44,31 @@ finish() {
   fi
 }
 trap finish EXIT
+# Every process this test starts, through Slurm too (sbatch passes the
+# environment on), carries this mark: the checks below see only this test's
+# processes, so the test runs beside the rest of the suite.
+export DROVER_TEST_MARK="slurm-test-$$-$RANDOM"
+ours() { tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null | grep -qx "DROVER_TEST_MARK=$DROVER_TEST_MARK"; }
+# Live processes of this test whose command line matches the regular expression $1.
+ours_matching() {
+  local pid
+  for pid in $(pgrep -f "$1"); do
+    [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] && ours "$pid" && echo "$pid"
+  done
+  return 0
+}
 # No drover process (running or not yet reaped) is left.
-drover_left() {  # live processes of drover's programs (zombies and this check aside)
-  ps -eo pid=,stat=,args= | awk -v bin="$DROVER_BIN_DIR/drover" '$2 !~ /^Z/ && index($0, bin) && !/awk -v bin/'
+drover_left() {  # live processes of drover's programs, with their command lines
+  local pid
+  for pid in $(ours_matching "$DROVER_BIN_DIR/drover"); do echo "$pid $(tr '\0' ' ' <"/proc/$pid/cmdline")"; done
 }
 no_drover_left() { [ -z "$(drover_left)" ]; }
 # At least $2 processes of drover-$1 run.
-running() { [ "$(pgrep -f "$DROVER_BIN_DIR/drover-$1" | wc -l)" -ge "$2" ]; }
+running() { [ "$(ours_matching "$DROVER_BIN_DIR/drover-$1" | wc -l)" -ge "$2" ]; }
 # At least $1 tasks (sleep 600) run under workers.
-tasks_running() { [ "$(pgrep -f "^sleep 600" | wc -l)" -ge "$1" ]; }
+tasks_running() { [ "$(ours_matching "^sleep 600" | wc -l)" -ge "$1" ]; }
 # A task (sleep 3) runs.
-tasks_of_first_running() { pgrep -f "^sleep 3" >/dev/null; }
+tasks_of_first_running() { [ -n "$(ours_matching "^sleep 3")" ]; }
 # slurmstepd processes of this test's cluster (their working directory is under $work).
 stepd_left() {
   local pid
@@ -107,7 +121,7 @@ wait_for 60 running worker 2 || fail "workers did not start: $(cat three.out)"
 wait_for 30 tasks_running 2 || fail "tasks did not start: $(cat three.out)"
 scancel "$job"
 wait_for 60 no_drover_left || fail "drover processes left after scancel: $(drover_left)"
-! pgrep -f "^sleep 600" >/dev/null || fail "tasks left after scancel"
+[ -z "$(ours_matching "^sleep 600")" ] || fail "tasks left after scancel"
 rm -rf "${DROVER_SHARED_DIR:?}"/*  # its state and logs (kept, as it did not complete)
 
 echo "== 4. a time limit, then the same command again"
