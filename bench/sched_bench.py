@@ -153,28 +153,44 @@ def queue_row(rows, jobs=100):
                   ("finish order = submit order" if in_order else "OUT OF ORDER", 0.0)]))
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of process `pid` so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def many_workers_row(rows, repeat, counts, n=1_000_000):
-    figures = {}
-    for count in counts:
-        with Cluster(0) as cluster:
-            tool = subprocess.Popen([f"{BIN}/drover-load-workers", "--coordinator",
-                                     f"tcp://127.0.0.1:{cluster.worker_port}", "--workers", str(count)],
-                                    stderr=subprocess.DEVNULL)
-            try:
-                deadline = time.time() + 120
-                while time.time() < deadline:
-                    listed = subprocess.run(cluster.drover("workers"), capture_output=True, text=True).stdout
-                    if len(listed.strip().splitlines()) > count * 0.99:
-                        break
-                    time.sleep(0.5)
-                figures[count] = median(lambda: timed(cluster.drover(
-                    "run", "--kernel", "noop", "--range", f"0:{n}", "--chunk", "1"))[0], repeat)
-            finally:
-                tool.terminate()
-                tool.wait()
+    # Rounds alternate between the worker counts (a fresh cluster each time), so
+    # a slow spell of the machine falls on every count alike, not on one.
+    times = {count: [] for count in counts}
+    cpu = {count: [] for count in counts}  # the coordinator's CPU seconds per run
+    for _ in range(repeat):
+        for count in counts:
+            with Cluster(0) as cluster:
+                tool = subprocess.Popen([f"{BIN}/drover-load-workers", "--coordinator",
+                                         f"tcp://127.0.0.1:{cluster.worker_port}", "--workers", str(count)],
+                                        stderr=subprocess.DEVNULL)
+                try:
+                    deadline = time.time() + 120
+                    while time.time() < deadline:
+                        listed = subprocess.run(cluster.drover("workers"), capture_output=True, text=True).stdout
+                        if len(listed.strip().splitlines()) > count * 0.99:
+                            break
+                        time.sleep(0.5)
+                    cpu_before = cpu_seconds(cluster.coordinator.pid)
+                    times[count].append(timed(cluster.drover(
+                        "run", "--kernel", "noop", "--range", f"0:{n}", "--chunk", "1"))[0])
+                    cpu[count].append(cpu_seconds(cluster.coordinator.pid) - cpu_before)
+                finally:
+                    tool.terminate()
+                    tool.wait()
+    figures = {count: sorted(ts)[len(ts) // 2] for count, ts in times.items()}
+    cpu_figures = {count: sorted(cs)[len(cs) // 2] for count, cs in cpu.items()}
     base = figures[counts[0]]
     rows.append((f"noop {n:,} chunk-1 tasks, many workers", None,
-                 [(f"{c:,} workers {n / t / 1000:,.0f}k/s ({base / t:.0%} of {counts[0]})", t)
+                 [(f"{c:,} workers {n / t / 1000:,.0f}k/s ({base / t:.0%} of {counts[0]}; coordinator CPU "
+                   f"{cpu_figures[c]:.2f}s, {cpu_figures[counts[0]] / cpu_figures[c]:.0%})", t)
                   for c, t in figures.items()]))
 
 

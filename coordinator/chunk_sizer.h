@@ -30,8 +30,11 @@ class ChunkSizer {
   static constexpr uint32_t kMaxPrefetchPerSlot = 1024;
   // A job's chunks in reserve over the whole cluster stay under this: more
   // hides no more round trips, and a wide window of chunks in flight costs the
-  // coordinator cache misses and reordering (1,000 workers x 1,024 did).
-  static constexpr uint64_t kMaxJobReserve = 1 << 16;
+  // coordinator cache misses and reordering (1,000 workers x 1,024 did). At
+  // most a quarter of a stream-mode job's window (Job::kStreamWindowChunks):
+  // results waiting for an earlier one to be delivered in order must not close
+  // the window, or dispatch trickles a chunk per result delivered.
+  static constexpr uint64_t kMaxJobReserve = 1 << 15;
 
   // `fixed_size` > 0: every chunk has that many items (the user's --chunk).
   explicit ChunkSizer(uint32_t fixed_size) : fixed_size_(fixed_size) {}

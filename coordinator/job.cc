@@ -168,6 +168,9 @@ void Job::SetState(v1::JobState next, absl::Time now) {
   if (finished()) finished_at_ = now;
 }
 
+static_assert(ChunkSizer::kMaxJobReserve * 4 <= Job::kStreamWindowChunks,
+              "a job's reserve leaves room in its stream window for results delivered out of order");
+
 bool Job::WindowAllows() const {
   if (!spec_.stream_results()) return true;
   return results_.size() + spilled_.size() + in_flight_ < kStreamWindowChunks &&

@@ -48,7 +48,7 @@ class Job {
   // In stream mode at most this many chunks are undelivered or in flight, and
   // at most this many bytes of results wait undelivered; dispatch pauses
   // beyond that (bounded memory for `drover run`).
-  static constexpr uint64_t kStreamWindowChunks = 1 << 16;
+  static constexpr uint64_t kStreamWindowChunks = 1 << 17;
   static constexpr uint64_t kStreamWindowBytes = 256ull << 20;
   // PullResults stops adding chunks once a batch holds this many output bytes.
   static constexpr uint64_t kMaxBatchBytes = 4ull << 20;

@@ -24,6 +24,8 @@ constexpr double kRateLookaheadSeconds = 2;
 constexpr uint64_t kIoBytesInFlight = 256ull << 20;
 // A gRPC chunk is cut to about this many bytes of results (at least one call).
 constexpr uint64_t kIoChunkResultBytes = 16ull << 20;
+// Reserves of at least this many chunks are refilled in halves (FillReserve).
+constexpr uint64_t kRefillInHalvesFrom = 8;
 }  // namespace
 
 uint64_t Scheduler::FreeSlots(const WorkerRecord& worker) {
@@ -126,6 +128,9 @@ void Scheduler::FillReserve(WorkerRecord& worker, v1::Assign* assign, absl::Time
     Job* job = FindJob(id);
     if (!CanRun(worker, job->spec())) continue;
     const uint64_t reserve = slots * job->PrefetchPerSlot(std::max<uint64_t>(total_slots_, 1));
+    // A large reserve is topped up once half of it is used, in one Assign,
+    // rather than a chunk or two per result message.
+    if (reserve >= kRefillInHalvesFrom && worker.cpu_load + reserve / 2 > slots + reserve) continue;
     while (worker.credit > 0 && worker.cpu_load < slots + reserve && job->HasWork()) {
       TakeCpuChunk(worker, job, assign, now);
     }
