@@ -71,6 +71,8 @@ class Job {
   bool HasWork() const;
   // Chunks out on workers now, and their items.
   uint64_t chunks_in_flight() const { return in_flight_; }
+  uint64_t done_items() const { return done_items_; }  // finished, successfully or not
+  uint64_t failed_items() const { return failed_items_; }
   uint64_t items_in_flight() const { return items_in_flight_; }
   // Mean output bytes per item over the results so far (at least 1); nullopt
   // before the first result. Bounds the bytes of gRPC calls in flight.

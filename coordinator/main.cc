@@ -37,6 +37,7 @@
 #include "coordinator/client_service.h"
 #include "coordinator/coordinator_loop.h"
 #include "coordinator/journal.h"
+#include "coordinator/metrics.h"
 #include "coordinator/result_store.h"
 
 namespace {
@@ -163,6 +164,11 @@ int main(int argc, char** argv) {
   app.add_option("--ready-fd", ready_fd,
                  "once listening, write 'workers=ENDPOINT clients=ADDRESS' and a newline to this "
                  "file descriptor and close it (used by `drover run --local`)");
+  std::string metrics_address;
+  app.add_option("--metrics", metrics_address,
+                 "serve Prometheus metrics on http://HOST:PORT/metrics (a PORT alone means 127.0.0.1:PORT); "
+                 "scrapers give the client token as the HTTP Basic password (any user name), as clients do; "
+                 "beyond loopback a token is required (or --insecure)");
   app.add_flag("-v,--verbose", verbose, "log debug messages");
   if (std::optional<int> exit_code = drover::ParseDaemonFlags(app, argc, argv)) return *exit_code;
   drover::InitLogging("coordinator", verbose ? drover::LogLevel::kDebug : drover::LogLevel::kInfo);
@@ -231,6 +237,12 @@ int main(int argc, char** argv) {
     tls.pem_root_certs = *client_ca;
     tls.pem_key_cert_pairs.push_back({*key, *cert});
     client_credentials = grpc::SslServerCredentials(tls);
+  }
+  if (!metrics_address.empty() && metrics_address.find(':') == std::string::npos) {
+    metrics_address = absl::StrCat("127.0.0.1:", metrics_address);
+  }
+  if (!metrics_address.empty() && !drover::IsLoopbackAddress(metrics_address) && token->empty()) {
+    exposed.push_back(absl::StrCat(metrics_address, " (metrics: no --token-file)"));
   }
   // Clients prove who they are with a token or a client certificate (mutual TLS).
   if (!drover::IsLoopbackAddress(*grpc_address) && token->empty() && tls_client_ca_file.empty()) {
@@ -393,6 +405,18 @@ int main(int argc, char** argv) {
     drover::LogInfo(absl::StrCat("clients need the token in ", default_token_path,
                                  " (this user's `drover` finds it; --no-auth turns this off)"));
   }
+  std::unique_ptr<drover::MetricsServer> metrics;
+  if (!metrics_address.empty()) {
+    absl::StatusOr<std::unique_ptr<drover::MetricsServer>> started =
+        drover::MetricsServer::Start(metrics_address, &loop, *token);
+    if (!started.ok()) {
+      drover::LogError(std::string(started.status().message()));
+      return 1;
+    }
+    metrics = *std::move(started);
+    drover::LogInfo(absl::StrCat("metrics on http://", metrics->address(), "/metrics",
+                                 token->empty() ? "" : " (the client token is the HTTP Basic password)"));
+  }
   drover::LogInfo(absl::StrCat("listening for workers on ", *bound, " and clients on ",
                                client_listen,
                                journal != nullptr ? absl::StrCat("; journal ", journal->path())
@@ -415,6 +439,7 @@ int main(int argc, char** argv) {
   std::thread loop_thread([&] { loop.Run(); });
 
   stop.WaitForNotification();
+  metrics.reset();  // no scrape waits on a stopped loop
   loop.Stop();
   loop_thread.join();
   drover::LogDebug("loop stopped; stopping the gRPC server");

@@ -25,8 +25,11 @@ Scheduler::Scheduler(SchedulerOptions options, WorkerOutbox* outbox, JournalSink
       results_(results != nullptr ? results : own_results_.get()) {}
 
 void Scheduler::SyncJournal() {
+  const bool pending = journal_ != nullptr && journal_->has_pending();
+  const absl::Time start = absl::Now();
   absl::Status synced = results_->Sync();
-  if (synced.ok() && journal_ != nullptr && journal_->has_pending()) synced = journal_->Sync();
+  if (synced.ok() && pending) synced = journal_->Sync();
+  if (pending) counters_.journal_sync_time.Observe(absl::Now() - start);
   if (synced.ok()) {
     if (journal_failing_) LogInfo("the journal is being written again");
     journal_failing_ = false;
@@ -144,8 +147,14 @@ void Scheduler::OnResults(WorkerRecord& worker, v1::Ready* ready, absl::Time now
 bool Scheduler::RecordResult(Job* job, v1::ChunkResult&& result, absl::Time now) {
   uint64_t index = result.chunk_index();
   uint32_t attempt = result.attempt();
+  const absl::Duration run_time = absl::Nanoseconds(result.run_ns());
+  const uint64_t done_before = job->done_items();
+  const uint64_t failed_before = job->failed_items();
   switch (job->OnResult(std::move(result), now)) {
     case Job::ResultOutcome::kRecorded:
+      counters_.tasks_done += job->done_items() - done_before;
+      counters_.tasks_failed += job->failed_items() - failed_before;
+      counters_.chunk_run_time.Observe(run_time);
       break;
     case Job::ResultOutcome::kDuplicate:
       return false;
@@ -154,6 +163,7 @@ bool Scheduler::RecordResult(Job* job, v1::ChunkResult&& result, absl::Time now)
       if (std::optional<v1::ChunkResult> failed = job->Requeue(index, attempt)) {
         return RecordResult(job, *std::move(failed), now);
       }
+      ++counters_.chunks_retried;
       UpdateReady(job);
       dispatch_needed_ = true;
       return false;

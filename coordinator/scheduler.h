@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "coordinator/job.h"
+#include "coordinator/latency_histogram.h"
 #include "coordinator/journal_sink.h"
 #include "coordinator/submit_intake.h"
 #include "coordinator/worker_outbox.h"
@@ -131,6 +132,15 @@ class Scheduler {
   uint64_t change_count() const { return change_count_; }
   // Chunks workers gave back unstarted because another worker had a free slot.
   uint64_t chunks_stolen() const { return chunks_stolen_; }
+  // Totals since this coordinator started (for --metrics); read on the loop thread.
+  struct Counters {
+    uint64_t tasks_done = 0;      // finished, successfully or not
+    uint64_t tasks_failed = 0;
+    uint64_t chunks_retried = 0;  // sent again: their worker was lost, or its result was malformed
+    LatencyHistogram chunk_run_time;    // as the workers measured it
+    LatencyHistogram journal_sync_time;  // results and journal made durable, per loop turn
+  };
+  const Counters& counters() const { return counters_; }
 
   // For tests and fuzzers: every chunk out on a worker is held by exactly one
   // worker with the attempt its job has in flight, workers' slot loads add up,
@@ -260,6 +270,7 @@ class Scheduler {
   bool new_work_ = false;  // a job started having chunks to send
   uint64_t next_steal_id_ = 1;
   uint64_t chunks_stolen_ = 0;
+  Counters counters_;
 
   uint64_t next_job_id_ = 1;
   // Submits' idempotency keys, both ways, for jobs still known.

@@ -139,6 +139,8 @@ void Scheduler::LoseWorker(const std::string& peer, absl::string_view why, absl:
     if (job == nullptr) continue;
     if (std::optional<v1::ChunkResult> failed = job->Requeue(key.second, held.attempt)) {
       given_up.emplace_back(job, *std::move(failed));
+    } else if (!job->finished()) {
+      ++counters_.chunks_retried;
     }
     UpdateReady(job);
   }

@@ -73,6 +73,10 @@ TEST(Security, NoListeningBeyondLoopbackWithoutCredentials) {
   CommandResult workers = RunProgram({BinPath("drover-coordinator"), "--listen-clients", "127.0.0.1:0",
                                       "--listen-workers", "tcp://0.0.0.0:0"});
   EXPECT_EQ(workers.exit_code, 2);
+  CommandResult metrics = RunProgram({BinPath("drover-coordinator"), "--listen-clients", "127.0.0.1:0",
+                                      "--listen-workers", "tcp://127.0.0.1:0", "--no-auth", "--metrics", "0.0.0.0:0"});
+  EXPECT_EQ(metrics.exit_code, 2);
+  EXPECT_NE(metrics.err.find("metrics: no --token-file"), std::string::npos) << metrics.err;
 
   ChildProcess insecure({BinPath("drover-coordinator"), "--listen-clients", "0.0.0.0:0", "--listen-workers",
                          "tcp://127.0.0.1:0", "--insecure"});
