@@ -270,8 +270,11 @@ int RunCli(int argc, char** argv) {
   run->add_option("--plugin", run_options.plugins, "with --local: a kernel plugin for the workers (repeatable)")
       ->check(CLI::ExistingFile);
   run->add_flag("--unordered", run_options.unordered, "print results in completion order");
-  bool no_progress = false;
+  bool no_progress = false, bar = false;
   run->add_flag("--no-progress", no_progress, "no progress bar");
+  run->add_flag("--bar", bar,
+                "draw the progress bar on stderr even when it is not a terminal (by default it is drawn "
+                "when stderr is a terminal)");
 
   std::vector<std::string> command, extra_items;
   bool had_separator = false;
@@ -331,7 +334,13 @@ int RunCli(int argc, char** argv) {
     common.tls = true;
   }
   InstallInterruptHandler();
-  run_options.progress = !no_progress;
+  if (no_progress && bar) {
+    std::fprintf(stderr, "drover: --bar and --no-progress contradict each other: give one\n");
+    return kExitUsage;
+  }
+  run_options.progress = no_progress ? RunOptions::Progress::kNever
+                         : bar       ? RunOptions::Progress::kAlways
+                                     : RunOptions::Progress::kAuto;
   if (run->parsed() && !run_options.local && run_options.local_workers > 0) {
     std::fprintf(stderr, "drover: -j/--workers is the number of workers of --local's private cluster; without "
                          "--local, the job runs on the coordinator's workers (start more workers to go faster)\n");

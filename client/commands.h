@@ -37,7 +37,10 @@ struct RunOptions {
   int local_workers = 0;               // 0: one per core
   std::vector<std::string> plugins;    // local mode: --plugin for every worker
   bool unordered = false;
-  bool progress = true;                // a bar on stderr when it is a terminal and stdout is not
+  // The progress bar on stderr: kAuto draws it when stderr is a terminal
+  // (clearing it around results when stdout is the same terminal).
+  enum class Progress { kAuto, kAlways, kNever };
+  Progress progress = Progress::kAuto;
 };
 
 int SubmitCommand(const CommonOptions& common, const JobOptions& job);

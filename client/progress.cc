@@ -46,9 +46,28 @@ void ProgressReporter::Update(const v1::JobStatus& status) {
 void ProgressReporter::Finish(const v1::JobStatus& status) {
   if (first_done_ == UINT64_MAX) first_done_ = status.done_items();
   Draw(status, true);
+  finished_ = true;
+}
+
+void ProgressReporter::Clear() {
+  if (!terminal_ || !drawn_ || finished_) return;
+  std::fputs("\r\033[K", out_);
+  std::fflush(out_);
+  drawn_ = false;
+}
+
+void ProgressReporter::Redraw() {
+  // At most ten times a second: results printed quickly do not each redraw it
+  // (the next Update draws it anyway).
+  if (!terminal_ || drawn_ || finished_ || first_done_ == UINT64_MAX) return;
+  if (absl::Now() - last_draw_ < absl::Milliseconds(100)) return;
+  last_draw_ = absl::Now();
+  Draw(last_, false);
 }
 
 void ProgressReporter::Draw(const v1::JobStatus& status, bool final_line) {
+  if (&status != &last_) last_ = status;
+  drawn_ = !final_line;
   const uint64_t total = status.total_items();
   const uint64_t done = status.done_items();
   double elapsed = absl::ToDoubleSeconds(absl::Now() - start_);

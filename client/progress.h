@@ -20,6 +20,10 @@ class ProgressReporter {
   void Update(const v1::JobStatus& status);
   // Ends the bar and prints the final line.
   void Finish(const v1::JobStatus& status);
+  // Terminal mode: erases the bar (so that other output can take its line),
+  // and draws it again from the last status.
+  void Clear();
+  void Redraw();
 
  private:
   void Draw(const v1::JobStatus& status, bool final_line);
@@ -29,6 +33,9 @@ class ProgressReporter {
   const absl::Time start_;
   absl::Time last_draw_ = absl::InfinitePast();
   uint64_t first_done_ = UINT64_MAX;
+  v1::JobStatus last_;  // the last status drawn
+  bool drawn_ = false;  // the bar is on screen
+  bool finished_ = false;
 };
 
 // "SUCCEEDED", "FAILED", ... for users.

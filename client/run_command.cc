@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <optional>
 #include <cstdio>
 #include <iostream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "client/idle_job_notice.h"
 #include "client/job_inputs.h"
 #include "client/commands.h"
@@ -29,28 +31,62 @@ std::string ProgramDir() {
   return exe.substr(0, exe.rfind('/'));
 }
 
+// Whether printing `chunk` writes to stderr (failures, truncation warnings).
+bool WritesToStderr(const v1::ChunkOutputs& chunk) {
+  if (chunk.errors_size() > 0) return true;
+  for (const v1::TaskInfo& task : chunk.tasks()) {
+    if (task.stdout_truncated() || task.stderr_truncated()) return true;
+  }
+  return false;
+}
+
 // Streams the job's results to stdout and returns the exit code.
 int StreamAndReport(Client& client, uint64_t job_id, const CommonOptions& common,
                     const RunOptions& run, bool reduces) {
   IdleJobNotice notice(&client, job_id, stderr);
+  // The bar and the results (with their failure reports on stderr) take turns
+  // on the terminal: results are printed with the bar erased, then it is redrawn.
+  absl::Mutex terminal;
+  std::optional<ProgressReporter> progress;
+  const bool bar = run.progress == RunOptions::Progress::kAlways ||
+                   (run.progress == RunOptions::Progress::kAuto && isatty(STDERR_FILENO));
   std::unique_ptr<std::thread> watcher;
-  std::atomic<bool> watching{false};
-  if (run.progress && isatty(STDERR_FILENO) && !isatty(STDOUT_FILENO)) {
-    watching = true;
+  if (bar) {
+    progress.emplace(stderr, /*terminal=*/true);
     watcher = std::make_unique<std::thread>([&] {
-      ProgressReporter progress(stderr, /*terminal=*/true);
-      absl::StatusOr<v1::JobStatus> last =
-          client.Watch(job_id, [&](const v1::JobStatus& s) { progress.Update(s); });
-      if (last.ok()) progress.Finish(*last);
+      absl::StatusOr<v1::JobStatus> last = client.Watch(job_id, [&](const v1::JobStatus& s) {
+        absl::MutexLock lock(&terminal);
+        progress->Update(s);
+      });
+      absl::MutexLock lock(&terminal);
+      if (last.ok()) progress->Finish(*last);
     });
   }
   ResultsPrinter printer(common.json ? ResultsPrinter::Format::kJson : ResultsPrinter::Format::kText,
                          stdout, stderr, /*print_outputs=*/!reduces);
+  const bool stdout_on_terminal = isatty(STDOUT_FILENO);
   absl::Status streamed = client.StreamResults(job_id, !run.unordered, [&](const v1::ChunkOutputs& c) {
-    printer.Print(c);
+    if (!progress) {
+      printer.Print(c);
+      return true;
+    }
+    absl::MutexLock lock(&terminal);
+    if (stdout_on_terminal || WritesToStderr(c)) {
+      progress->Clear();
+      printer.Print(c);
+      std::fflush(stdout);
+      progress->Redraw();
+    } else {
+      printer.Print(c);
+    }
     return true;
   });
-  printer.Finish();
+  {
+    absl::MutexLock lock(&terminal);
+    if (progress) progress->Clear();
+    printer.Finish();
+    std::fflush(stdout);
+  }
   if (watcher) watcher->join();
   if (streamed.code() == absl::StatusCode::kAborted) {  // the job was cancelled
     std::fprintf(stderr, "drover: %s\n", std::string(streamed.message()).c_str());

@@ -4,9 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "tests/integration/harness.h"
 
 namespace drover::testing {
@@ -89,6 +91,52 @@ TEST(Cli, WorkerListsItsKernelsAndRefusesBadPlugins) {
   CommandResult not_plugin = RunProgram({BinPath("drover-worker"), "--plugin", BinPath("drover")});
   EXPECT_EQ(not_plugin.exit_code, 1);
   EXPECT_NE(not_plugin.err.find("cannot load plugin"), std::string::npos) << not_plugin.err;
+}
+
+// Runs `shell_command` with its stdin, stdout and stderr on a pseudo-terminal
+// (util-linux `script`); returns what the terminal received.
+std::string OnATerminal(const std::string& shell_command) {
+  CommandResult r = RunProgram({"/usr/bin/script", "-q", "-e", "-c", shell_command, "/dev/null"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  return r.out;
+}
+
+// The lines a terminal shows: each "\r\n"-ended line as left by its last erase ("\r\033[K").
+std::vector<std::string> ShownLines(const std::string& terminal) {
+  std::vector<std::string> shown;
+  for (const std::string& line : std::vector<std::string>(absl::StrSplit(terminal, "\r\n"))) {
+    size_t erase = line.rfind("\r\033[K");
+    shown.push_back(erase == std::string::npos ? line : line.substr(erase + 4));
+  }
+  return shown;
+}
+
+TEST(Cli, TheProgressBarIsDrawnOnATerminalStderrWhateverStdoutIs) {
+  if (access("/usr/bin/script", X_OK) != 0) GTEST_SKIP() << "needs util-linux script";
+  const std::string run = BinPath("drover") + " run --local -j 2 --kernel sleep_ms 200 200 200 200";
+  char out_path[] = "/tmp/drover-bar-test-XXXXXX";
+  close(mkstemp(out_path));
+
+  // stdout to a file: the bar and the final line on the terminal, only results in the file.
+  std::string terminal = OnATerminal(run + " > " + out_path);
+  EXPECT_NE(terminal.find("\r\033[K["), std::string::npos) << terminal;
+  EXPECT_NE(terminal.find("SUCCEEDED 4/4 done, 0 failed"), std::string::npos) << terminal;
+  EXPECT_EQ(RunProgram({"/bin/cat", out_path}).out, "200\n200\n200\n200\n");
+  unlink(out_path);
+
+  // Both on the terminal: each result on a line of its own, the bar erased around it.
+  terminal = OnATerminal(run);
+  std::vector<std::string> shown = ShownLines(terminal);
+  EXPECT_EQ(std::count(shown.begin(), shown.end(), "200"), 4) << terminal;
+  EXPECT_NE(terminal.find("SUCCEEDED 4/4 done"), std::string::npos) << terminal;
+
+  // --no-progress: results only.
+  terminal = OnATerminal(run + " --no-progress");
+  EXPECT_EQ(terminal, "200\r\n200\r\n200\r\n200\r\n");
+  // --bar draws it on a stderr that is not a terminal.
+  CommandResult forced = RunProgram({BinPath("drover"), "run", "--local", "-j", "1", "--bar", "--kernel", "echo", "x"});
+  EXPECT_NE(forced.err.find("SUCCEEDED 1/1 done"), std::string::npos) << forced.err;
+  EXPECT_EQ(RunProgram({BinPath("drover"), "run", "--bar", "--no-progress", "--kernel", "echo", "x"}).exit_code, 2);
 }
 
 }  // namespace
