@@ -265,11 +265,13 @@ absl::StatusOr<v1::JobStatus> Client::Watch(
 }
 
 absl::Status Client::StreamResults(uint64_t job_id, bool ordered,
-                                   const std::function<bool(const v1::ChunkOutputs&)>& on_chunk) {
+                                   const std::function<bool(const v1::ChunkOutputs&)>& on_chunk,
+                                   bool failed_only) {
   Impl::Call call(impl_.get(), absl::InfiniteDuration());
   v1::ResultsRequest request;
   request.set_job_id(job_id);
   request.set_ordered(ordered);
+  request.set_failed_only(failed_only);
   auto reader = impl_->stub_->StreamResults(call.context(), request);
   v1::ResultBatch batch;
   bool stopped = false;

@@ -71,9 +71,11 @@ class Client {
 
   // Calls `on_chunk` for each chunk of results (input order if `ordered`,
   // else completion order) until all are delivered. `on_chunk` returning
-  // false stops early (the call then returns kCancelled).
+  // false stops early (the call then returns kCancelled). `failed_only`:
+  // only chunks with a failed task.
   absl::Status StreamResults(uint64_t job_id, bool ordered,
-                             const std::function<bool(const v1::ChunkOutputs&)>& on_chunk);
+                             const std::function<bool(const v1::ChunkOutputs&)>& on_chunk,
+                             bool failed_only = false);
 
   // Waits until at least `count` workers are registered.
   // Errors: kDeadlineExceeded after `timeout`, or a call's error.

@@ -162,6 +162,24 @@ int StatusCommand(const CommonOptions& common, uint64_t job_id) {
   return kExitOk;
 }
 
+// The failed tasks of finished job `job_id` as `drover run` reports them
+// (item, reason, the tail of stderr; the first few in full). Says nothing when
+// the results cannot be read (a `run` job's results went to its reader).
+void PrintFailures(Client* client, uint64_t job_id) {
+  ResultsPrinter printer(ResultsPrinter::Format::kText, stdout, stderr, /*print_outputs=*/false);
+  absl::Status streamed = client->StreamResults(
+      job_id, /*ordered=*/true,
+      [&](const v1::ChunkOutputs& c) {
+        printer.Print(c);
+        return true;
+      },
+      /*failed_only=*/true);
+  printer.Finish();
+  if (!streamed.ok() && streamed.code() != absl::StatusCode::kFailedPrecondition) {
+    std::fprintf(stderr, "drover: cannot list the failed tasks: %s\n", std::string(streamed.message()).c_str());
+  }
+}
+
 int WaitCommand(const CommonOptions& common, uint64_t job_id, bool quiet) {
   auto client = ConnectTo(common);
   if (!client.ok()) return Fail(client.status());
@@ -191,6 +209,7 @@ int WaitCommand(const CommonOptions& common, uint64_t job_id, bool quiet) {
   if (!final_status.ok()) return Fail(final_status.status());
   if (!quiet) progress.Finish(*final_status);
   if (common.json) std::printf("%s\n", Json(*final_status).c_str());
+  if (!common.json && final_status->failed_items() > 0) PrintFailures(client->get(), job_id);
   if (!PrintReduction(*final_status)) return kExitTaskFailed;
   return ExitForState(*final_status);
 }

@@ -37,6 +37,11 @@ ProgressReporter::ProgressReporter(FILE* out, bool terminal)
 
 void ProgressReporter::Update(const v1::JobStatus& status) {
   if (first_done_ == UINT64_MAX) first_done_ = status.done_items();
+  const v1::JobState state = status.state();
+  if (!terminal_ && (state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
+                     state == v1::JOB_STATE_CANCELLED)) {
+    return;  // Finish() prints the final line
+  }
   absl::Time now = absl::Now();
   if (!terminal_ && now - last_draw_ < kPlainInterval) return;
   last_draw_ = now;

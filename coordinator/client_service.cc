@@ -295,6 +295,12 @@ grpc::Status ClientService::StreamResults(grpc::ServerContext* context,
       return kStopping;
     }
     if (!pulled->ok()) return ToGrpc(*pulled);
+    if (request->failed_only()) {
+      auto chunks = batch.mutable_chunks();
+      chunks->erase(std::remove_if(chunks->begin(), chunks->end(),
+                                   [](const v1::ChunkOutputs& c) { return c.errors_size() == 0; }),
+                    chunks->end());
+    }
     if (batch.chunks_size() > 0 && !writer->Write(batch)) {
       give_up();
       return grpc::Status::CANCELLED;

@@ -93,6 +93,25 @@ TEST_F(CommandTest, FailuresHaveClearReasons) {
   EXPECT_EQ(after.out, "still\n");
 }
 
+TEST_F(CommandTest, WaitSummarisesTheFailuresOfASubmittedJob) {
+  CommandResult submitted = cluster_.Drover({"submit", ":::", "ok", "file001.txt", "file002.txt", "--", "sh", "-c",
+                                             "[ $1 = ok ] || { echo \"gzip: $1: No such file\" >&2; exit 1; }",
+                                             "-", "{}"});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  const std::string job = Lines(submitted.out).at(0);
+  CommandResult waited = cluster_.Drover({"wait", job});
+  EXPECT_EQ(waited.exit_code, 1);
+  EXPECT_NE(waited.err.find("task 2 (file001.txt) failed: exit status 1\n  | gzip: file001.txt: No such file\n"),
+            std::string::npos)
+      << waited.err;
+  EXPECT_NE(waited.err.find("task 3 (file002.txt) failed"), std::string::npos) << waited.err;
+  EXPECT_EQ(waited.err.find("task 1 "), std::string::npos) << waited.err;  // only the failures
+  // The final line once, also for a job that had finished before the wait.
+  const std::string final_line = absl::StrCat("job ", job, " FAILED 3/3 done, 2 failed");
+  EXPECT_EQ(waited.err.find(final_line), waited.err.rfind(final_line)) << waited.err;
+  EXPECT_EQ(waited.out, "");
+}
+
 TEST_F(CommandTest, TasksRunWhereTheUserSubmitsFrom) {
   char dir[] = "/tmp/drover-cwd-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
