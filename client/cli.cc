@@ -270,6 +270,9 @@ int RunCli(int argc, char** argv) {
   run->add_option("--plugin", run_options.plugins, "with --local: a kernel plugin for the workers (repeatable)")
       ->check(CLI::ExistingFile);
   run->add_flag("--unordered", run_options.unordered, "print results in completion order");
+  run->add_option("--joblog", run_options.joblog,
+                  "write a line per finished task to FILE in GNU Parallel's joblog format (Seq, Host, "
+                  "Starttime, JobRuntime, Send, Receive, Exitval, Signal, Command)");
   bool no_progress = false, bar = false;
   run->add_flag("--no-progress", no_progress, "no progress bar");
   run->add_flag("--bar", bar,

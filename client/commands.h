@@ -41,6 +41,7 @@ struct RunOptions {
   // (clearing it around results when stdout is the same terminal).
   enum class Progress { kAuto, kAlways, kNever };
   Progress progress = Progress::kAuto;
+  std::string joblog;  // --joblog FILE: GNU Parallel's joblog of the tasks
 };
 
 int SubmitCommand(const CommonOptions& common, const JobOptions& job);

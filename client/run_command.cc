@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/idle_job_notice.h"
+#include "client/job_log.h"
 #include "client/job_inputs.h"
 #include "client/commands.h"
 #include "client/local_cluster.h"
@@ -42,7 +43,7 @@ bool WritesToStderr(const v1::ChunkOutputs& chunk) {
 
 // Streams the job's results to stdout and returns the exit code.
 int StreamAndReport(Client& client, uint64_t job_id, const CommonOptions& common,
-                    const RunOptions& run, bool reduces) {
+                    const RunOptions& run, bool reduces, JobLog* joblog) {
   IdleJobNotice notice(&client, job_id, stderr);
   // The bar and the results (with their failure reports on stderr) take turns
   // on the terminal: results are printed with the bar erased, then it is redrawn.
@@ -66,6 +67,7 @@ int StreamAndReport(Client& client, uint64_t job_id, const CommonOptions& common
                          stdout, stderr, /*print_outputs=*/!reduces);
   const bool stdout_on_terminal = isatty(STDOUT_FILENO);
   absl::Status streamed = client.StreamResults(job_id, !run.unordered, [&](const v1::ChunkOutputs& c) {
+    if (joblog != nullptr) joblog->Write(c);
     if (!progress) {
       printer.Print(c);
       return true;
@@ -116,14 +118,14 @@ int StreamAndReport(Client& client, uint64_t job_id, const CommonOptions& common
 }
 
 int SubmitAndStream(Client& client, v1::JobSpec spec, const CommonOptions& common,
-                    const RunOptions& run) {
+                    const RunOptions& run, JobLog* joblog) {
   bool reduces = spec.reduce() != v1::REDUCE_NONE;
   absl::StatusOr<uint64_t> job_id = client.Submit(spec, run.job.idempotency_key);
   if (!job_id.ok()) return Fail(job_id.status());
-  return StreamAndReport(client, *job_id, common, run, reduces);
+  return StreamAndReport(client, *job_id, common, run, reduces, joblog);
 }
 
-int RunLocal(v1::JobSpec spec, const CommonOptions& common, const RunOptions& run) {
+int RunLocal(v1::JobSpec spec, const CommonOptions& common, const RunOptions& run, JobLog* joblog) {
   int workers = run.local_workers > 0
                     ? run.local_workers
                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -151,7 +153,7 @@ int RunLocal(v1::JobSpec spec, const CommonOptions& common, const RunOptions& ru
   } else {
     client_for_monitor = client->get();
     absl::Status ready = (*client)->WaitForWorkers(workers, absl::Seconds(30));
-    code = ready.ok() ? SubmitAndStream(**client, std::move(spec), common, run) : Fail(ready);
+    code = ready.ok() ? SubmitAndStream(**client, std::move(spec), common, run, joblog) : Fail(ready);
     client_for_monitor = nullptr;
   }
   bool trouble = coordinator_lost || workers_lost > 0 || code == kExitError;
@@ -160,23 +162,46 @@ int RunLocal(v1::JobSpec spec, const CommonOptions& common, const RunOptions& ru
   return code;
 }
 
-}  // namespace
-
-int RunCommand(const CommonOptions& common, const RunOptions& run) {
-  absl::StatusOr<v1::JobSpec> spec = BuildJobSpec(run.job, std::cin);
-  if (!spec.ok()) return Fail(spec.status());
-  spec->set_stream_results(true);
+// Runs `spec` (locally or on the coordinator) and prints its results.
+int RunJob(v1::JobSpec spec, const CommonOptions& common, const RunOptions& run, JobLog* joblog) {
   if (run.local) {
-    if (absl::Status prepared = PrepareJobSpec(run.job, nullptr, &*spec); !prepared.ok()) return Fail(prepared);
-    return RunLocal(*std::move(spec), common, run);
+    if (absl::Status prepared = PrepareJobSpec(run.job, nullptr, &spec); !prepared.ok()) return Fail(prepared);
+    return RunLocal(std::move(spec), common, run, joblog);
   }
   if (!run.plugins.empty()) {
     return Fail(absl::InvalidArgumentError("--plugin goes with --local; remote workers load plugins themselves"));
   }
   auto client = ConnectTo(common);
   if (!client.ok()) return Fail(client.status());
-  if (absl::Status prepared = PrepareJobSpec(run.job, client->get(), &*spec); !prepared.ok()) return Fail(prepared);
-  return SubmitAndStream(**client, *std::move(spec), common, run);
+  if (absl::Status prepared = PrepareJobSpec(run.job, client->get(), &spec); !prepared.ok()) return Fail(prepared);
+  return SubmitAndStream(**client, std::move(spec), common, run, joblog);
 }
+
+}  // namespace
+
+int RunCommand(const CommonOptions& common, const RunOptions& run) {
+  absl::StatusOr<v1::JobSpec> spec = BuildJobSpec(run.job, std::cin);
+  if (!spec.ok()) return Fail(spec.status());
+  spec->set_stream_results(true);
+  std::unique_ptr<JobLog> joblog;
+  if (!run.joblog.empty()) {
+    std::vector<std::string> what_runs = run.job.command;
+    if (!run.job.kernel.empty()) what_runs = {run.job.kernel};
+    if (!run.job.method.empty()) what_runs = {run.job.method, "{}"};
+    absl::StatusOr<std::unique_ptr<JobLog>> created = JobLog::Create(run.joblog, std::move(what_runs), run.job.items);
+    if (!created.ok()) {
+      std::fprintf(stderr, "drover: %s\n", std::string(created.status().message()).c_str());
+      return kExitUsage;
+    }
+    joblog = *std::move(created);
+  }
+  const int code = RunJob(*std::move(spec), common, run, joblog.get());
+  if (joblog != nullptr && !joblog->Close()) {
+    std::fprintf(stderr, "drover: --joblog: writing %s failed (disk full?)\n", run.joblog.c_str());
+    return code == kExitOk ? kExitTaskFailed : code;
+  }
+  return code;
+}
+
 
 }  // namespace drover

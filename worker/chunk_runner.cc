@@ -137,7 +137,9 @@ void RunCommands(const RunContext& context, const v1::Chunk& chunk, ChunkItems& 
     uint64_t task_number = chunk.first_index() + i + 1;
     CommandTask task = BuildTask(chunk.command(), chunk, item, task_number, context);
     CommandOutcome outcome;
+    absl::Time started;
     for (uint32_t attempt = 0;; ++attempt) {
+      started = absl::Now();
       outcome = RunCommand(task, cancelled, context.groups != nullptr ? context.groups : &no_reaper);
       if (DescribeFailure(outcome, task).empty() || outcome.cancelled || attempt >= chunk.retries() ||
           !Backoff(attempt, cancelled)) {
@@ -150,6 +152,7 @@ void RunCommands(const RunContext& context, const v1::Chunk& chunk, ChunkItems& 
     info->set_signal(outcome.signal);
     info->set_timed_out(outcome.timed_out);
     info->set_duration_us(static_cast<uint64_t>(absl::ToInt64Microseconds(outcome.duration)));
+    info->set_started_unix_us(absl::ToUnixMicros(started));
     info->set_max_rss_kb(outcome.max_rss_kb);
     info->set_stdout_truncated(outcome.stdout_truncated);
     info->set_stderr_truncated(outcome.stderr_truncated);

@@ -218,6 +218,7 @@ void IoCall::End() {
   task.set_grpc_message(status_.error_message());
   task.set_attempts(attempt_);
   task.set_duration_us(static_cast<uint64_t>(absl::ToInt64Microseconds(latency_)));
+  if (first_started_ != absl::Time()) task.set_started_unix_us(absl::ToUnixMicros(first_started_));
   if (attempt_ > 0) {
     task.set_total_duration_us(static_cast<uint64_t>(absl::ToInt64Microseconds(absl::Now() - first_started_)));
   }

@@ -91,6 +91,8 @@ void SlotPool::SlotLoop(int slot) {
     absl::Time start = absl::Now();
     v1::ChunkResult result = RunChunk(context, work.chunk, *work.cancelled);
     result.set_run_ns(static_cast<uint64_t>(std::max<int64_t>(1, absl::ToInt64Nanoseconds(absl::Now() - start))));
+    result.mutable_outputs()->set_started_unix_us(absl::ToUnixMicros(start));
+    result.mutable_outputs()->set_run_us(result.run_ns() / 1000);
     bool notify = false;
     {
       absl::MutexLock lock(&mu_);

@@ -11,7 +11,9 @@
 #include "absl/random/random.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "tests/integration/harness.h"
 
 namespace drover::testing {
@@ -110,6 +112,35 @@ TEST_F(CommandTest, WaitSummarisesTheFailuresOfASubmittedJob) {
   const std::string final_line = absl::StrCat("job ", job, " FAILED 3/3 done, 2 failed");
   EXPECT_EQ(waited.err.find(final_line), waited.err.rfind(final_line)) << waited.err;
   EXPECT_EQ(waited.out, "");
+}
+
+TEST_F(CommandTest, AJobLogInGnuParallelsFormat) {
+  char path[] = "/tmp/drover-joblog-XXXXXX";
+  close(mkstemp(path));
+  const double before = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+  CommandResult run = cluster_.Drover({"run", "--joblog", path, ":::", "a", "b", "c", "--", "sh", "-c",
+                                       "sleep 0.2; echo {}; [ {} != b ]"});
+  EXPECT_EQ(run.exit_code, 1);
+  std::vector<std::string> lines = Lines(RunProgram({"/bin/cat", path}).out);
+  unlink(path);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0], "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand");
+  for (int task = 1; task <= 3; ++task) {
+    std::vector<std::string> fields = absl::StrSplit(lines[task], '\t');
+    ASSERT_EQ(fields.size(), 9u) << lines[task];
+    EXPECT_EQ(fields[0], absl::StrCat(task));
+    EXPECT_FALSE(fields[1].empty());
+    double started = 0, runtime = 0;
+    ASSERT_TRUE(absl::SimpleAtod(fields[2], &started) && absl::SimpleAtod(fields[3], &runtime)) << lines[task];
+    EXPECT_GE(started, before - 1) << lines[task];
+    EXPECT_GE(runtime, 0.19) << lines[task];
+    EXPECT_EQ(fields[5], "2");  // "a\n"
+    EXPECT_EQ(fields[6], task == 2 ? "1" : "0");
+    EXPECT_EQ(fields[7], "0");
+    const std::string item(1, static_cast<char>('a' + task - 1));
+    EXPECT_EQ(fields[8], absl::StrCat("sh -c sleep 0.2; echo ", item, "; [ ", item, " != b ]"));
+  }
+  EXPECT_EQ(cluster_.Drover({"run", "--joblog", "/nonexistent/dir/log", ":::", "a", "--", "echo"}).exit_code, 2);
 }
 
 TEST_F(CommandTest, TasksRunWhereTheUserSubmitsFrom) {
