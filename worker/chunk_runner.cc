@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
@@ -112,7 +113,7 @@ CommandTask BuildTask(const v1::CommandSpec& spec, const v1::Chunk& chunk, absl:
   CommandTask task;
   bool has_item = false;
   for (const std::string& arg : spec.argv()) {
-    has_item |= arg.find("{}") != std::string::npos;
+    has_item |= UsesItem(arg);
     task.argv.push_back(ExpandPlaceholders(arg, item, task_number, context.slot));
   }
   if (!has_item) task.argv.emplace_back(item);
@@ -188,6 +189,40 @@ void LimitSize(v1::ChunkOutputs* out) {
 
 }  // namespace
 
+namespace {
+
+// GNU Parallel's replacement strings for the item's path: {/} basename, {//}
+// directory (Perl's dirname: "." when there is none), {.} without extension,
+// {/.} basename without extension. The extension is a last dot and what
+// follows it in the basename.
+std::string Basename(absl::string_view path) {
+  size_t slash = path.rfind('/');
+  return std::string(slash == absl::string_view::npos ? path : path.substr(slash + 1));
+}
+
+std::string Dirname(absl::string_view path) {
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  size_t slash = path.rfind('/');
+  if (slash == absl::string_view::npos) return ".";
+  if (slash == 0) return "/";
+  return std::string(path.substr(0, slash));
+}
+
+std::string WithoutExtension(absl::string_view path) {
+  size_t dot = path.rfind('.');
+  if (dot == absl::string_view::npos || path.find('/', dot) != absl::string_view::npos) return std::string(path);
+  return std::string(path.substr(0, dot));
+}
+
+}  // namespace
+
+bool UsesItem(absl::string_view arg) {
+  for (absl::string_view placeholder : {"{}", "{.}", "{/}", "{//}", "{/.}"}) {
+    if (absl::StrContains(arg, placeholder)) return true;
+  }
+  return false;
+}
+
 std::string ExpandPlaceholders(const std::string& arg, absl::string_view item, uint64_t task_number,
                                int slot) {
   std::string result;
@@ -202,6 +237,18 @@ std::string ExpandPlaceholders(const std::string& arg, absl::string_view item, u
     } else if (arg.compare(i, 3, "{%}") == 0) {
       absl::StrAppend(&result, slot);
       i += 2;
+    } else if (arg.compare(i, 3, "{.}") == 0) {
+      result += WithoutExtension(item);
+      i += 2;
+    } else if (arg.compare(i, 3, "{/}") == 0) {
+      result += Basename(item);
+      i += 2;
+    } else if (arg.compare(i, 4, "{//}") == 0) {
+      result += Dirname(item);
+      i += 3;
+    } else if (arg.compare(i, 4, "{/.}") == 0) {
+      result += WithoutExtension(Basename(item));
+      i += 3;
     } else {
       result.push_back(arg[i]);
     }

@@ -29,7 +29,12 @@ struct RunContext {
 v1::ChunkResult RunChunk(const RunContext& context, const v1::Chunk& chunk,
                          const std::atomic<bool>& cancelled);
 
-// Replaces {} (item), {#} (task number) and {%} (slot) in `arg`.
+// Replaces {} (item), {#} (task number), {%} (slot) and GNU Parallel's path
+// forms of the item in `arg`: {.} (without extension), {/} (basename), {//}
+// (directory), {/.} (basename without extension).
+// Whether `arg` holds a placeholder for the item (without one, the item is
+// appended as the command's last argument).
+bool UsesItem(absl::string_view arg);
 std::string ExpandPlaceholders(const std::string& arg, absl::string_view item, uint64_t task_number,
                                int slot);
 

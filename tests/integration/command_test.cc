@@ -64,6 +64,9 @@ TEST_F(CommandTest, PlaceholdersAndEnvironment) {
   EXPECT_EQ(Lines(r.out), (std::vector<std::string>{"1:1:1:1:job", "2:4:2:4:job", "3:7:3:7:job", "4:10:4:10:job"}));
   CommandResult appended = cluster_.Drover({"run", ":::", "x", "--", "echo", "item:"});
   EXPECT_EQ(appended.out, "item: x\n");  // no {}: the item goes last
+  // GNU Parallel's path forms count as the item: nothing is appended.
+  CommandResult paths = cluster_.Drover({"run", ":::", "img/a.png", "--", "echo", "out/{/.}.jpg", "{//}", "{.}"});
+  EXPECT_EQ(paths.out, "out/a.jpg img img/a\n") << paths.err;
 }
 
 TEST_F(CommandTest, EachLineFromStdin) {

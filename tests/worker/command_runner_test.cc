@@ -163,5 +163,20 @@ TEST(Placeholders, AreReplacedEverywhere) {
   EXPECT_EQ(ExpandPlaceholders("{ } {x}", "i", 1, 1), "{ } {x}");
 }
 
+// As GNU Parallel has them (its man page's examples, and Perl's dirname).
+TEST(Placeholders, GnuParallelsPathForms) {
+  auto expand = [](absl::string_view item) {
+    return ExpandPlaceholders("{.}|{/}|{//}|{/.}", item, 1, 1);
+  };
+  EXPECT_EQ(expand("dir/sub.dir/file.txt"), "dir/sub.dir/file|file.txt|dir/sub.dir|file");
+  EXPECT_EQ(expand("a.tar.gz"), "a.tar|a.tar.gz|.|a.tar");
+  EXPECT_EQ(expand("dir.d/file"), "dir.d/file|file|dir.d|file");
+  EXPECT_EQ(expand("/abs"), "/abs|abs|/|abs");
+  EXPECT_EQ(expand("plain"), "plain|plain|.|plain");
+  EXPECT_TRUE(UsesItem("x{/.}y"));
+  EXPECT_TRUE(UsesItem("{//}"));
+  EXPECT_FALSE(UsesItem("{#} {%}"));
+}
+
 }  // namespace
 }  // namespace drover
