@@ -29,6 +29,9 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
   command->add_option("--range", job->range, "the integers A, A+1, ..., B-1 as items (lazily, any size)");
   command->add_option("--array", job->array, "the integers A, A+STEP, ... up to B as items (A-B[:STEP])");
   command->add_option("--each-line", job->each_line, "each line of FILE is an item ('-' reads stdin)");
+  command->add_flag("-0,--null", job->null_separated,
+                    "with --each-line: items end with a NUL byte, not a newline (find -print0, "
+                    "parallel -0); they may then hold newlines");
   command->add_option("--chunk", job->chunk,
                       "items per chunk (a chunk goes to one worker at a time). 'auto', the default: the "
                       "coordinator measures the job's time per item and cuts chunks of about 25 ms, "

@@ -151,6 +151,9 @@ absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream
   int sources = (!options.items.empty() ? 1 : 0) + (!options.each_line.empty() ? 1 : 0) +
                 (!options.range.empty() ? 1 : 0) + (!options.array.empty() ? 1 : 0) +
                 (options.items_from != 0 ? 1 : 0);
+  if (options.null_separated && options.each_line.empty()) {
+    return absl::InvalidArgumentError("-0/--null says how --each-line's items end: give --each-line FILE too");
+  }
   if (sources != 1) {
     return absl::InvalidArgumentError(
         sources == 0 ? "give the job's items: as arguments (or after :::), with --range A:B, "
@@ -269,8 +272,9 @@ absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream
     }
     auto* items = spec.mutable_items()->mutable_inline_()->mutable_items();
     std::string line;
-    while (std::getline(*in, line)) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
+    const char end = options.null_separated ? '\0' : '\n';
+    while (std::getline(*in, line, end)) {
+      if (!options.null_separated && !line.empty() && line.back() == '\r') line.pop_back();
       *items->Add() = std::move(line);
     }
     if (in->bad()) return absl::DataLossError(absl::StrCat("--each-line: error reading ", options.each_line));

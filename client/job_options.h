@@ -19,6 +19,7 @@ struct JobOptions {
   std::vector<std::string> command;  // a command job: what follows `--`
   std::vector<std::string> items;    // positional items (or after :::)
   std::string each_line;             // a file of items, one per line; "-" is stdin
+  bool null_separated = false;       // --each-line items end with NUL, not newline
   std::string range;                 // "A:B"
   std::string array;                 // "A-B[:STEP]"
   // Items per chunk: "auto" (or empty) lets the coordinator size chunks from

@@ -74,6 +74,11 @@ TEST_F(CommandTest, EachLineFromStdin) {
                                           "a\nbb\nccc\n");
   EXPECT_EQ(counted.exit_code, 0) << counted.err;
   EXPECT_EQ(Lines(counted.out), (std::vector<std::string>{"1", "2", "3"}));
+  // -0: items end with NUL (find -print0) and may hold newlines.
+  CommandResult nul = cluster_.Drover({"run", "-0", "--each-line", "-", "--", "printf", "[%s]\\n"},
+                                      std::string("a b\nc\0d\0", 8));
+  EXPECT_EQ(nul.out, "[a b\nc]\n[d]\n") << nul.err;
+  EXPECT_EQ(cluster_.Drover({"run", "-0", ":::", "a", "--", "echo"}).exit_code, 2);  // -0 needs --each-line
 }
 
 TEST_F(CommandTest, FailuresHaveClearReasons) {
