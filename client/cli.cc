@@ -4,11 +4,13 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/commands.h"
@@ -29,6 +31,9 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
   command->add_option("--range", job->range, "the integers A, A+1, ..., B-1 as items (lazily, any size)");
   command->add_option("--array", job->array, "the integers A, A+STEP, ... up to B as items (A-B[:STEP])");
   command->add_option("--each-line", job->each_line, "each line of FILE is an item ('-' reads stdin)");
+  command->add_option("--colsep", job->colsep,
+                      "commands: split each item into columns at SEP (a plain string; \\t is a tab): {1}, "
+                      "{2}, ... are the columns, and without placeholders each is an argument");
   command->add_flag("-0,--null", job->null_separated,
                     "with --each-line: items end with a NUL byte, not a newline (find -print0, "
                     "parallel -0); they may then hold newlines");
@@ -118,11 +123,30 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
 
 // Takes `-- COMMAND...` and `::: ITEMS...` out of the arguments before CLI11
 // sees them, so items and commands may contain anything (dashes included).
-std::vector<std::string> SplitCommandAndItems(int argc, char** argv, std::vector<std::string>* command,
-                                              std::vector<std::string>* items, bool* had_separator) {
+// Reads FILE's lines as one input source (`:::: FILE`).
+absl::StatusOr<std::vector<std::string>> ReadSourceFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return absl::NotFoundError(absl::StrCat(":::: ", path, ": cannot open it"));
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(file, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
+// Splits argv into options (returned reversed, for CLI11), the input sources
+// (`::: ITEMS`, `:::+ ITEMS` linked to the source before, `:::: FILE...` and
+// `::::+ FILE` a source per file) and the command after `--`.
+absl::StatusOr<std::vector<std::string>> SplitCommandAndItems(int argc, char** argv,
+                                                              std::vector<std::string>* command,
+                                                              std::vector<JobOptions::Source>* sources,
+                                                              bool* had_separator) {
   std::vector<std::string> rest;
   int i = 1;
-  bool in_items = false;
+  enum { kOptions, kItems, kFiles } reading = kOptions;
+  bool next_linked = false;
   for (; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--") {
@@ -130,11 +154,26 @@ std::vector<std::string> SplitCommandAndItems(int argc, char** argv, std::vector
       ++i;
       break;
     }
-    if (arg == ":::") {
-      in_items = true;
+    if (arg == ":::" || arg == ":::+") {
+      reading = kItems;
+      sources->push_back({{}, arg == ":::+"});
       continue;
     }
-    (in_items ? *items : rest).push_back(arg);
+    if (arg == "::::" || arg == "::::+") {
+      reading = kFiles;
+      next_linked = arg == "::::+";
+      continue;
+    }
+    if (reading == kItems) {
+      sources->back().items.push_back(std::move(arg));
+    } else if (reading == kFiles) {
+      absl::StatusOr<std::vector<std::string>> lines = ReadSourceFile(arg);
+      if (!lines.ok()) return lines.status();
+      sources->push_back({*std::move(lines), next_linked});
+      next_linked = false;
+    } else {
+      rest.push_back(std::move(arg));
+    }
   }
   for (; i < argc; ++i) command->push_back(argv[i]);
   std::reverse(rest.begin(), rest.end());  // CLI11 parses a reversed vector
@@ -282,9 +321,15 @@ int RunCli(int argc, char** argv) {
                 "draw the progress bar on stderr even when it is not a terminal (by default it is drawn "
                 "when stderr is a terminal)");
 
-  std::vector<std::string> command, extra_items;
+  std::vector<std::string> command;
+  std::vector<JobOptions::Source> sources;
   bool had_separator = false;
-  std::vector<std::string> args = SplitCommandAndItems(argc, argv, &command, &extra_items, &had_separator);
+  absl::StatusOr<std::vector<std::string>> split = SplitCommandAndItems(argc, argv, &command, &sources, &had_separator);
+  if (!split.ok()) {
+    std::fprintf(stderr, "drover: %s\n", std::string(split.status().message()).c_str());
+    return kExitUsage;
+  }
+  std::vector<std::string> args = *std::move(split);
   const std::vector<std::string> given = args;  // parse() consumes `args`
   try {
     app.parse(args);
@@ -296,7 +341,7 @@ int RunCli(int argc, char** argv) {
     int code = app.exit(e);
     return code == 0 ? kExitOk : kExitUsage;
   }
-  if ((had_separator || !extra_items.empty()) && !submit->parsed() && !run->parsed()) {
+  if ((had_separator || !sources.empty()) && !submit->parsed() && !run->parsed()) {
     std::fprintf(stderr, "drover: '--' COMMAND and '::: ITEMS' go with submit and run\n");
     return kExitUsage;
   }
@@ -306,7 +351,10 @@ int RunCli(int argc, char** argv) {
   }
   for (JobOptions* job : {&submit_job, &run_options.job}) {
     job->command = command;
-    job->items.insert(job->items.end(), extra_items.begin(), extra_items.end());
+    if (!sources.empty()) {  // the first source adds to the items given as arguments
+      job->items.insert(job->items.end(), sources[0].items.begin(), sources[0].items.end());
+      job->more_sources.assign(sources.begin() + 1, sources.end());
+    }
   }
   absl::StatusOr<std::string> target = ToGrpcTarget(common.coordinator, kDefaultClientPort);
   if (!target.ok()) {

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "common/grpc_codec.h"
 #include "common/items.h"
 
@@ -136,6 +137,60 @@ absl::StatusOr<v1::GrpcSpec> BuildGrpcSpec(const JobOptions& options) {
   return call;
 }
 
+// Several input sources make a task's columns; the worker splits them here.
+constexpr char kSourceSeparator[] = "\x1f";  // ASCII unit separator
+// Most tasks several input sources may combine into (their product grows fast).
+constexpr uint64_t kMaxCombinedItems = 10'000'000;
+
+// Every combination of one item from each group of sources (the last varying
+// fastest, as GNU Parallel has them); sources linked with `:::+` go in step
+// with the one before (the shorter wraps around). Columns are joined by
+// kSourceSeparator.
+absl::StatusOr<std::vector<std::string>> CombineSources(const JobOptions& options) {
+  std::vector<std::vector<const std::vector<std::string>*>> groups = {{&options.items}};
+  for (const JobOptions::Source& source : options.more_sources) {
+    if (source.items.empty()) return absl::InvalidArgumentError("an input source (::: or ::::) has no items");
+    if (source.linked) {
+      groups.back().push_back(&source.items);
+    } else {
+      groups.push_back({&source.items});
+    }
+  }
+  std::vector<size_t> lengths;
+  uint64_t total = 1;
+  for (const auto& group : groups) {
+    size_t length = 0;
+    for (const auto* source : group) length = std::max(length, source->size());
+    lengths.push_back(length);
+    total *= length;
+    if (total > kMaxCombinedItems) {
+      return absl::InvalidArgumentError(absl::StrCat("the input sources combine into more than ", kMaxCombinedItems,
+                                                     " tasks; write the combinations to a file and use "
+                                                     "--each-line with --colsep"));
+    }
+  }
+  std::vector<std::string> combined;
+  combined.reserve(total);
+  std::vector<size_t> at(groups.size(), 0);
+  for (uint64_t n = 0; n < total; ++n) {
+    std::string item;
+    bool first_column = true;
+    for (size_t g = 0; g < groups.size(); ++g) {
+      for (const auto* source : groups[g]) {
+        if (!first_column) item += kSourceSeparator;
+        first_column = false;
+        item += (*source)[at[g] % source->size()];
+      }
+    }
+    combined.push_back(std::move(item));
+    for (size_t g = groups.size(); g-- > 0;) {  // the last group varies fastest
+      if (++at[g] < lengths[g]) break;
+      at[g] = 0;
+    }
+  }
+  return combined;
+}
+
 }  // namespace
 
 absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream& stdin_stream) {
@@ -151,6 +206,14 @@ absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream
   int sources = (!options.items.empty() ? 1 : 0) + (!options.each_line.empty() ? 1 : 0) +
                 (!options.range.empty() ? 1 : 0) + (!options.array.empty() ? 1 : 0) +
                 (options.items_from != 0 ? 1 : 0);
+  if ((!options.more_sources.empty() || !options.colsep.empty()) && options.command.empty()) {
+    return absl::InvalidArgumentError(
+        "several input sources (::: A ::: B) and --colsep go with a command (after --): {1}, {2}, ... "
+        "are its columns");
+  }
+  if (!options.more_sources.empty() && options.items.empty()) {
+    return absl::InvalidArgumentError("the first input source is empty: give items after the first :::");
+  }
   if (options.null_separated && options.each_line.empty()) {
     return absl::InvalidArgumentError("-0/--null says how --each-line's items end: give --each-line FILE too");
   }
@@ -201,6 +264,14 @@ absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream
     }
     if (options.cpus == 0) return absl::InvalidArgumentError("--cpus must be at least 1");
     spec_command->set_cpus(options.cpus);
+    if (!options.colsep.empty()) {
+      if (!options.more_sources.empty()) {
+        return absl::InvalidArgumentError(
+            "--colsep splits one input source into columns; with several sources (::: A ::: B) the "
+            "columns are the sources");
+      }
+      spec_command->set_colsep(absl::StrReplaceAll(options.colsep, {{"\\t", "\t"}}));
+    }
   } else if (grpc) {
     absl::StatusOr<v1::GrpcSpec> call = BuildGrpcSpec(options);
     if (!call.ok()) return call.status();
@@ -259,6 +330,12 @@ absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream
     *spec.mutable_items()->mutable_range() = *range;
   } else if (options.items_from != 0) {
     spec.mutable_items()->mutable_inline_();  // PrepareJobSpec fills them in
+  } else if (!options.more_sources.empty()) {
+    absl::StatusOr<std::vector<std::string>> combined = CombineSources(options);
+    if (!combined.ok()) return combined.status();
+    auto* items = spec.mutable_items()->mutable_inline_()->mutable_items();
+    for (std::string& item : *combined) *items->Add() = std::move(item);
+    spec.mutable_command()->set_colsep(kSourceSeparator);
   } else if (!options.items.empty()) {
     auto* items = spec.mutable_items()->mutable_inline_()->mutable_items();
     for (const std::string& item : options.items) *items->Add() = item;

@@ -18,6 +18,16 @@ struct JobOptions {
   std::string kernel;                // a kernel job, or
   std::vector<std::string> command;  // a command job: what follows `--`
   std::vector<std::string> items;    // positional items (or after :::)
+  // Further input sources (GNU Parallel's second and later `:::`, or `:::: FILE`):
+  // a command's tasks are then every combination of one item from each source
+  // (the last varying fastest); a source marked linked (`:::+`) goes in step
+  // with the one before it instead. Each task's columns are {1}, {2}, ...
+  struct Source {
+    std::vector<std::string> items;
+    bool linked = false;
+  };
+  std::vector<Source> more_sources;
+  std::string colsep;                // --colsep: split each item into columns at this string
   std::string each_line;             // a file of items, one per line; "-" is stdin
   bool null_separated = false;       // --each-line items end with NUL, not newline
   std::string range;                 // "A:B"

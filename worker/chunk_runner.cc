@@ -8,6 +8,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "common/backoff.h"
@@ -111,12 +115,27 @@ class OutputCollector {
 CommandTask BuildTask(const v1::CommandSpec& spec, const v1::Chunk& chunk, absl::string_view item,
                       uint64_t task_number, const RunContext& context) {
   CommandTask task;
+  // With columns, {} and DROVER_ITEM are the columns joined by spaces.
+  std::vector<absl::string_view> columns;
+  std::string joined;
+  if (!spec.colsep().empty()) {
+    columns = absl::StrSplit(item, spec.colsep());
+    joined = absl::StrJoin(columns, " ");
+    item = joined;
+  }
+  const std::vector<absl::string_view>* columns_or_null = spec.colsep().empty() ? nullptr : &columns;
   bool has_item = false;
   for (const std::string& arg : spec.argv()) {
-    has_item |= UsesItem(arg);
-    task.argv.push_back(ExpandPlaceholders(arg, item, task_number, context.slot));
+    has_item |= UsesItem(arg, columns_or_null != nullptr);
+    task.argv.push_back(ExpandPlaceholders(arg, item, task_number, context.slot, columns_or_null));
   }
-  if (!has_item) task.argv.emplace_back(item);
+  if (!has_item) {
+    if (columns_or_null != nullptr) {
+      for (absl::string_view column : columns) task.argv.emplace_back(column);
+    } else {
+      task.argv.emplace_back(item);
+    }
+  }
   task.env.assign(spec.env().begin(), spec.env().end());
   task.env.push_back(absl::StrCat("DROVER_JOB_ID=", chunk.job_id()));
   task.env.push_back(absl::StrCat("DROVER_TASK_ID=", task_number));
@@ -216,19 +235,37 @@ std::string WithoutExtension(absl::string_view path) {
 
 }  // namespace
 
-bool UsesItem(absl::string_view arg) {
+// The length of a column placeholder {N} (N from 1) at arg[i], and N; 0 if none.
+size_t ColumnPlaceholder(absl::string_view arg, size_t i, size_t* column) {
+  if (i >= arg.size() || arg[i] != '{') return 0;
+  size_t end = i + 1;
+  while (end < arg.size() && absl::ascii_isdigit(static_cast<unsigned char>(arg[end]))) ++end;
+  if (end == i + 1 || end >= arg.size() || arg[end] != '}' || end - i > 10) return 0;
+  if (!absl::SimpleAtoi(arg.substr(i + 1, end - i - 1), column) || *column == 0) return 0;
+  return end - i + 1;
+}
+
+bool UsesItem(absl::string_view arg, bool columns) {
   for (absl::string_view placeholder : {"{}", "{.}", "{/}", "{//}", "{/.}"}) {
     if (absl::StrContains(arg, placeholder)) return true;
+  }
+  size_t column = 0;
+  for (size_t i = 0; columns && i < arg.size(); ++i) {
+    if (ColumnPlaceholder(arg, i, &column) > 0) return true;
   }
   return false;
 }
 
 std::string ExpandPlaceholders(const std::string& arg, absl::string_view item, uint64_t task_number,
-                               int slot) {
+                               int slot, const std::vector<absl::string_view>* columns) {
   std::string result;
   result.reserve(arg.size() + item.size());
+  size_t column = 0;
   for (size_t i = 0; i < arg.size(); ++i) {
-    if (arg.compare(i, 2, "{}") == 0) {
+    if (size_t length = columns != nullptr ? ColumnPlaceholder(arg, i, &column) : 0; length > 0) {
+      if (column <= columns->size()) absl::StrAppend(&result, (*columns)[column - 1]);  // past the last: empty
+      i += length - 1;
+    } else if (arg.compare(i, 2, "{}") == 0) {
       result.append(item.data(), item.size());
       i += 1;
     } else if (arg.compare(i, 3, "{#}") == 0) {

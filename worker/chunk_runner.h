@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <string>
+#include <vector>
 
 #include "drover/v1/control.pb.h"
 #include "worker/kernel_registry.h"
@@ -31,12 +32,13 @@ v1::ChunkResult RunChunk(const RunContext& context, const v1::Chunk& chunk,
 
 // Replaces {} (item), {#} (task number), {%} (slot) and GNU Parallel's path
 // forms of the item in `arg`: {.} (without extension), {/} (basename), {//}
-// (directory), {/.} (basename without extension).
+// (directory), {/.} (basename without extension). With `columns` (--colsep,
+// several input sources), {N} is column N from 1 (empty past the last).
 // Whether `arg` holds a placeholder for the item (without one, the item is
-// appended as the command's last argument).
-bool UsesItem(absl::string_view arg);
+// appended as the command's last argument); `columns`: {N} counts too.
+bool UsesItem(absl::string_view arg, bool columns = false);
 std::string ExpandPlaceholders(const std::string& arg, absl::string_view item, uint64_t task_number,
-                               int slot);
+                               int slot, const std::vector<absl::string_view>* columns = nullptr);
 
 }  // namespace drover
 

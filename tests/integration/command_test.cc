@@ -1,6 +1,7 @@
 // Integration: command tasks through the real coordinator, workers and CLI.
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -67,6 +68,30 @@ TEST_F(CommandTest, PlaceholdersAndEnvironment) {
   // GNU Parallel's path forms count as the item: nothing is appended.
   CommandResult paths = cluster_.Drover({"run", ":::", "img/a.png", "--", "echo", "out/{/.}.jpg", "{//}", "{.}"});
   EXPECT_EQ(paths.out, "out/a.jpg img img/a\n") << paths.err;
+}
+
+TEST_F(CommandTest, SeveralInputSourcesAndColumnsAsInGnuParallel) {
+  // Every combination, the last source varying fastest; {N} is source N.
+  CommandResult product = cluster_.Drover({"run", ":::", "a", "b", ":::", "1", "2", "--", "echo", "{2}-{1}"});
+  EXPECT_EQ(product.out, "1-a\n2-a\n1-b\n2-b\n") << product.err;
+  // :::+ goes in step with the source before; without placeholders each column is an argument.
+  CommandResult linked = cluster_.Drover({"run", ":::", "a", "b", ":::+", "1", "2", "--", "echo"});
+  EXPECT_EQ(linked.out, "a 1\nb 2\n") << linked.err;
+  // :::: FILE reads a source from a file's lines.
+  char path[] = "/tmp/drover-source-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_EQ(write(fd, "x\ny\n", 4), 4);
+  close(fd);
+  CommandResult file = cluster_.Drover({"run", ":::", "1", "::::", path, "--", "echo", "{1}{2}"});
+  EXPECT_EQ(file.out, "1x\n1y\n") << file.err;
+  unlink(path);
+  EXPECT_EQ(cluster_.Drover({"run", "::::", "/nonexistent/items", "--", "echo"}).exit_code, 2);
+  // --colsep splits one source; {} is the columns joined by spaces; a missing column is empty.
+  CommandResult columns = cluster_.Drover({"run", "--colsep", "\\t", "--each-line", "-", "--", "echo",
+                                           "{2}:{1}:{}:{3}."},
+                                          "x\t1\ny\t2\n");
+  EXPECT_EQ(columns.out, "1:x:x 1:.\n2:y:y 2:.\n") << columns.err;
+  EXPECT_EQ(cluster_.Drover({"run", "--kernel", "echo", ":::", "a", ":::", "b"}).exit_code, 2);  // commands only
 }
 
 TEST_F(CommandTest, EachLineFromStdin) {

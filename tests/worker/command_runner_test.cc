@@ -178,5 +178,13 @@ TEST(Placeholders, GnuParallelsPathForms) {
   EXPECT_FALSE(UsesItem("{#} {%}"));
 }
 
+TEST(Placeholders, ColumnsAreNumberedFromOne) {
+  std::vector<absl::string_view> columns = {"a", "b c"};
+  EXPECT_EQ(ExpandPlaceholders("{2}|{1}|{3}|{0}|{12x}", "a b c", 1, 1, &columns), "b c|a||{0}|{12x}");
+  EXPECT_EQ(ExpandPlaceholders("{1}", "a", 1, 1), "{1}");  // no columns: left as it is
+  EXPECT_TRUE(UsesItem("-{1}-", /*columns=*/true));
+  EXPECT_FALSE(UsesItem("-{1}-", /*columns=*/false));
+}
+
 }  // namespace
 }  // namespace drover
