@@ -111,9 +111,12 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
   command->add_option("--grpc-ca", job->grpc_ca, "gRPC: trust this CA (PEM) for the target; implies --grpc-tls");
   command->footer(
       "Commands: drover run [ITEMS | ::: ITEMS | --range | --array | --each-line] [OPTIONS] -- CMD [ARGS]\n"
-      "  In CMD and ARGS, {} is the item, {#} the task number (from 1), {%} the slot on its worker;\n"
-      "  without {} the item is added as the last argument. No shell is involved (write sh -c '...'\n"
-      "  for one). Tasks see DROVER_JOB_ID, DROVER_TASK_ID, DROVER_ITEM and DROVER_WORKER.\n"
+      "  In CMD and ARGS, {} is the item, {#} the task number (from 1), {%} the slot on its worker,\n"
+      "  {.} {/} {//} {/.} the item without extension, its basename, directory, basename without\n"
+      "  extension (as in GNU Parallel); without them the item is added as the last argument.\n"
+      "  ::: A B ::: C D runs every combination ({1} {2} are the columns), :::+ pairs with the source\n"
+      "  before, :::: FILE reads a source from FILE. No shell is involved (write sh -c '...' for one).\n"
+      "  Tasks see DROVER_JOB_ID, DROVER_TASK_ID, DROVER_ITEM and DROVER_WORKER.\n"
       "gRPC calls: drover run --grpc HOST:PORT --method /pkg.Service/Method [--proto-set FILE] ITEMS...\n"
       "  Each item is one request in JSON (protobuf's JSON mapping); each result is the response as\n"
       "  JSON (a server-streaming method's responses as a JSON array). --retries N retries UNAVAILABLE,\n"
@@ -293,6 +296,15 @@ int RunCli(int argc, char** argv) {
   CLI::App* drain = workers->add_subcommand(
       "drain", "ask a worker to finish what it holds, take nothing new, then exit");
   drain->add_option("worker", drain_id, "the worker's id (the ID column of `drover workers`)")->required();
+  CLI::App* top = app.add_subcommand(
+      "top", "watch the coordinator: workers (busy slots, held chunks, I/O calls), jobs (progress, rate, ETA), "
+             "redrawn in place until Ctrl-C");
+  double top_interval = 1;
+  bool top_once = false;
+  top->add_option("--interval", top_interval, "seconds between redraws")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  top->add_flag("--once", top_once, "print one frame (rates over one interval, at most a second) and exit");
 
   std::string key_prefix;
   CLI::App* keygen = app.add_subcommand(
@@ -430,6 +442,7 @@ int RunCli(int argc, char** argv) {
   if (shutdown->parsed()) return ShutdownCommand(common);
   if (drain->parsed()) return DrainCommand(common, drain_id);
   if (workers->parsed()) return WorkersCommand(common);
+  if (top->parsed()) return TopCommand(common, top_interval, top_once);
   if (run->parsed()) return RunCommand(common, run_options);
   return kExitUsage;
 }

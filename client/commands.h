@@ -59,6 +59,9 @@ int JobsCommand(const CommonOptions& common);
 // for a new one).
 int ShutdownCommand(const CommonOptions& common);
 int WorkersCommand(const CommonOptions& common);
+// `drover top`: redraws a view of workers and jobs every `interval_seconds`
+// until Ctrl-C; `once`: one frame.
+int TopCommand(const CommonOptions& common, double interval_seconds, bool once);
 int DrainCommand(const CommonOptions& common, const std::string& worker_id);
 int RunCommand(const CommonOptions& common, const RunOptions& run);
 

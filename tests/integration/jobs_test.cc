@@ -1,9 +1,10 @@
 // Integration: jobs through a real coordinator and real workers on loopback,
 // driven with the real `drover` CLI.
-#include <gtest/gtest.h>
-
 #include <algorithm>
 
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -16,6 +17,32 @@ std::vector<std::string> Numbers(int from, int to) {
   std::vector<std::string> lines;
   for (int i = from; i < to; ++i) lines.push_back(absl::StrCat(i));
   return lines;
+}
+
+TEST(Jobs, TopShowsWorkersAndJobsWithTheirProgress) {
+  TestCluster cluster;
+  cluster.AddWorker(2, {"--name", "top-test-worker"});
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  std::vector<std::string> submit = {"submit", "--kernel", "sleep_ms", "--chunk", "1", "--name", "top-test-job"};
+  for (int i = 0; i < 40; ++i) submit.push_back("200");
+  const std::string job = Lines(cluster.Drover(submit).out).at(0);
+  ASSERT_TRUE(WaitUntil([&] { return cluster.Drover({"status", job}).out.find(" 0/40 done") == std::string::npos; }));
+  CommandResult top = cluster.Drover({"top", "--once", "--interval", "0.5"});
+  EXPECT_EQ(top.exit_code, 0) << top.err;
+  EXPECT_NE(top.out.find("workers 1 (0 draining)   slots "), std::string::npos) << top.out;
+  const std::vector<std::string> lines = Lines(top.out);
+  auto worker_line = std::find_if(lines.begin(), lines.end(), [](const std::string& line) {
+    return line.find("top-test-worker") != std::string::npos;
+  });
+  ASSERT_NE(worker_line, lines.end()) << top.out;
+  EXPECT_NE(worker_line->find("/2 "), std::string::npos) << *worker_line;  // busy of its 2 slots
+  auto job_line = std::find_if(lines.begin(), lines.end(), [&](const std::string& line) {
+    return absl::StartsWith(line, job + " ") && line.find("top-test-job") != std::string::npos;
+  });
+  ASSERT_NE(job_line, lines.end()) << top.out;
+  EXPECT_NE(job_line->find("RUNNING"), std::string::npos) << *job_line;
+  EXPECT_EQ(job_line->find(" 0/s"), std::string::npos) << *job_line;  // tasks finish while it looks: a rate
+  EXPECT_EQ(cluster.Drover({"cancel", job}).exit_code, 0);
 }
 
 TEST(Jobs, ResultsComeInInputOrderAcrossSeveralWorkers) {
