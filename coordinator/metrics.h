@@ -19,6 +19,8 @@ namespace drover {
 class CoordinatorLoop;
 class SchedulerCollectable;
 
+// Start() and the destructor are called from one thread (main's); scrapes run
+// on civetweb's threads and reach the scheduler only through the loop.
 class MetricsServer {
  public:
   // Serves http://ADDRESS/metrics ("HOST:PORT"; port 0 picks a free one).
