@@ -361,6 +361,33 @@ int RunCli(int argc, char** argv) {
     std::fprintf(stderr, "drover: nothing after '--': give the command to run\n");
     return kExitUsage;
   }
+  // GNU Parallel's order (`parallel echo ::: a b`) written after `--`.
+  for (const std::string& word : command) {
+    if (word == ":::" || word == ":::+" || word == "::::" || word == "::::+") {
+      std::fprintf(stderr,
+                   "drover: '%s' comes before '--': everything after '--' is the command (drover run ::: a b "
+                   "-- echo)\n",
+                   word.c_str());
+      return kExitUsage;
+    }
+  }
+  // One of run's or submit's options written among the items would silently
+  // become an item (other words that start with a dash, --help too, are items).
+  CLI::App* job_command = run->parsed() ? run : submit;
+  for (const JobOptions::Source& source : sources) {
+    for (const std::string& item : source.items) {
+      if (item.size() < 2 || item[0] != '-') continue;
+      const std::string name = item.substr(0, item.find('='));
+      const CLI::Option* option = job_command->get_option_no_throw(name);
+      if (option != nullptr && option != job_command->get_help_ptr()) {
+        std::fprintf(stderr,
+                     "drover: '%s' after ':::' would be an item; options go before ':::' (drover run %s ::: "
+                     "ITEMS -- CMD), or give items that look like options with --each-line\n",
+                     item.c_str(), item.c_str());
+        return kExitUsage;
+      }
+    }
+  }
   for (JobOptions* job : {&submit_job, &run_options.job}) {
     job->command = command;
     if (!sources.empty()) {  // the first source adds to the items given as arguments

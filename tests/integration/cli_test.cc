@@ -50,6 +50,22 @@ TEST(Cli, MisuseSaysWhatToDo) {
       << workers.err;
 }
 
+TEST(Cli, TheOrderOfItemsOptionsAndCommandIsExplained) {
+  // GNU Parallel's order, with the command first.
+  CommandResult after = RunProgram({BinPath("drover"), "run", "--", "echo", ":::", "a", "b"});
+  EXPECT_EQ(after.exit_code, 2);
+  EXPECT_NE(after.err.find("':::' comes before '--'"), std::string::npos) << after.err;
+  // An option among the items.
+  CommandResult option = RunProgram({BinPath("drover"), "run", ":::", "a", "--local", "--", "echo"});
+  EXPECT_EQ(option.exit_code, 2);
+  EXPECT_NE(option.err.find("'--local' after ':::' would be an item; options go before ':::'"), std::string::npos)
+      << option.err;
+  // Items that only look like options are items.
+  CommandResult dashes = RunProgram({BinPath("drover"), "run", "--local", "-j", "1", ":::", "-x", "--not-an-option",
+                                     "--", "echo"});
+  EXPECT_EQ(dashes.out, "-x\n--not-an-option\n") << dashes.err;
+}
+
 TEST(Cli, KeygenMakesAPrivateDirectoryForTheKeys) {
   const std::string dir = absl::StrCat(::testing::TempDir(), "drover-keygen-", getpid(), "/keys");
   CommandResult made = RunProgram({BinPath("drover"), "keygen", dir + "/coordinator"});
