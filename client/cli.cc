@@ -46,6 +46,10 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
   command->add_option("--priority", job->priority,
                       "jobs with a higher priority get free slots first; jobs of equal priority share "
                       "the workers (default 0)");
+  command->add_option("--max-parallel", job->max_parallel,
+                      "at most N of this job's tasks run at once over the whole cluster (a fair neighbour "
+                      "on a shared cluster; gRPC jobs have --concurrency and --rate); 0: no limit")
+      ->check(CLI::NonNegativeNumber);
   command->add_option("--reduce", job->reduce, "combine integer outputs: sum, min, max or count (exact)")
       ->check(CLI::IsMember({"sum", "min", "max", "count"}));
   command->add_option("--name", job->name, "a name for the job, shown by `drover jobs`");
@@ -436,7 +440,8 @@ int RunCli(int argc, char** argv) {
                                      : RunOptions::Progress::kAuto;
   if (run->parsed() && !run_options.local && run_options.local_workers > 0) {
     std::fprintf(stderr, "drover: -j/--workers is the number of workers of --local's private cluster; without "
-                         "--local, the job runs on the coordinator's workers (start more workers to go faster)\n");
+                         "--local, the job runs on the coordinator's workers (start more workers to go faster; "
+                         "--max-parallel N limits how many of its tasks run at once)\n");
     return kExitUsage;
   }
 

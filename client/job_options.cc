@@ -137,7 +137,8 @@ absl::StatusOr<v1::GrpcSpec> BuildGrpcSpec(const JobOptions& options) {
   return call;
 }
 
-// Several input sources make a task's columns; the worker splits them here.
+// With several input sources, a task's columns are joined by this, sent as
+// CommandSpec.colsep: the worker splits the item into its columns there.
 constexpr char kSourceSeparator[] = "\x1f";  // ASCII unit separator
 // Most tasks several input sources may combine into (their product grows fast).
 constexpr uint64_t kMaxCombinedItems = 10'000'000;
@@ -311,6 +312,12 @@ absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream
   }
   spec.set_chunk_size(chunk);
   spec.set_priority(options.priority);
+  if (options.max_parallel > 0 && grpc) {
+    return absl::InvalidArgumentError(
+        "--max-parallel limits CPU tasks; a gRPC job's calls in flight are set by --concurrency (per worker) "
+        "and --rate");
+  }
+  spec.set_max_parallel(options.max_parallel);
   spec.set_name(options.name);
   absl::StatusOr<v1::Reduce> reduce = ParseReduce(options.reduce);
   if (!reduce.ok()) return reduce.status();

@@ -38,6 +38,7 @@ struct JobOptions {
   // of the job's concurrency while its slowest call runs). Or a number K.
   std::string chunk = "auto";
   int32_t priority = 0;              // higher first; equal priorities share workers
+  uint32_t max_parallel = 0;         // tasks of the job running at once, cluster-wide; 0: no limit
   std::string reduce;                // "", sum, min, max, count
   std::string name;
   // Submitting again with the same key gives the job already submitted (a

@@ -4,16 +4,16 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <optional>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/idle_job_notice.h"
-#include "client/job_log.h"
 #include "client/job_inputs.h"
+#include "client/job_log.h"
 #include "client/commands.h"
 #include "client/local_cluster.h"
 #include "client/progress.h"

@@ -194,10 +194,15 @@ uint64_t Job::UncutEnd() const {
   return next_done == done_above_.end() ? total_items_ : next_done->first;
 }
 
+bool Job::ParallelAllows(uint64_t items) const {
+  const uint64_t limit = spec_.max_parallel();
+  return limit == 0 || items_in_flight_ + items <= limit;
+}
+
 bool Job::HasWork() const {
   if (finished()) return false;
-  if (!requeued_.empty()) return true;
-  return cut_cursor_ < total_items_ && WindowAllows();
+  if (!requeued_.empty()) return ParallelAllows(open_.at(requeued_.front()).count);
+  return cut_cursor_ < total_items_ && WindowAllows() && ParallelAllows(1);
 }
 
 v1::Chunk Job::MakeChunk(uint64_t index, const OpenChunk& open) const {
@@ -231,13 +236,15 @@ std::optional<v1::Chunk> Job::NextChunk(absl::Time now, uint64_t slots, uint64_t
   if (finished()) return std::nullopt;
   uint64_t index;
   if (!requeued_.empty()) {
+    if (!ParallelAllows(open_.at(requeued_.front()).count)) return std::nullopt;
     index = requeued_.front();
     requeued_.pop_front();
   } else {
     SkipDone();
-    if (cut_cursor_ >= total_items_ || !WindowAllows()) return std::nullopt;
+    if (cut_cursor_ >= total_items_ || !WindowAllows() || !ParallelAllows(1)) return std::nullopt;
     uint64_t end = UncutEnd();
     uint64_t size = std::clamp<uint64_t>(sizer_.NextSize(total_items_ - cut_cursor_, slots), 1, max_items);
+    if (spec_.max_parallel() > 0) size = std::min<uint64_t>(size, spec_.max_parallel() - items_in_flight_);
     OpenChunk cut;
     cut.first = cut_cursor_;
     cut.count = static_cast<uint32_t>(std::min<uint64_t>(size, end - cut_cursor_));

@@ -161,6 +161,8 @@ class Job {
 
   void SetState(v1::JobState next, absl::Time now);
   bool WindowAllows() const;
+  // Whether `items` more may be dispatched under the spec's max_parallel.
+  bool ParallelAllows(uint64_t items) const;
   // Skips cut_cursor_ past items already done (restored from the journal).
   void SkipDone();
   uint64_t UncutEnd() const;  // end of the uncut run of items at cut_cursor_

@@ -153,8 +153,8 @@ class Scheduler {
   struct WorkerRecord {
     std::string peer;
     std::string key;      // authenticated CURVE public key (Z85), empty without CURVE
-    uint64_t number = 0;  // registration number (the id is "w" + number)
-    std::string id;
+    uint64_t number = 0;  // registration number (internal)
+    std::string id;       // its name, unique among registered workers (see number_by_id_)
     v1::Hello hello;
     absl::flat_hash_set<std::string> kernels;
     absl::flat_hash_set<std::string> labels;  // "key=value" and "key" for each label
@@ -233,6 +233,8 @@ class Scheduler {
   void MaybeCompactJournal();
   void Send(WorkerRecord& worker, v1::CoordinatorMessage& message, absl::Time now);
   Job* FindJob(uint64_t job_id) const;
+  // `name`, or `name-N` for the least N >= 2 that no registered worker has.
+  std::string UniqueWorkerId(const std::string& name) const;
   // Whether `worker` may run `spec`: it offers the kernel and has the labels.
   static bool CanRun(const WorkerRecord& worker, const v1::JobSpec& spec);
   absl::Status CheckLimits(const v1::JobSpec& spec) const;
@@ -247,6 +249,9 @@ class Scheduler {
 
   std::map<std::string, WorkerRecord> workers_;  // by routing id (nodes never move)
   absl::flat_hash_map<uint64_t, WorkerRecord*> by_number_;
+  // A worker's id is its name (Hello.name), kept for its life; a name already
+  // taken by a registered worker gets "-2", "-3"... (UniqueWorkerId).
+  absl::flat_hash_map<std::string, uint64_t> number_by_id_;
   // Result bytes received since the last malloc_trim, and when that was.
   static constexpr uint64_t kTrimAfterResultBytes = 64ull << 20;
   uint64_t result_bytes_since_trim_ = 0;

@@ -62,8 +62,9 @@ void Scheduler::OnHello(const std::string& peer, const v1::Hello& hello, absl::T
   worker.peer = peer;
   worker.key = std::string(key);
   worker.number = next_worker_number_++;
-  worker.id = absl::StrCat("w", worker.number);
+  worker.id = UniqueWorkerId(hello.name().empty() ? absl::StrCat("w", worker.number) : hello.name());
   by_number_[worker.number] = &worker;
+  number_by_id_[worker.id] = worker.number;
   worker.hello = hello;
   worker.kernels.insert(hello.kernels().begin(), hello.kernels().end());
   for (const std::string& label : hello.labels()) {
@@ -72,8 +73,8 @@ void Scheduler::OnHello(const std::string& peer, const v1::Hello& hello, absl::T
   }
   worker.last_heard = now;
   total_slots_ += hello.slots();
-  LogInfo(absl::StrCat("worker ", worker.id, " joined: ", hello.name(), " on ", hello.host(),
-                       ", ", hello.slots(), " slots"));
+  LogInfo(absl::StrCat("worker ", worker.id, " joined from ", hello.host(), ", ", hello.slots(), " slots",
+                       worker.id != hello.name() ? absl::StrCat(" (its name '", hello.name(), "' is taken)") : ""));
   v1::CoordinatorMessage welcome;
   welcome.mutable_welcome()->set_worker_id(worker.id);
   welcome.mutable_welcome()->set_heartbeat_interval_ms(
@@ -115,23 +116,32 @@ void Scheduler::StartDrain(WorkerRecord& worker, absl::Time now) {
   ++change_count_;
 }
 
-absl::StatusOr<v1::WorkerInfo> Scheduler::DrainWorker(const std::string& worker_id, absl::Time now) {
-  for (auto& [peer, worker] : workers_) {
-    if (worker.id != worker_id) continue;
-    if (!worker.draining) {
-      LogInfo(absl::StrCat("draining worker ", worker.id, " as a client asked"));
-      StartDrain(worker, now);
-    }
-    return Info(worker);
+std::string Scheduler::UniqueWorkerId(const std::string& name) const {
+  if (!number_by_id_.contains(name)) return name;
+  for (uint64_t n = 2;; ++n) {
+    std::string id = absl::StrCat(name, "-", n);
+    if (!number_by_id_.contains(id)) return id;
   }
-  return absl::NotFoundError(absl::StrCat("no worker ", worker_id, " (see `drover workers`)"));
+}
+
+absl::StatusOr<v1::WorkerInfo> Scheduler::DrainWorker(const std::string& worker_id, absl::Time now) {
+  auto id = number_by_id_.find(worker_id);
+  if (id == number_by_id_.end()) {
+    return absl::NotFoundError(absl::StrCat("no worker ", worker_id, " (see `drover workers`)"));
+  }
+  WorkerRecord& worker = *by_number_.at(id->second);
+  if (!worker.draining) {
+    LogInfo(absl::StrCat("draining worker ", worker.id, " as a client asked"));
+    StartDrain(worker, now);
+  }
+  return Info(worker);
 }
 
 void Scheduler::LoseWorker(const std::string& peer, absl::string_view why, absl::Time now) {
   auto it = workers_.find(peer);
   if (it == workers_.end()) return;
   WorkerRecord& worker = it->second;
-  LogWarning(absl::StrCat("worker ", worker.id, " (", worker.hello.name(), ") lost: ", why, "; ",
+  LogWarning(absl::StrCat("worker ", worker.id, " lost: ", why, "; ",
                           worker.held.size(), " chunk(s) go back to the queue"));
   std::vector<std::pair<Job*, v1::ChunkResult>> given_up;
   for (const auto& [key, held] : worker.held) {
@@ -157,6 +167,7 @@ void Scheduler::LoseWorker(const std::string& peer, absl::string_view why, absl:
   reserve_holders_.erase(worker.number);
   touched_.erase(worker.number);
   by_number_.erase(worker.number);
+  number_by_id_.erase(worker.id);
   workers_.erase(it);
   ++change_count_;
 }

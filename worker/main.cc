@@ -70,7 +70,9 @@ int main(int argc, char** argv) {
   app.add_option("--health-file", options.health_file,
                  "touch FILE about every second while registered with the coordinator (for liveness "
                  "probes: e.g. find FILE -newermt '-30 seconds')");
-  app.add_option("--name", options.name, "name shown in `drover workers` (default HOST-PID)");
+  app.add_option("--name", options.name,
+                 "this worker's id in `drover workers` and `drover workers drain ID` (default HOST-PID; a name "
+                 "another connected worker has gets -2, -3...)");
   app.add_option("--label", options.labels,
                  "a label for jobs to --require: KEY=VALUE or KEY, e.g. gpu=a100 (one per --label, repeatable)")
       ->allow_extra_args(false);

@@ -51,6 +51,29 @@ class JobTest : public ::testing::Test {
   std::unique_ptr<ResultStore> store = ResultStore::InMemory();
 };
 
+TEST_F(JobTest, MaxParallelBoundsTheItemsOutAndTheChunkSize) {
+  v1::JobSpec spec = RangeSpec(10, 5);
+  spec.set_max_parallel(3);
+  Job job(1, spec, kNow, store.get());
+  std::optional<v1::Chunk> first = job.NextChunk(kNow);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->range().end() - first->range().start(), 3);  // cut to the limit, not 5
+  EXPECT_FALSE(job.HasWork());
+  EXPECT_FALSE(job.NextChunk(kNow).has_value());
+  ASSERT_EQ(job.OnResult(EchoResult(*first), kNow), Outcome::kRecorded);
+  EXPECT_TRUE(job.HasWork());  // its result made room
+  std::optional<v1::Chunk> second = job.NextChunk(kNow);
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(job.items_in_flight(), 3u);
+  // A chunk sent back (its worker lost) waits for room like any other.
+  ASSERT_FALSE(job.Requeue(second->chunk_index(), second->attempt()).has_value());
+  EXPECT_TRUE(job.HasWork());
+  std::optional<v1::Chunk> again = job.NextChunk(kNow);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->chunk_index(), second->chunk_index());
+  EXPECT_FALSE(job.HasWork());
+}
+
 TEST_F(JobTest, DispatchesChunksInOrderAndFinishesWhenAllAreDone) {
   Job job(1, RangeSpec(10, 3), kNow, store.get());
   EXPECT_EQ(job.ToProto().state(), v1::JOB_STATE_QUEUED);

@@ -553,6 +553,26 @@ TEST_F(SchedulerTest, RestoreBringsBackJobsResultsAndCancellations) {
   EXPECT_EQ(sent, (std::vector<std::pair<uint64_t, int64_t>>{{3, 0}, {6, 0}}));
 }
 
+TEST_F(SchedulerTest, AWorkersIdIsItsNameUniqueAmongTheRegistered) {
+  auto hello_as = [&](const std::string& peer, const std::string& name) {
+    v1::WorkerMessage message;
+    message.mutable_hello()->set_name(name);
+    message.mutable_hello()->set_slots(1);
+    scheduler_.OnWorkerMessage(peer, message, now_);
+    return outbox_.Take(peer).welcome().worker_id();
+  };
+  EXPECT_EQ(hello_as("p1", "node7"), "node7");
+  EXPECT_EQ(hello_as("p2", "node7"), "node7-2");  // a second worker with that name
+  EXPECT_EQ(hello_as("p1", "node7"), "node7");    // registering again keeps it
+  v1::WorkerMessage bye;
+  bye.mutable_goodbye()->set_reason("done");
+  scheduler_.OnWorkerMessage("p1", bye, now_);
+  EXPECT_EQ(hello_as("p3", "node7"), "node7");    // free again once its worker left
+  EXPECT_TRUE(scheduler_.DrainWorker("node7-2", now_).ok());
+  EXPECT_TRUE(outbox_.Take("p2").has_drain());
+  EXPECT_EQ(scheduler_.DrainWorker("w1", now_).status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(SchedulerTest, ADrainedWorkerGetsNothingNewAndItsGoodbyeMovesNothing) {
   Register("a", 1);
   Register("b", 1);
@@ -561,7 +581,7 @@ TEST_F(SchedulerTest, ADrainedWorkerGetsNothingNewAndItsGoodbyeMovesNothing) {
   scheduler_.Dispatch(now_);
   v1::Assign held = outbox_.Take("a").assign();
   ASSERT_EQ(held.chunks_size(), 1);
-  absl::StatusOr<v1::WorkerInfo> info = scheduler_.DrainWorker("w1", now_);
+  absl::StatusOr<v1::WorkerInfo> info = scheduler_.DrainWorker("a", now_);  // its name is its id
   ASSERT_TRUE(info.ok());
   EXPECT_TRUE(info->draining());
   EXPECT_TRUE(outbox_.Take("a").has_drain());

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -92,6 +93,29 @@ TEST_F(CommandTest, SeveralInputSourcesAndColumnsAsInGnuParallel) {
                                           "x\t1\ny\t2\n");
   EXPECT_EQ(columns.out, "1:x:x 1:.\n2:y:y 2:.\n") << columns.err;
   EXPECT_EQ(cluster_.Drover({"run", "--kernel", "echo", ":::", "a", ":::", "b"}).exit_code, 2);  // commands only
+}
+
+TEST_F(CommandTest, MaxParallelLimitsTheTasksRunningAtOnceOverTheCluster) {
+  cluster_.AddWorker(2);  // 4 slots on two workers
+  ASSERT_TRUE(cluster_.WaitForWorkers(2));
+  char dir[] = "/tmp/drover-parallel-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  // Each task marks itself running, and after a while prints how many tasks
+  // are running (itself included): observed by the tasks themselves.
+  const std::string task = absl::StrCat("touch ", dir, "/$1; sleep 0.3; ls ", dir, " | wc -l; rm ", dir, "/$1");
+  CommandResult limited = cluster_.Drover({"run", "--max-parallel", "2", "--range", "0:8", "--chunk", "1", "--",
+                                           "sh", "-c", task, "-", "{}"});
+  EXPECT_EQ(limited.exit_code, 0) << limited.err;
+  std::vector<std::string> seen = Lines(limited.out);
+  ASSERT_EQ(seen.size(), 8u);
+  for (const std::string& n : seen) EXPECT_TRUE(n == "1" || n == "2") << limited.out;
+  // Without the limit the same job runs 4 at once.
+  CommandResult free = cluster_.Drover({"run", "--range", "0:8", "--chunk", "1", "--", "sh", "-c", task, "-", "{}"});
+  std::vector<std::string> unlimited = Lines(free.out);
+  EXPECT_NE(std::find_if(unlimited.begin(), unlimited.end(), [](const std::string& n) { return n >= "3"; }),
+            unlimited.end())
+      << free.out;
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(CommandTest, EachLineFromStdin) {

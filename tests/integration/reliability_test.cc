@@ -73,18 +73,18 @@ TEST(Drain, TasksStoppedWithTheirWorkerRunElsewhereAndDoNotFail) {
 
 TEST(Drain, TheCliDrainsAWorkerById) {
   TestCluster cluster;
-  ChildProcess& worker = cluster.AddWorker(1);
+  ChildProcess& worker = cluster.AddWorker(1, {"--name", "drain-me"});
   ASSERT_TRUE(cluster.WaitForWorkers(1));
   std::string job = SubmitSleeps(cluster, 10, "100");
   ASSERT_TRUE(Holding(cluster));
-  CommandResult drained = cluster.Drover({"workers", "drain", "w1"});
+  CommandResult drained = cluster.Drover({"workers", "drain", "drain-me"});  // its name is its id
   EXPECT_EQ(drained.exit_code, 0) << drained.err;
   EXPECT_NE(drained.out.find("is draining"), std::string::npos);
   std::optional<int> status = worker.Wait();
   ASSERT_TRUE(status.has_value());
   EXPECT_EQ(WEXITSTATUS(*status), 0);
   EXPECT_NE(cluster.coordinator().Log().find("said goodbye (drained); 0 chunk(s) go back"), std::string::npos);
-  EXPECT_EQ(cluster.Drover({"workers", "drain", "w9"}).exit_code, 2);
+  EXPECT_EQ(cluster.Drover({"workers", "drain", "no-such-worker"}).exit_code, 2);
 }
 
 TEST(Retries, AFlakyTaskSucceedsOnItsRetry) {
