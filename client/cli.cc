@@ -411,9 +411,11 @@ int RunCli(int argc, char** argv) {
     return kExitUsage;
   }
   common.token = *token;
+  common.token_source = token_file.empty() ? "DROVER_TOKEN" : absl::StrCat("--token-file ", token_file);
   if (common.token.empty() && !absl::StartsWith(common.coordinator, "unix:")) {
     // A coordinator on this machine may have made a token for its user (see drover-coordinator --no-auth).
     common.token = FindDefaultToken(common.coordinator);
+    common.token_source = DefaultTokenPath(common.coordinator);
   }
   if (client_cert_file.empty() != client_key_file.empty()) {
     std::fprintf(stderr, "drover: --client-cert and --client-key go together\n");

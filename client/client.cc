@@ -1,6 +1,7 @@
 // Implements client.h over the generated gRPC stub.
 #include "client/client.h"
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 
@@ -12,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "client/connect_probe.h"
 #include "common/backoff.h"
 #include "common/items.h"
 #include "drover/v1/service.grpc.pb.h"
@@ -27,12 +29,54 @@ constexpr int kStreamAboveItems = 100'000;
 constexpr size_t kStreamAboveBytes = 4 << 20;
 constexpr size_t kStreamBlockBytes = 1 << 20;
 
+// Connect() probes a channel that is not up after this long.
+constexpr absl::Duration kProbeAfter = absl::Seconds(1);
+
+// What Connect() says when the coordinator cannot be reached, by what the
+// probe of its address found.
+std::string Unreachable(const ClientOptions& options, ProbeResult probe) {
+  const std::string& target = options.target;
+  switch (probe) {
+    case ProbeResult::kPlaintextGrpc:
+      if (options.tls) {
+        return absl::StrCat("the coordinator at ", target, " speaks plaintext, not TLS: leave out --tls and --ca");
+      }
+      break;
+    case ProbeResult::kNotPlaintext:
+      if (!options.tls) {
+        return absl::StrCat("the coordinator at ", target, " expects TLS: pass --ca FILE (the CA that signed its "
+                            "--tls-cert), or --tls to trust the system's CAs");
+      }
+      return absl::StrCat("the TLS handshake with the coordinator at ", target,
+                          " failed: its certificate is not signed by the CA you trust (--ca), or does not name the "
+                          "host you connect to, or ",
+                          options.client_cert_pem.empty() ? "it wants a client certificate (--client-cert)"
+                                                          : "it does not accept your --client-cert");
+    case ProbeResult::kNothingListens:
+      return absl::StrCat("nothing listens at ", target, " (is drover-coordinator running there? set --coordinator "
+                          "or DROVER_COORDINATOR)");
+    case ProbeResult::kUnknown:
+      break;
+  }
+  return absl::StrCat("cannot reach the coordinator at ", target, " within ",
+                      absl::FormatDuration(options.connect_timeout),
+                      " (is drover-coordinator running there? set --coordinator or DROVER_COORDINATOR)");
+}
+
 // The one place grpc::Status becomes absl::Status.
-absl::Status FromGrpc(const grpc::Status& status, absl::string_view target) {
+absl::Status FromGrpc(const grpc::Status& status, const ClientOptions& options) {
   if (status.ok()) return absl::OkStatus();
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    return absl::UnavailableError(absl::StrCat("coordinator at ", target,
+    return absl::UnavailableError(absl::StrCat("coordinator at ", options.target,
                                                " is not reachable: ", status.error_message()));
+  }
+  if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+    return absl::UnauthenticatedError(
+        options.token.empty()
+            ? absl::StrCat("the coordinator at ", options.target,
+                           " needs a token: pass --token-file FILE or set DROVER_TOKEN")
+            : absl::StrCat("the coordinator at ", options.target, " refused the token from ", options.token_source,
+                           " (", status.error_message(), ")"));
   }
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
@@ -41,9 +85,9 @@ absl::Status FromGrpc(const grpc::Status& status, absl::string_view target) {
 
 class Client::Impl {
  public:
-  Impl(std::string target, std::string token, std::shared_ptr<grpc::Channel> channel)
-      : target_(std::move(target)),
-        authorization_(token.empty() ? "" : "Bearer " + token),
+  Impl(const ClientOptions& options, std::shared_ptr<grpc::Channel> channel)
+      : options_(options),
+        authorization_(options.token.empty() ? "" : "Bearer " + options.token),
         channel_(std::move(channel)),
         stub_(v1::Drover::NewStub(channel_)) {}
 
@@ -70,7 +114,7 @@ class Client::Impl {
     grpc::ClientContext context_;
   };
 
-  absl::Status Check(const grpc::Status& status) { return FromGrpc(status, target_); }
+  absl::Status Check(const grpc::Status& status) { return FromGrpc(status, options_); }
 
   // One unary call: `method` is a Stub member such as &v1::Drover::Stub::GetJob.
   template <typename Request, typename Reply, typename Method>
@@ -89,7 +133,7 @@ class Client::Impl {
     for (grpc::ClientContext* context : calls_) context->TryCancel();
   }
 
-  const std::string target_;
+  const ClientOptions options_;
   const std::string authorization_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Drover::Stub> stub_;
@@ -119,13 +163,18 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
     credentials = grpc::SslCredentials(tls);
   }
   auto channel = grpc::CreateCustomChannel(options.target, credentials, args);
-  if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + options.connect_timeout))) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot reach the coordinator at ", options.target, " within ",
-        absl::FormatDuration(options.connect_timeout),
-        " (is drover-coordinator running there? set --coordinator or DROVER_COORDINATOR)"));
+  const absl::Time deadline = absl::Now() + options.connect_timeout;
+  // A channel that is not up soon is probed: a mismatch of TLS and plaintext,
+  // or a certificate not trusted, will not mend by waiting.
+  const absl::Time probe_at = std::min(deadline, absl::Now() + kProbeAfter);
+  if (!channel->WaitForConnected(absl::ToChronoTime(probe_at))) {
+    const ProbeResult probe = ProbeGrpcServer(options.target, kProbeAfter);
+    const bool mismatch = probe == ProbeResult::kNotPlaintext || (probe == ProbeResult::kPlaintextGrpc && options.tls);
+    if (mismatch || !channel->WaitForConnected(absl::ToChronoTime(deadline))) {
+      return absl::UnavailableError(Unreachable(options, probe));
+    }
   }
-  return std::unique_ptr<Client>(new Client(std::make_unique<Impl>(options.target, options.token, channel)));
+  return std::unique_ptr<Client>(new Client(std::make_unique<Impl>(options, channel)));
 }
 
 absl::StatusOr<uint64_t> Client::Submit(const v1::JobSpec& spec, std::string idempotency_key) {

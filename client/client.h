@@ -23,6 +23,7 @@ namespace drover {
 struct ClientOptions {
   std::string target;  // HOST:PORT or unix:PATH of the coordinator's client port
   std::string token;   // sent as "authorization: Bearer TOKEN" when not empty
+  std::string token_source = "DROVER_TOKEN";  // where the token came from, for errors
   bool tls = false;            // talk TLS (system roots unless ca_pem is set)
   std::string ca_pem;          // trust this CA (PEM text) for the coordinator's certificate
   std::string client_cert_pem; // mutual TLS: this client's certificate and key (PEM text)
@@ -39,8 +40,10 @@ struct ClientOptions {
 // kInvalidArgument for a bad job spec, kCancelled after CancelAll().
 class Client {
  public:
-  // Errors: kUnavailable with a message naming the target if the coordinator
-  // does not answer within connect_timeout.
+  // Errors: kUnavailable with a message naming the target and saying why
+  // when it can tell (nothing listens; TLS expected; plaintext spoken; TLS
+  // handshake failed), within connect_timeout (a TLS or plaintext mismatch
+  // in about a second).
   static absl::StatusOr<std::unique_ptr<Client>> Connect(const ClientOptions& options);
   ~Client();
 

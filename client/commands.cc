@@ -11,13 +11,12 @@
 #include <iostream>
 #include <thread>
 
-#include <google/protobuf/util/json_util.h>
-
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "client/cli_json.h"
 #include "client/idle_job_notice.h"
 #include "client/job_inputs.h"
 #include "client/job_options.h"
@@ -30,12 +29,6 @@ namespace {
 absl::Mutex interrupt_mu;
 std::weak_ptr<Client> interruptible ABSL_GUARDED_BY(interrupt_mu);
 std::atomic<bool> interrupted{false};
-
-std::string Json(const google::protobuf::Message& message) {
-  std::string json;
-  (void)google::protobuf::util::MessageToJsonString(message, &json);
-  return json;
-}
 
 std::string StatusLine(const v1::JobStatus& status) {
   std::string line = absl::StrCat("job ", status.job_id(), " ", StateName(status.state()), ": ",
@@ -113,6 +106,7 @@ absl::StatusOr<std::shared_ptr<Client>> ConnectTo(const CommonOptions& common) {
   ClientOptions options;
   options.target = common.coordinator;
   options.token = common.token;
+  options.token_source = common.token_source;
   options.tls = common.tls;
   options.ca_pem = common.ca_pem;
   options.client_cert_pem = common.client_cert_pem;
@@ -146,7 +140,7 @@ int SubmitCommand(const CommonOptions& common, const JobOptions& job) {
   if (common.json) {
     v1::SubmitReply reply;
     reply.set_job_id(*id);
-    std::printf("%s\n", Json(reply).c_str());
+    std::printf("%s\n", CliJson(reply).c_str());
   } else {
     std::printf("%llu\n", static_cast<unsigned long long>(*id));
   }
@@ -158,7 +152,7 @@ int StatusCommand(const CommonOptions& common, uint64_t job_id) {
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<v1::JobStatus> status = (*client)->GetJob(job_id);
   if (!status.ok()) return Fail(status.status());
-  std::printf("%s\n", common.json ? Json(*status).c_str() : StatusLine(*status).c_str());
+  std::printf("%s\n", common.json ? CliJson(*status).c_str() : StatusLine(*status).c_str());
   return kExitOk;
 }
 
@@ -208,7 +202,7 @@ int WaitCommand(const CommonOptions& common, uint64_t job_id, bool quiet) {
   }
   if (!final_status.ok()) return Fail(final_status.status());
   if (!quiet) progress.Finish(*final_status);
-  if (common.json) std::printf("%s\n", Json(*final_status).c_str());
+  if (common.json) std::printf("%s\n", CliJson(*final_status).c_str());
   if (!common.json && final_status->failed_items() > 0) PrintFailures(client->get(), job_id);
   if (!PrintReduction(*final_status)) return kExitTaskFailed;
   return ExitForState(*final_status);
@@ -253,7 +247,7 @@ int CancelCommand(const CommonOptions& common, uint64_t job_id) {
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<v1::JobStatus> status = (*client)->Cancel(job_id);
   if (!status.ok()) return Fail(status.status());
-  std::printf("%s\n", common.json ? Json(*status).c_str() : StatusLine(*status).c_str());
+  std::printf("%s\n", common.json ? CliJson(*status).c_str() : StatusLine(*status).c_str());
   return kExitOk;
 }
 
@@ -301,7 +295,7 @@ int JobsCommand(const CommonOptions& common) {
   }
   for (const v1::JobStatus& job : *jobs) {
     if (common.json) {
-      std::printf("%s\n", Json(job).c_str());
+      std::printf("%s\n", CliJson(job).c_str());
       continue;
     }
     std::string progress = absl::StrCat(job.done_items(), "/", job.total_items());
@@ -324,7 +318,7 @@ int WorkersCommand(const CommonOptions& common) {
   }
   for (const v1::WorkerInfo& w : *workers) {
     if (common.json) {
-      std::printf("%s\n", Json(w).c_str());
+      std::printf("%s\n", CliJson(w).c_str());
       continue;
     }
     std::string labels = absl::StrJoin(w.labels(), ",");

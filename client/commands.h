@@ -26,6 +26,7 @@ enum ExitCode : int {
 struct CommonOptions {
   std::string coordinator;  // client address of the coordinator
   std::string token;        // from --token-file or $DROVER_TOKEN
+  std::string token_source; // where it came from (for errors)
   bool tls = false;         // --tls, or implied by --ca / --client-cert
   std::string ca_pem, client_cert_pem, client_key_pem;
   bool json = false;

@@ -1,8 +1,6 @@
 // Implements results_printer.h.
 #include "client/results_printer.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include <algorithm>
 #include <vector>
 
@@ -10,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "client/cli_json.h"
 #include "drover/v1/service.pb.h"
 
 namespace drover {
@@ -135,11 +134,7 @@ v1::TaskRecord ResultsPrinter::Record(const v1::ChunkOutputs& chunk, uint32_t of
 }
 
 void ResultsPrinter::AppendJson(const v1::TaskRecord& record) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.always_print_primitive_fields = true;  // every record has every field
-  (void)google::protobuf::util::MessageToJsonString(record, &json, options);
-  buffer_.append(json);
+  buffer_.append(CliJson(record));  // every record has every field
   buffer_.push_back('\n');
 }
 

@@ -68,6 +68,7 @@ grpc::Status ClientService::Authorize(const grpc::ServerContext* context) const 
   if (options_.token.empty()) return grpc::Status::OK;
   const std::string expected = "Bearer " + options_.token;
   auto range = context->client_metadata().equal_range("authorization");
+  const bool sent = range.first != range.second;
   for (auto it = range.first; it != range.second; ++it) {
     const grpc::string_ref& given = it->second;
     if (given.size() != expected.size()) continue;
@@ -75,9 +76,10 @@ grpc::Status ClientService::Authorize(const grpc::ServerContext* context) const 
     for (size_t i = 0; i < expected.size(); ++i) difference |= given.data()[i] ^ expected[i];
     if (difference == 0) return grpc::Status::OK;
   }
-  LogWarning(absl::StrCat("refused a call from ", context->peer(), ": no valid token"));
+  LogWarning(absl::StrCat("refused a call from ", context->peer(), sent ? ": a wrong token" : ": no token"));
   return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                      "this coordinator needs a token: set DROVER_TOKEN or --token-file");
+                      sent ? "the token sent is not this coordinator's"
+                           : "no token was sent (metadata \"authorization: Bearer TOKEN\")");
 }
 
 grpc::Status ClientService::Submit(grpc::ServerContext* context,

@@ -256,20 +256,32 @@ class Session : public CoordinatorLink, public WorkRunner {
       return absl::OkStatus();
     }
     uint16_t id;
+    uint32_t value;
     std::memcpy(&id, event[0].data(), sizeof(id));
+    std::memcpy(&value, static_cast<const char*>(event[0].data()) + sizeof(id), sizeof(value));
     if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
       failed_handshakes_ = 0;
       return absl::OkStatus();
     }
     ++failed_handshakes_;
-    std::string why = id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
-                          ? "the coordinator refused this worker's key (is its .pub in the coordinator's "
-                            "--authorized-keys?)"
-                          : "the security handshake with the coordinator failed (do --coordinator-key, "
-                            "--curve-key and the coordinator's CURVE setting match?)";
+    const bool curve = !options_.coordinator_public_key.empty();
+    const bool mismatch = id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH;
+    std::string why;
+    if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+      why = "the coordinator refused this worker's key (is its .pub in the coordinator's --authorized-keys?)";
+    } else if (mismatch) {
+      why = curve ? "the coordinator does not use CURVE (leave out --coordinator-key and --curve-key)"
+                  : "the coordinator requires CURVE: pass --coordinator-key COORDINATOR.pub and --curve-key "
+                    "WORKER.key (see `drover keygen`; the worker's .pub goes in the coordinator's "
+                    "--authorized-keys)";
+    } else {
+      why = "the security handshake with the coordinator failed (do --coordinator-key, --curve-key and the "
+            "coordinator's CURVE setting match?)";
+    }
     LogError(absl::StrCat(options_.coordinator, ": ", why));
-    // A refused key is final (ZeroMQ does not retry it); other failures get a few tries.
-    if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH || failed_handshakes_ >= kMaxFailedHandshakes) {
+    // A refused key or a mismatch of security mechanisms is final (ZeroMQ
+    // does not retry them); other failures get a few tries.
+    if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH || mismatch || failed_handshakes_ >= kMaxFailedHandshakes) {
       return absl::FailedPreconditionError(absl::StrCat("giving up on ", options_.coordinator, ": ", why));
     }
     return absl::OkStatus();

@@ -87,6 +87,26 @@ TEST(Curve, AWorkerWithTheWrongCoordinatorKeyCannotConnect) {
   EXPECT_TRUE(cluster.coordinator().Running());
 }
 
+TEST(Curve, AWorkerAndACoordinatorThatDisagreeOnCurveSaySoAndTheWorkerGivesUp) {
+  Keys keys;
+  TestCluster curve({"--curve-key", keys.Path("coordinator") + ".key", "--authorized-keys", keys.authorized()});
+  std::vector<std::string> keyless = {BinPath("drover-worker"), "--coordinator", curve.worker_endpoint()};
+  if (geteuid() == 0) keyless.push_back("--allow-root");
+  ChildProcess without_keys(keyless);
+  std::optional<int> status = without_keys.Wait();
+  ASSERT_TRUE(status.has_value()) << "a worker without keys keeps waiting";
+  EXPECT_EQ(WEXITSTATUS(*status), 1);
+  EXPECT_NE(without_keys.Log().find("the coordinator requires CURVE: pass --coordinator-key"), std::string::npos)
+      << without_keys.Log();
+
+  TestCluster plain;
+  ChildProcess with_keys(WorkerWith(plain.worker_endpoint(), keys, "good", "coordinator"));
+  status = with_keys.Wait();
+  ASSERT_TRUE(status.has_value()) << "a worker with keys keeps waiting for a coordinator without CURVE";
+  EXPECT_EQ(WEXITSTATUS(*status), 1);
+  EXPECT_NE(with_keys.Log().find("the coordinator does not use CURVE"), std::string::npos) << with_keys.Log();
+}
+
 TEST(Curve, ACoordinatorWithKeysAndATokenMayListenBeyondLoopback) {
   Keys keys;
   RunProgram({"/bin/sh", "-c", absl::StrCat("echo t0ken > ", keys.Path("token"))});

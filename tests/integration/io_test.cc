@@ -365,7 +365,7 @@ TEST_F(IoTest, CallsRunWhileEveryCpuSlotIsBusy) {
   CommandResult waited = cluster_.Drover({"wait", "--quiet", io_job});
   EXPECT_EQ(waited.exit_code, 0) << waited.err;
   CommandResult status = cluster_.Drover({"--json", "status", cpu_job});
-  EXPECT_NE(status.out.find("JOB_STATE_RUNNING"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("\"state\":\"running\""), std::string::npos) << status.out;
   EXPECT_EQ(cluster_.Drover({"cancel", cpu_job}).exit_code, 0);
 }
 

@@ -225,7 +225,7 @@ TEST(Jobs, SubmitStatusWaitResultsAndJobs) {
   EXPECT_EQ(Lines(unordered.out).size(), 50u);
 
   CommandResult status = cluster.Drover({"--json", "status", job});
-  EXPECT_NE(status.out.find("JOB_STATE_SUCCEEDED"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("\"state\":\"succeeded\""), std::string::npos) << status.out;
   CommandResult jobs = cluster.Drover({"jobs"});
   EXPECT_NE(jobs.out.find("fifty"), std::string::npos) << jobs.out;
   CommandResult missing = cluster.Drover({"status", "999"});

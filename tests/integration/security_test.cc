@@ -52,8 +52,12 @@ TEST(Security, TheClientApiWantsTheToken) {
   EXPECT_NE(none.err.find("needs a token"), std::string::npos) << none.err;
   CommandResult wrong = with({"--token-file", bad.path(), "jobs"});
   EXPECT_EQ(wrong.exit_code, 3);
+  // A token that was given is said to be refused, with where it came from.
+  EXPECT_NE(wrong.err.find(absl::StrCat("refused the token from --token-file ", bad.path())), std::string::npos)
+      << wrong.err;
   CommandResult wrong_env = with({"jobs"}, {"DROVER_TOKEN=not-the-token"});
   EXPECT_EQ(wrong_env.exit_code, 3);
+  EXPECT_NE(wrong_env.err.find("refused the token from DROVER_TOKEN"), std::string::npos) << wrong_env.err;
 
   cluster.set_token_file(good.path());
   ASSERT_TRUE(cluster.WaitForWorkers(1));
@@ -62,7 +66,8 @@ TEST(Security, TheClientApiWantsTheToken) {
   EXPECT_EQ(right.out, "ok\n") << right.err;
   CommandResult from_env = with({"run", "--kernel", "echo", "env"}, {"DROVER_TOKEN=s3cret-token"});
   EXPECT_EQ(from_env.out, "env\n") << from_env.err;
-  EXPECT_NE(cluster.coordinator().Log().find("no valid token"), std::string::npos);
+  EXPECT_NE(cluster.coordinator().Log().find(": no token"), std::string::npos);
+  EXPECT_NE(cluster.coordinator().Log().find(": a wrong token"), std::string::npos);
 }
 
 TEST(Security, NoListeningBeyondLoopbackWithoutCredentials) {

@@ -50,10 +50,18 @@ TEST(Tls, ClientsMustSpeakTlsAndTrustTheServer) {
   ASSERT_TRUE(certs.ok());
   TestCluster cluster({"--tls-cert", certs("server.pem"), "--tls-key", certs("server.key")});
   EXPECT_EQ(Jobs(cluster.client_target(), {"--ca", certs("ca.pem")}).exit_code, 0);
+  // Each error says what is wrong, without gRPC's own log lines.
   CommandResult plain = Jobs(cluster.client_target(), {});
   EXPECT_EQ(plain.exit_code, 3);
+  EXPECT_NE(plain.err.find("expects TLS: pass --ca FILE"), std::string::npos) << plain.err;
   CommandResult untrusted = Jobs(cluster.client_target(), {"--ca", certs("other.pem")});
   EXPECT_EQ(untrusted.exit_code, 3);
+  EXPECT_NE(untrusted.err.find("certificate is not signed by the CA you trust"), std::string::npos) << untrusted.err;
+  EXPECT_EQ(Lines(untrusted.err).size(), 1u) << untrusted.err;
+  TestCluster plaintext;
+  CommandResult tls_to_plain = Jobs(plaintext.client_target(), {"--ca", certs("ca.pem")});
+  EXPECT_EQ(tls_to_plain.exit_code, 3);
+  EXPECT_NE(tls_to_plain.err.find("speaks plaintext, not TLS"), std::string::npos) << tls_to_plain.err;
 }
 
 TEST(Tls, MutualTlsWantsAClientCertificate) {
@@ -61,7 +69,9 @@ TEST(Tls, MutualTlsWantsAClientCertificate) {
   ASSERT_TRUE(certs.ok());
   TestCluster cluster({"--tls-cert", certs("server.pem"), "--tls-key", certs("server.key"), "--tls-client-ca",
                        certs("ca.pem")});
-  EXPECT_EQ(Jobs(cluster.client_target(), {"--ca", certs("ca.pem")}).exit_code, 3);
+  CommandResult without_cert = Jobs(cluster.client_target(), {"--ca", certs("ca.pem")});
+  EXPECT_EQ(without_cert.exit_code, 3);
+  EXPECT_NE(without_cert.err.find("wants a client certificate"), std::string::npos) << without_cert.err;
   CommandResult with_cert = Jobs(cluster.client_target(), {"--ca", certs("ca.pem"), "--client-cert",
                                                            certs("client.pem"), "--client-key", certs("client.key")});
   EXPECT_EQ(with_cert.exit_code, 0) << with_cert.err;

@@ -1,0 +1,38 @@
+// Tests the CLI's --json form of messages (client/cli_json.h).
+#include "client/cli_json.h"
+
+#include <gtest/gtest.h>
+
+#include "drover/v1/service.pb.h"
+
+namespace drover {
+namespace {
+
+TEST(CliJson, SixtyFourBitIntegersArePlainNumbersAndEnumsShortLowercaseNames) {
+  v1::JobStatus status;
+  status.set_job_id(42);
+  status.set_state(v1::JOB_STATE_SUCCEEDED);
+  status.set_total_items(100000);
+  status.set_reduce(v1::REDUCE_SUM);
+  status.set_finished_unix_ms(1796000000123);  // a time in milliseconds stays exact
+  const std::string json = CliJson(status);
+  EXPECT_NE(json.find("\"jobId\":42"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"state\":\"succeeded\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"totalItems\":100000"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"reduce\":\"sum\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"finishedUnixMs\":1796000000123"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"failedItems\":0"), std::string::npos) << json;  // unset scalars are printed
+  EXPECT_EQ(json.find("\"reduction\""), std::string::npos) << json;      // unset messages are not
+}
+
+TEST(CliJson, FieldsComeInTheirDeclaredOrderAndBytesAsBase64) {
+  v1::TaskRecord record;
+  record.set_index(7);
+  record.set_output_bytes(std::string("\xff\x00", 2));
+  const std::string json = CliJson(record);
+  EXPECT_EQ(json.find("\"index\":7"), 1u) << json;
+  EXPECT_NE(json.find("\"outputBytes\":\"/wA=\""), std::string::npos) << json;
+}
+
+}  // namespace
+}  // namespace drover
