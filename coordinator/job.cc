@@ -76,14 +76,14 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
       return absl::InvalidArgumentError("a JSON gRPC job needs the method's descriptors (or use raw items)");
     }
     if (spec.reduce() != v1::REDUCE_NONE) {
-      return absl::InvalidArgumentError("--reduce works with kernels, not gRPC calls");
+      return absl::InvalidArgumentError("reduce works with kernel jobs, not gRPC calls");
     }
     if (!(grpc.rate() >= 0) || grpc.rate() > 1e9) {
-      return absl::InvalidArgumentError("--rate must be a positive number of calls per second, at most 1e9");
+      return absl::InvalidArgumentError("grpc.rate must be a positive number of calls per second, at most 1e9");
     }
     if (grpc.max_response_bytes() > kMaxGrpcResponseLimit) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--max-response is at most ", kMaxGrpcResponseLimit >> 20, " MiB"));
+          absl::StrCat("grpc.max_response_bytes is at most ", kMaxGrpcResponseLimit >> 20, " MiB"));
     }
     if (!grpc.lb_policy().empty() && grpc.lb_policy() != "round_robin" && grpc.lb_policy() != "pick_first") {
       return absl::InvalidArgumentError(
@@ -104,7 +104,7 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
     }
   }
   if (command && spec.reduce() != v1::REDUCE_NONE) {
-    return absl::InvalidArgumentError("--reduce works with kernels, not commands");
+    return absl::InvalidArgumentError("reduce works with kernel jobs, not commands");
   }
   switch (spec.items().source_case()) {
     case v1::ItemSource::kRange:
@@ -458,7 +458,8 @@ absl::StatusOr<v1::ChunkOutputs> Job::TaskResult(uint64_t index) const {
   }
   if (spec_.stream_results()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "job ", id_, "'s results were streamed to `drover run` and not kept (use drover submit)"));
+        "job ", id_, "'s results were streamed to the client that submitted it and not kept (a job submitted "
+        "without stream_results keeps them)"));
   }
   auto it = kept_.upper_bound(index);
   if (it != kept_.begin() && (--it)->second < store_->readable_end(id_)) {
@@ -466,7 +467,11 @@ absl::StatusOr<v1::ChunkOutputs> Job::TaskResult(uint64_t index) const {
     absl::StatusOr<v1::ChunkOutputs> outputs = store_->Read(id_, it->second, &next);
     if (!outputs.ok() || index < it->first + outputs->item_count()) return outputs;
   }
-  return absl::FailedPreconditionError(absl::StrCat("task ", index + 1, " of job ", id_, " has not finished"));
+  if (state_ == v1::JOB_STATE_CANCELLED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("task ", index + 1, " of job ", id_, " did not finish: the job was cancelled"));
+  }
+  return absl::FailedPreconditionError(absl::StrCat("task ", index + 1, " of job ", id_, " has not finished yet"));
 }
 
 absl::Status Job::AttachReader() {

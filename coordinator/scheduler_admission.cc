@@ -19,7 +19,7 @@ absl::Status Scheduler::CheckLimits(const v1::JobSpec& spec) const {
   // At admission only: a job journaled before the bound still restores.
   if (spec.retries() > kMaxRetries) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--retries ", spec.retries(), " is too many: a task is run at most ", kMaxRetries + 1, " times"));
+        absl::StrCat("retries ", spec.retries(), " is too many: a task is run at most ", kMaxRetries + 1, " times"));
   }
   if (spec.items().has_inline_()) {
     const auto& items = spec.items().inline_().items();
@@ -68,14 +68,14 @@ absl::Status Scheduler::CheckAdmission(const v1::JobSpec& spec) const {
       std::none_of(workers_.begin(), workers_.end(), [&](const auto& w) { return CanRun(w.second, spec); })) {
     return absl::InvalidArgumentError(absl::StrCat(
         "no connected worker has the labels ", absl::StrJoin(spec.require(), ", "),
-        " (start one with --label, see `drover workers`)"));
+        " (a worker has the labels it was started with: drover-worker --label)"));
   }
   if (spec.has_command() && spec.command().cpus() > 1) {
     uint32_t most = 0;
     for (const auto& [peer, worker] : workers_) most = std::max(most, worker.hello.slots());
     if (spec.command().cpus() > most) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--cpus ", spec.command().cpus(), " is more than any connected worker has: the largest has ", most,
+          "cpus ", spec.command().cpus(), " is more than any connected worker has: the largest has ", most,
           " slot(s) (start workers with more --slots, or ask for fewer cpus)"));
     }
   }

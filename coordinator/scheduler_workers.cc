@@ -127,7 +127,7 @@ std::string Scheduler::UniqueWorkerId(const std::string& name) const {
 absl::StatusOr<v1::WorkerInfo> Scheduler::DrainWorker(const std::string& worker_id, absl::Time now) {
   auto id = number_by_id_.find(worker_id);
   if (id == number_by_id_.end()) {
-    return absl::NotFoundError(absl::StrCat("no worker ", worker_id, " (see `drover workers`)"));
+    return absl::NotFoundError(absl::StrCat("no connected worker has the id ", worker_id, " (ListWorkers, `drover workers`, lists them)"));
   }
   WorkerRecord& worker = *by_number_.at(id->second);
   if (!worker.draining) {

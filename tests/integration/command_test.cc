@@ -254,6 +254,14 @@ TEST_F(CommandTest, LogsShowsOneTasksStdoutAndStderr) {
   EXPECT_EQ(cluster_.Drover({"logs", job, "3"}).exit_code, 2);
   CommandResult results = cluster_.Drover({"results", job});
   EXPECT_EQ(results.out, "out-a\nout-b\n");
+
+  // A task that has not run yet, and then never will: each says which.
+  std::string slow = Lines(cluster_.Drover({"submit", "--range", "0:100", "--", "sleep", "10"}).out).at(0);
+  CommandResult waiting = cluster_.Drover({"logs", slow, "100"});
+  EXPECT_NE(waiting.err.find("task 100 of job " + slow + " has not finished yet"), std::string::npos) << waiting.err;
+  EXPECT_EQ(cluster_.Drover({"cancel", slow}).exit_code, 0);
+  CommandResult never = cluster_.Drover({"logs", slow, "100"});
+  EXPECT_NE(never.err.find("did not finish: the job was cancelled"), std::string::npos) << never.err;
 }
 
 TEST_F(CommandTest, CpusLimitHowManyTasksRunAtOnce) {
