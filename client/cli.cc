@@ -331,6 +331,12 @@ int RunCli(int argc, char** argv) {
   run->add_option("--joblog", run_options.joblog,
                   "write a line per finished task to FILE in GNU Parallel's joblog format (Seq, Host, "
                   "Starttime, JobRuntime, Send, Receive, Exitval, Signal, Command)");
+  run->add_option("--output-dir", run_options.output_dir,
+                  "write each task's stdout to DIR/NAME.out and its stderr (if any) to DIR/NAME.err on this "
+                  "machine instead of printing the outputs (failures are still reported); DIR is made if needed");
+  run->add_option("--output-name", run_options.output_name,
+                  "NAME for --output-dir: {#} is the task number, {} its item made a safe file name "
+                  "(default {#})");
   bool no_progress = false, bar = false;
   run->add_flag("--no-progress", no_progress, "no progress bar");
   run->add_flag("--bar", bar,

@@ -43,6 +43,8 @@ struct RunOptions {
   enum class Progress { kAuto, kAlways, kNever };
   Progress progress = Progress::kAuto;
   std::string joblog;  // --joblog FILE: GNU Parallel's joblog of the tasks
+  std::string output_dir;           // --output-dir DIR: each task's stdout/stderr in files there
+  std::string output_name = "{#}";  // --output-name: the files' name before .out/.err
 };
 
 int SubmitCommand(const CommonOptions& common, const JobOptions& job);

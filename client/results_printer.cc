@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "client/cli_json.h"
 #include "drover/v1/service.pb.h"
@@ -155,7 +156,24 @@ void ResultsPrinter::Print(const v1::ChunkOutputs& chunk) {
     }
     if (errors[i] != nullptr) Failure(chunk.first_index() + i, errors[i]->message(), task);
     if (!print_outputs_ && errors[i] == nullptr) continue;
-    if (format_ == Format::kJson) {
+    if (files_ != nullptr) {
+      if (!files_status_.ok()) continue;
+      const std::string empty;
+      const std::string& stderr_text = task != nullptr ? task->stderr() : empty;
+      absl::StatusOr<std::string> path =
+          files_->Write(chunk.first_index() + i + 1, task != nullptr ? task->item() : empty, output, stderr_text);
+      if (!path.ok()) {
+        files_status_ = path.status();
+        std::fprintf(err_, "drover: --output-dir: %s\n", std::string(path.status().message()).c_str());
+        continue;
+      }
+      if (format_ == Format::kJson) {
+        v1::TaskRecord record = Record(chunk, i, "", errors[i]);
+        record.set_output_file(*path);
+        if (!stderr_text.empty()) record.set_stderr_file(absl::StrCat(absl::StripSuffix(*path, ".out"), ".err"));
+        AppendJson(record);
+      }
+    } else if (format_ == Format::kJson) {
       AppendJson(Record(chunk, i, output, errors[i]));
     } else if (commands) {
       buffer_.append(output.data(), output.size());  // a command's stdout, as it is

@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "client/output_files.h"
 #include "drover/v1/common.pb.h"
 #include "drover/v1/service.pb.h"
 
@@ -27,7 +29,14 @@ class ResultsPrinter {
   // `print_outputs` false prints only failures (used for reductions).
   ResultsPrinter(Format format, FILE* out, FILE* err, bool print_outputs = true);
 
+  // From now on each task's stdout and stderr go to files (`--output-dir`)
+  // instead of `out`; JSON records name the files. `files` outlives this.
+  void WriteOutputsTo(OutputFiles* files) { files_ = files; }
+
   void Print(const v1::ChunkOutputs& chunk);
+  // OK unless writing an output file failed (said on `err` once); Print()
+  // then writes no more files.
+  const absl::Status& files_status() const { return files_status_; }
   // Prints task `index` of `chunk` with its stderr (`drover logs`): text
   // writes its stdout to `out` and its stderr to `err`. Returns whether the
   // task succeeded.
@@ -53,6 +62,8 @@ class ResultsPrinter {
   FILE* const out_;
   FILE* const err_;
   const bool print_outputs_;
+  OutputFiles* files_ = nullptr;
+  absl::Status files_status_;
   std::string buffer_;
   absl::Time last_flush_ = absl::InfinitePast();
   uint64_t failed_ = 0;

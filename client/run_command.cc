@@ -16,6 +16,7 @@
 #include "client/job_log.h"
 #include "client/commands.h"
 #include "client/local_cluster.h"
+#include "client/output_files.h"
 #include "client/progress.h"
 #include "client/results_printer.h"
 
@@ -41,9 +42,15 @@ bool WritesToStderr(const v1::ChunkOutputs& chunk) {
   return false;
 }
 
+// Where a run's results go besides the terminal (each may be null).
+struct RunSinks {
+  JobLog* joblog = nullptr;     // --joblog
+  OutputFiles* files = nullptr; // --output-dir: outputs go there instead of stdout
+};
+
 // Streams the job's results to stdout and returns the exit code.
 int StreamAndReport(Client& client, uint64_t job_id, const CommonOptions& common,
-                    const RunOptions& run, bool reduces, JobLog* joblog) {
+                    const RunOptions& run, bool reduces, const RunSinks& sinks) {
   IdleJobNotice notice(&client, job_id, stderr);
   // The bar and the results (with their failure reports on stderr) take turns
   // on the terminal: results are printed with the bar erased, then it is redrawn.
@@ -65,12 +72,13 @@ int StreamAndReport(Client& client, uint64_t job_id, const CommonOptions& common
   }
   ResultsPrinter printer(common.json ? ResultsPrinter::Format::kJson : ResultsPrinter::Format::kText,
                          stdout, stderr, /*print_outputs=*/!reduces);
+  if (sinks.files != nullptr) printer.WriteOutputsTo(sinks.files);
   const bool stdout_on_terminal = isatty(STDOUT_FILENO);
   absl::Status streamed = client.StreamResults(job_id, !run.unordered, [&](const v1::ChunkOutputs& c) {
-    if (joblog != nullptr) joblog->Write(c);
+    if (sinks.joblog != nullptr) sinks.joblog->Write(c);
     if (!progress) {
       printer.Print(c);
-      return true;
+      return printer.files_status().ok();
     }
     absl::MutexLock lock(&terminal);
     if (stdout_on_terminal || WritesToStderr(c)) {
@@ -81,7 +89,7 @@ int StreamAndReport(Client& client, uint64_t job_id, const CommonOptions& common
     } else {
       printer.Print(c);
     }
-    return true;
+    return printer.files_status().ok();
   });
   {
     absl::MutexLock lock(&terminal);
@@ -90,6 +98,7 @@ int StreamAndReport(Client& client, uint64_t job_id, const CommonOptions& common
     std::fflush(stdout);
   }
   if (watcher) watcher->join();
+  if (!printer.files_status().ok()) return kExitTaskFailed;  // said on stderr; the job ends with this client
   if (streamed.code() == absl::StatusCode::kAborted) {  // the job was cancelled
     std::fprintf(stderr, "drover: %s\n", std::string(streamed.message()).c_str());
     return kExitTaskFailed;
@@ -118,14 +127,14 @@ int StreamAndReport(Client& client, uint64_t job_id, const CommonOptions& common
 }
 
 int SubmitAndStream(Client& client, v1::JobSpec spec, const CommonOptions& common,
-                    const RunOptions& run, JobLog* joblog) {
+                    const RunOptions& run, const RunSinks& sinks) {
   bool reduces = spec.reduce() != v1::REDUCE_NONE;
   absl::StatusOr<uint64_t> job_id = client.Submit(spec, run.job.idempotency_key);
   if (!job_id.ok()) return Fail(job_id.status());
-  return StreamAndReport(client, *job_id, common, run, reduces, joblog);
+  return StreamAndReport(client, *job_id, common, run, reduces, sinks);
 }
 
-int RunLocal(v1::JobSpec spec, const CommonOptions& common, const RunOptions& run, JobLog* joblog) {
+int RunLocal(v1::JobSpec spec, const CommonOptions& common, const RunOptions& run, const RunSinks& sinks) {
   int workers = run.local_workers > 0
                     ? run.local_workers
                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -153,7 +162,7 @@ int RunLocal(v1::JobSpec spec, const CommonOptions& common, const RunOptions& ru
   } else {
     client_for_monitor = client->get();
     absl::Status ready = (*client)->WaitForWorkers(workers, absl::Seconds(30));
-    code = ready.ok() ? SubmitAndStream(**client, std::move(spec), common, run, joblog) : Fail(ready);
+    code = ready.ok() ? SubmitAndStream(**client, std::move(spec), common, run, sinks) : Fail(ready);
     client_for_monitor = nullptr;
   }
   bool trouble = coordinator_lost || workers_lost > 0 || code == kExitError;
@@ -163,10 +172,10 @@ int RunLocal(v1::JobSpec spec, const CommonOptions& common, const RunOptions& ru
 }
 
 // Runs `spec` (locally or on the coordinator) and prints its results.
-int RunJob(v1::JobSpec spec, const CommonOptions& common, const RunOptions& run, JobLog* joblog) {
+int RunJob(v1::JobSpec spec, const CommonOptions& common, const RunOptions& run, const RunSinks& sinks) {
   if (run.local) {
     if (absl::Status prepared = PrepareJobSpec(run.job, nullptr, &spec); !prepared.ok()) return Fail(prepared);
-    return RunLocal(std::move(spec), common, run, joblog);
+    return RunLocal(std::move(spec), common, run, sinks);
   }
   if (!run.plugins.empty()) {
     return Fail(absl::InvalidArgumentError("--plugin goes with --local; remote workers load plugins themselves"));
@@ -174,7 +183,7 @@ int RunJob(v1::JobSpec spec, const CommonOptions& common, const RunOptions& run,
   auto client = ConnectTo(common);
   if (!client.ok()) return Fail(client.status());
   if (absl::Status prepared = PrepareJobSpec(run.job, client->get(), &spec); !prepared.ok()) return Fail(prepared);
-  return SubmitAndStream(**client, std::move(spec), common, run, joblog);
+  return SubmitAndStream(**client, std::move(spec), common, run, sinks);
 }
 
 }  // namespace
@@ -195,7 +204,19 @@ int RunCommand(const CommonOptions& common, const RunOptions& run) {
     }
     joblog = *std::move(created);
   }
-  const int code = RunJob(*std::move(spec), common, run, joblog.get());
+  std::optional<OutputFiles> files;
+  if (!run.output_dir.empty()) {
+    absl::StatusOr<OutputFiles> opened = OutputFiles::Open(run.output_dir, run.output_name);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "drover: %s\n", std::string(opened.status().message()).c_str());
+      return kExitUsage;
+    }
+    files = *std::move(opened);
+  }
+  RunSinks sinks;
+  sinks.joblog = joblog.get();
+  if (files) sinks.files = &*files;
+  const int code = RunJob(*std::move(spec), common, run, sinks);
   if (joblog != nullptr && !joblog->Close()) {
     std::fprintf(stderr, "drover: --joblog: writing %s failed (disk full?)\n", run.joblog.c_str());
     return code == kExitOk ? kExitTaskFailed : code;

@@ -104,9 +104,9 @@ TEST(ResultsPrinter, JsonHasOneRecordPerTaskAndKeepsBytes) {
     lines.push_back(text.substr(at, nl - at));
   }
   ASSERT_EQ(lines.size(), 3u) << text;
-  EXPECT_EQ(lines[0].rfind(R"({"index":"10","ok":true,"output":"ab","outputBytes":"","error":"")", 0), 0u)
+  EXPECT_EQ(lines[0].rfind(R"({"index":10,"ok":true,"output":"ab","outputBytes":"","error":"")", 0), 0u)
       << lines[0];
-  EXPECT_NE(lines[1].find(R"("index":"11","ok":false)"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find(R"("index":11,"ok":false)"), std::string::npos) << lines[1];
   EXPECT_NE(lines[1].find(R"("error":"bad item")"), std::string::npos) << lines[1];
   EXPECT_NE(lines[2].find(R"("output":"","outputBytes":"/w==")"), std::string::npos) << lines[2];
   EXPECT_EQ(err.Text(), "");

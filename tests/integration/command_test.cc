@@ -241,6 +241,39 @@ TEST_F(CommandTest, LargeAndBinaryOutputArePreserved) {
   EXPECT_EQ(binary.out, std::string("\0\xff\xfe", 3));
 }
 
+TEST_F(CommandTest, OutputDirHoldsEachTasksStdoutAndStderrByteForByte) {
+  char dir[] = "/tmp/drover-outputs-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string out_dir = absl::StrCat(dir, "/made/by/run");
+  CommandResult r = cluster_.Drover({"run", "--output-dir", out_dir, "--output-name", "t{#}-{}", ":::", "200000",
+                                     "3", "../up", "--", "sh", "-c",
+                                     "f=$(mktemp); head -c $1 /dev/urandom >$f; cat $f; cat $f >&2; rm $f; "
+                                     "[ \"$1\" != ../up ]", "sh", "{}"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");  // the outputs went to files
+  EXPECT_NE(r.err.find("task 3 (../up) failed"), std::string::npos) << r.err;
+  auto read = [&](const std::string& name) {
+    std::ifstream in(absl::StrCat(out_dir, "/", name), std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  for (const auto& [name, size] : std::vector<std::pair<std::string, size_t>>{{"t1-200000", 200000}, {"t2-3", 3}}) {
+    const std::string out = read(name + ".out");
+    ASSERT_EQ(out.size(), size) << name;
+    EXPECT_EQ(read(name + ".err"), out) << name;  // the task wrote the same bytes to both
+  }
+  EXPECT_TRUE(std::filesystem::exists(out_dir + "/t3-_.._up.out"));  // no way out of the directory
+  EXPECT_FALSE(std::filesystem::exists(absl::StrCat(dir, "/made/by/up.out")));
+
+  CommandResult same = cluster_.Drover({"run", "--output-dir", out_dir, "--output-name", "all", ":::", "a", "--",
+                                        "echo"});
+  EXPECT_EQ(same.exit_code, 2);
+  EXPECT_NE(same.err.find("put {#} (the task number) or {} (its item) in it"), std::string::npos) << same.err;
+  CommandResult blocked = cluster_.Drover({"run", "--output-dir", out_dir + "/t2-3.out/x", ":::", "a", "--", "echo"});
+  EXPECT_EQ(blocked.exit_code, 2);
+  EXPECT_NE(blocked.err.find("--output-dir: cannot make"), std::string::npos) << blocked.err;
+  std::filesystem::remove_all(dir);
+}
+
 TEST_F(CommandTest, LogsShowsOneTasksStdoutAndStderr) {
   CommandResult submitted = cluster_.Drover({"submit", ":::", "a", "b", "--", "sh", "-c", "echo out-$1; echo err-$1 >&2; exit 2", "sh", "{}"});
   std::string job = Lines(submitted.out).at(0);
