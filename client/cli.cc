@@ -58,7 +58,8 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
                       "has for it, e.g. a batch script run again after a restart with --state-dir");
   command->add_option("--require", job->require,
                       "run only on workers with this label (KEY or KEY=VALUE; one per --require, "
-                      "repeat it for more; see drover-worker --label)")
+                      "repeat it for more; see drover-worker --label); every worker also has worker=ID "
+                      "and host=HOST")
       ->allow_extra_args(false);
   command->add_option("--retries", job->retries,
                       "run a failed task again up to N times, with backoff; a chunk whose worker is "

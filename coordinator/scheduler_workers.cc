@@ -71,6 +71,9 @@ void Scheduler::OnHello(const std::string& peer, const v1::Hello& hello, absl::T
     worker.labels.insert(label);
     worker.labels.insert(label.substr(0, label.find('=')));  // "gpu=a100" also satisfies "gpu"
   }
+  // Every worker also answers to its id and host: --require worker=node3, host=gpu01.
+  worker.labels.insert(absl::StrCat("worker=", worker.id));
+  if (!hello.host().empty()) worker.labels.insert(absl::StrCat("host=", hello.host()));
   worker.last_heard = now;
   total_slots_ += hello.slots();
   LogInfo(absl::StrCat("worker ", worker.id, " joined from ", hello.host(), ", ", hello.slots(), " slots",

@@ -481,7 +481,7 @@ TEST_F(DurableSchedulerTest, ASubmitWhoseRecordIsRefusedIsRefusedAndTooManyRetri
   EXPECT_TRUE(durable_.ListJobs().empty());
   journal_.refuse_appends = false;
   spec.set_retries(kMaxRetries + 1);
-  EXPECT_NE(durable_.Submit(spec, now_).status().message().find("--retries"), std::string::npos);
+  EXPECT_NE(durable_.Submit(spec, now_).status().message().find("retries 101 is too many"), std::string::npos);
   spec.set_retries(kMaxRetries);
   EXPECT_TRUE(durable_.Submit(spec, now_).ok());
 }
@@ -558,6 +558,7 @@ TEST_F(SchedulerTest, AWorkersIdIsItsNameUniqueAmongTheRegistered) {
     v1::WorkerMessage message;
     message.mutable_hello()->set_name(name);
     message.mutable_hello()->set_slots(1);
+    message.mutable_hello()->add_kernels("echo");
     scheduler_.OnWorkerMessage(peer, message, now_);
     return outbox_.Take(peer).welcome().worker_id();
   };
@@ -568,6 +569,16 @@ TEST_F(SchedulerTest, AWorkersIdIsItsNameUniqueAmongTheRegistered) {
   bye.mutable_goodbye()->set_reason("done");
   scheduler_.OnWorkerMessage("p1", bye, now_);
   EXPECT_EQ(hello_as("p3", "node7"), "node7");    // free again once its worker left
+  // A job can ask for one worker by its id.
+  v1::JobSpec spec;
+  spec.set_kernel("echo");
+  spec.mutable_items()->mutable_range()->set_end(2);
+  spec.add_require("worker=node7-2");
+  ASSERT_TRUE(scheduler_.Submit(spec, now_).ok());
+  Credit("p3", 2);
+  Credit("p2", 2);
+  scheduler_.Dispatch(now_);
+  EXPECT_TRUE(outbox_.Take("p2").has_assign());
   EXPECT_TRUE(scheduler_.DrainWorker("node7-2", now_).ok());
   EXPECT_TRUE(outbox_.Take("p2").has_drain());
   EXPECT_EQ(scheduler_.DrainWorker("w1", now_).status().code(), absl::StatusCode::kNotFound);

@@ -44,7 +44,7 @@ TEST_F(CommandTest, ExitStatusesAndTheJobsExitCode) {
   EXPECT_NE(json.out.find(R"("exitCode":3)"), std::string::npos) << json.out;
   EXPECT_NE(json.out.find(R"("item":"3")"), std::string::npos) << json.out;
   EXPECT_NE(json.out.find(R"("worker":")"), std::string::npos) << json.out;
-  EXPECT_NE(json.out.find(R"("maxRssKb":")"), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find(R"("maxRssKb":)"), std::string::npos) << json.out;
 }
 
 TEST_F(CommandTest, ItemsAreSingleArgumentsWhateverTheyContain) {

@@ -119,9 +119,9 @@ TEST(Jobs, FailingTasksAreReportedAndTheRestOfTheJobGoesOn) {
   EXPECT_EQ(json.exit_code, 1);
   std::vector<std::string> lines = Lines(json.out);
   ASSERT_EQ(lines.size(), 2u) << json.out;
-  EXPECT_EQ(lines[0].rfind(R"({"index":"0","ok":true,"output":"5","outputBytes":"","error":"")", 0), 0u)
+  EXPECT_EQ(lines[0].rfind(R"({"index":0,"ok":true,"output":"5","outputBytes":"","error":"")", 0), 0u)
       << lines[0];
-  EXPECT_NE(lines[1].find(R"("index":"1")"), std::string::npos);
+  EXPECT_NE(lines[1].find(R"("index":1,)"), std::string::npos);
   EXPECT_NE(lines[1].find("want an integer item"), std::string::npos);
 }
 
