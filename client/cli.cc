@@ -281,6 +281,18 @@ int RunCli(int argc, char** argv) {
       ->check(CLI::Validator([](std::string& text) { return text == "0" ? "tasks are numbered from 1" : ""; },
                              "TASK >= 1"));
 
+  TasksOptions tasks_options;
+  CLI::App* tasks = app.add_subcommand(
+      "tasks", "list a job's tasks: state, worker, start time, duration, exit code and item, or the reason a "
+               "task failed (a page at a time from the coordinator; --json for scripts)");
+  AddJobId(tasks, &job_id);
+  tasks->add_option("--state", tasks_options.state,
+                    "only tasks in this state: queued, assigned (on a worker, not started), running, succeeded, "
+                    "failed, done (results streamed, not kept), cancelled");
+  tasks->add_option("--from", tasks_options.from_task, "start at this task number (default 1)")
+      ->check(CLI::PositiveNumber);
+  tasks->add_option("--limit", tasks_options.limit, "list at most N tasks (default: all)");
+
   CLI::App* cancel = app.add_subcommand("cancel", "cancel a job; workers drop its chunks");
   AddJobId(cancel, &job_id);
 
@@ -484,6 +496,7 @@ int RunCli(int argc, char** argv) {
   if (drain->parsed()) return DrainCommand(common, drain_id);
   if (workers->parsed()) return WorkersCommand(common);
   if (top->parsed()) return TopCommand(common, top_interval, top_once);
+  if (tasks->parsed()) return TasksCommand(common, job_id, tasks_options);
   if (run->parsed()) return RunCommand(common, run_options);
   return kExitUsage;
 }

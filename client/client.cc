@@ -256,6 +256,10 @@ absl::StatusOr<v1::JobStatus> Client::Cancel(uint64_t job_id) {
   return impl_->Unary<v1::JobRef, v1::JobStatus>(&v1::Drover::Stub::Cancel, request);
 }
 
+absl::StatusOr<v1::ListTasksReply> Client::ListTasks(const v1::ListTasksRequest& request) {
+  return impl_->Unary<v1::ListTasksRequest, v1::ListTasksReply>(&v1::Drover::Stub::ListTasks, request);
+}
+
 absl::StatusOr<v1::ChunkOutputs> Client::GetTask(uint64_t job_id, uint64_t index) {
   v1::TaskRef request;
   request.set_job_id(job_id);

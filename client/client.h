@@ -57,6 +57,9 @@ class Client {
   // The chunk of kept results holding task `index` (task number - 1).
   // Errors: kNotFound, kOutOfRange, kUnavailable (not finished), kFailedPrecondition.
   absl::StatusOr<v1::ChunkOutputs> GetTask(uint64_t job_id, uint64_t index);
+  // One page of the job's tasks (see ListTasks in service.proto).
+  // Errors: kNotFound for an unknown job.
+  absl::StatusOr<v1::ListTasksReply> ListTasks(const v1::ListTasksRequest& request);
   absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers();
   // Errors: kNotFound for an unknown worker id.
   absl::StatusOr<v1::WorkerInfo> DrainWorker(const std::string& worker_id);

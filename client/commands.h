@@ -65,6 +65,14 @@ int WorkersCommand(const CommonOptions& common);
 // `drover top`: redraws a view of workers and jobs every `interval_seconds`
 // until Ctrl-C; `once`: one frame.
 int TopCommand(const CommonOptions& common, double interval_seconds, bool once);
+
+struct TasksOptions {
+  std::string state;       // "" (all) or a TaskState's short name: failed, running...
+  uint64_t from_task = 1;  // the first task number to list
+  uint64_t limit = 0;      // at most this many tasks (0: all)
+};
+// `drover tasks JOB`: see tasks_command.cc.
+int TasksCommand(const CommonOptions& common, uint64_t job_id, const TasksOptions& options);
 int DrainCommand(const CommonOptions& common, const std::string& worker_id);
 int RunCommand(const CommonOptions& common, const RunOptions& run);
 

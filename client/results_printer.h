@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "client/output_files.h"
+#include "common/items.h"
 #include "drover/v1/common.pb.h"
 #include "drover/v1/service.pb.h"
 
@@ -70,9 +71,6 @@ class ResultsPrinter {
   uint64_t printed_ = 0;
   uint64_t truncated_ = 0;  // tasks whose output was cut
 };
-
-// True when `text` is valid UTF-8.
-bool IsValidUtf8(const std::string& text);
 
 }  // namespace drover
 

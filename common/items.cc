@@ -157,4 +157,29 @@ v1::ChunkResult ResultFor(const v1::Chunk& chunk, const std::string& worker) {
   return result;
 }
 
+bool IsValidUtf8(absl::string_view text) {
+  size_t i = 0;
+  const size_t n = text.size();
+  while (i < n) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    int extra;
+    uint32_t code;
+    if (c < 0x80) { ++i; continue; }
+    if ((c & 0xE0) == 0xC0) { extra = 1; code = c & 0x1F; }
+    else if ((c & 0xF0) == 0xE0) { extra = 2; code = c & 0x0F; }
+    else if ((c & 0xF8) == 0xF0) { extra = 3; code = c & 0x07; }
+    else return false;
+    if (i + static_cast<size_t>(extra) >= n) return false;  // truncated sequence
+    for (int k = 1; k <= extra; ++k) {
+      unsigned char cc = static_cast<unsigned char>(text[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      code = (code << 6) | (cc & 0x3F);
+    }
+    static const uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (code < kMin[extra] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
 }  // namespace drover

@@ -82,6 +82,9 @@ class ChunkItems {
   char digits_[24];
 };
 
+// True when `text` is valid UTF-8 (what a proto3 string field may hold).
+bool IsValidUtf8(absl::string_view text);
+
 }  // namespace drover
 
 #endif  // DROVER_COMMON_ITEMS_H_

@@ -338,6 +338,12 @@ grpc::Status ClientService::GetTask(grpc::ServerContext* context, const v1::Task
       loop_, [&](Scheduler& s) { return s.TaskResult(request->job_id(), request->index()); }, reply);
 }
 
+grpc::Status ClientService::ListTasks(grpc::ServerContext* context, const v1::ListTasksRequest* request,
+                                      v1::ListTasksReply* reply) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
+  return Answer<v1::ListTasksReply>(loop_, [&](Scheduler& s) { return s.ListTasks(*request); }, reply);
+}
+
 grpc::Status ClientService::ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest*,
                                         v1::ListWorkersReply* reply) {
   if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;

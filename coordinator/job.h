@@ -137,6 +137,18 @@ class Job {
   // were streamed, not kept).
   absl::StatusOr<v1::ChunkOutputs> TaskResult(uint64_t index) const;
 
+  // What the scheduler knows of an open chunk on a worker, for ListTasks.
+  struct HeldChunk {
+    std::string worker;           // its id
+    int64_t started_unix_us = 0;  // 0: not reported started
+  };
+  // ListTasks for this job (see service.proto): tasks from
+  // request.start_index() on in `request.state()`, looking at a bounded number
+  // of them; `held` maps chunk indexes on workers to their holder. Kept
+  // results are read from the store. Loop thread only.
+  void ListTasks(const v1::ListTasksRequest& request, const absl::flat_hash_map<uint64_t, HeldChunk>& held,
+                 v1::ListTasksReply* reply) const;
+
   // Stream mode allows one reader; returns kFailedPrecondition for a second.
   absl::Status AttachReader();
   bool stream_results() const { return spec_.stream_results(); }
@@ -174,6 +186,10 @@ class Job {
   void Record(uint64_t chunk_index, v1::ChunkOutputs&& outputs, absl::Time now,
               std::optional<uint64_t> stored_at = std::nullopt);
   v1::Chunk MakeChunk(uint64_t index, const OpenChunk& open) const;
+  // Item `index` as text when the spec lists it or it is in a range; "" for
+  // spooled items (job_listing.cc).
+  std::string ItemText(uint64_t index) const;
+  bool ItemDone(uint64_t index) const;
   // A result failing every item of `open` with `why`.
   v1::ChunkResult FailedResult(uint64_t chunk_index, uint32_t attempt, const OpenChunk& open,
                                absl::string_view why) const;

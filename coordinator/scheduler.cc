@@ -87,6 +87,7 @@ void Scheduler::OnWorkerMessage(const std::string& peer, v1::WorkerMessage messa
       break;
     case v1::WorkerMessage::kHeartbeat:
       if (message.heartbeat().has_load()) worker.load = message.heartbeat().load();
+      NoteStarted(worker, message.heartbeat().started());
       (void)AssignsArrivedOrLose(worker, message.heartbeat().chunks_received(), now);
       break;
     default:
@@ -96,8 +97,19 @@ void Scheduler::OnWorkerMessage(const std::string& peer, v1::WorkerMessage messa
   }
 }
 
+void Scheduler::NoteStarted(WorkerRecord& worker,
+                            const google::protobuf::RepeatedPtrField<v1::ChunkStart>& started) {
+  for (const v1::ChunkStart& start : started) {
+    // Only for a chunk this worker holds, in its current attempt.
+    auto held = worker.held.find(ChunkKey{start.job_id(), start.chunk_index()});
+    if (held == worker.held.end() || held->second.attempt != start.attempt()) continue;
+    held->second.started_unix_us = start.started_unix_us();
+  }
+}
+
 void Scheduler::OnReady(WorkerRecord& worker, v1::Ready* ready, absl::Time now) {
   if (ready->has_load()) worker.load = ready->load();
+  NoteStarted(worker, ready->started());
   // Results and returned chunks first: they are good even if Assigns sent
   // later were lost (AssignsArrivedOrLose below then re-queues only what is left).
   OnResults(worker, ready, now);
@@ -456,6 +468,20 @@ absl::StatusOr<v1::ChunkOutputs> Scheduler::TaskResult(uint64_t job_id, uint64_t
   Job* job = FindJob(job_id);
   if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", job_id));
   return job->TaskResult(index);
+}
+
+absl::StatusOr<v1::ListTasksReply> Scheduler::ListTasks(const v1::ListTasksRequest& request) const {
+  Job* job = FindJob(request.job_id());
+  if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", request.job_id()));
+  absl::flat_hash_map<uint64_t, Job::HeldChunk> held;
+  for (const auto& [peer, worker] : workers_) {
+    for (const auto& [key, chunk] : worker.held) {
+      if (key.first == request.job_id()) held[key.second] = Job::HeldChunk{worker.id, chunk.started_unix_us};
+    }
+  }
+  v1::ListTasksReply reply;
+  job->ListTasks(request, held, &reply);
+  return reply;
 }
 
 absl::Status Scheduler::AttachReader(uint64_t job_id) {

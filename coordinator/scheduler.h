@@ -119,6 +119,8 @@ class Scheduler {
   absl::Status AttachReader(uint64_t job_id);
   // See Job::TaskResult. Errors: kNotFound for an unknown job, or Job's.
   absl::StatusOr<v1::ChunkOutputs> TaskResult(uint64_t job_id, uint64_t index) const;
+  // See Job::ListTasks. Errors: kNotFound for an unknown job.
+  absl::StatusOr<v1::ListTasksReply> ListTasks(const v1::ListTasksRequest& request) const;
   // See Job::PullResults. Errors: kNotFound.
   absl::Status PullResults(uint64_t job_id, ResultCursor* cursor, uint64_t max_items,
                            v1::ResultBatch* batch, bool* end);
@@ -164,6 +166,7 @@ class Scheduler {
       uint32_t attempt = 0;
       uint32_t io_items = 0;  // gRPC chunks: their calls
       uint32_t cpus = 0;      // CPU chunks: the slots they occupy
+      int64_t started_unix_us = 0;  // when the worker said it started (display only)
     };
     absl::flat_hash_map<ChunkKey, Held> held;
     absl::flat_hash_map<uint64_t, uint64_t> io_items_by_job;  // calls held, per gRPC job
@@ -193,6 +196,8 @@ class Scheduler {
   // Cancels stream-mode jobs whose reader never came.
   void CancelUnreadJobs(absl::Time now);
   void OnReady(WorkerRecord& worker, v1::Ready* ready, absl::Time now);
+  // Records the start times a worker reports for chunks it holds (ChunkStart).
+  static void NoteStarted(WorkerRecord& worker, const google::protobuf::RepeatedPtrField<v1::ChunkStart>& started);
 
   // ---- dispatch (scheduler_dispatch.cc) ----
   static uint64_t FreeSlots(const WorkerRecord& worker);

@@ -55,6 +55,11 @@ std::vector<v1::ChunkResult> SlotPool::TakeFinished(uint64_t* finished) {
   return std::exchange(finished_, {});
 }
 
+std::vector<v1::ChunkStart> SlotPool::TakeStarted() {
+  absl::MutexLock lock(&mu_);
+  return std::exchange(started_, {});
+}
+
 std::vector<v1::ChunkRef> SlotPool::Steal(uint32_t max_chunks, const std::vector<uint64_t>& job_ids) {
   std::vector<v1::ChunkRef> taken;
   absl::MutexLock lock(&mu_);
@@ -89,6 +94,14 @@ void SlotPool::SlotLoop(int slot) {
       ++running_;
     }
     absl::Time start = absl::Now();
+    {
+      absl::MutexLock lock(&mu_);
+      v1::ChunkStart& started = started_.emplace_back();
+      started.set_job_id(work.chunk.job_id());
+      started.set_chunk_index(work.chunk.chunk_index());
+      started.set_attempt(work.chunk.attempt());
+      started.set_started_unix_us(absl::ToUnixMicros(start));
+    }
     v1::ChunkResult result = RunChunk(context, work.chunk, *work.cancelled);
     result.set_run_ns(static_cast<uint64_t>(std::max<int64_t>(1, absl::ToInt64Nanoseconds(absl::Now() - start))));
     result.mutable_outputs()->set_started_unix_us(absl::ToUnixMicros(start));

@@ -51,6 +51,10 @@ class SlotPool {
   // many chunks finished or were dropped since then.
   std::vector<v1::ChunkResult> TakeFinished(uint64_t* finished);
 
+  // Moves out the chunks that started on a slot since the last call (for
+  // the coordinator's task listings).
+  std::vector<v1::ChunkStart> TakeStarted();
+
   // CPU slots running a chunk now.
   int busy_slots() const;
 
@@ -82,6 +86,7 @@ class SlotPool {
   std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);
   JobFlags flags_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::ChunkResult> finished_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::ChunkStart> started_ ABSL_GUARDED_BY(mu_);
   uint64_t finished_count_ ABSL_GUARDED_BY(mu_) = 0;
   int running_ ABSL_GUARDED_BY(mu_) = 0;
   int free_cpus_ ABSL_GUARDED_BY(mu_);

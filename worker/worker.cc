@@ -154,6 +154,7 @@ class Session : public CoordinatorLink, public WorkRunner {
     }
     return results;
   }
+  std::vector<v1::ChunkStart> TakeStarted() override { return pool_.TakeStarted(); }
   v1::WorkerLoad Load() override {
     absl::Time now = absl::Now();
     if (now - threads_read_ > absl::Milliseconds(100)) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/items.h"
 #include "common/log.h"
@@ -157,7 +158,11 @@ void WorkerCore::SendResultsAndCredit() {
   finished_ += cpu_chunks + io_chunks;
   cpu_finished_ += cpu_chunks;
   io_finished_items_ += io_items;
-  if (!registered_) return;  // results of a lost registration are dropped
+  NoteStarted(results);
+  if (!registered_) {  // results of a lost registration are dropped
+    started_.clear();
+    return;
+  }
   const uint64_t credit = CpuCreditToGrant();
   const uint64_t io_credit = IoCreditToGrant(!results.empty());
   if (results.empty() && credit == 0 && io_credit == 0) return;
@@ -170,6 +175,8 @@ void WorkerCore::SendResultsAndCredit() {
   io_outstanding_credit_ += io_credit;
   *ready->mutable_load() = runner_->Load();
   ready->set_chunks_received(received_ - received_at_registration_);
+  for (v1::ChunkStart& started : started_) *ready->add_started() = std::move(started);
+  started_.clear();
   ready->mutable_results()->Reserve(static_cast<int>(results.size()));
   for (v1::ChunkResult& result : results) {
     if (draining_ && StoppedWithTheWorker(result)) {
@@ -233,12 +240,24 @@ void WorkerCore::OnTick(absl::Time now) {
     v1::WorkerMessage beat;
     beat.mutable_heartbeat()->set_chunks_received(received_ - received_at_registration_);
     *beat.mutable_heartbeat()->mutable_load() = runner_->Load();
+    NoteStarted({});
+    for (v1::ChunkStart& started : started_) *beat.mutable_heartbeat()->add_started() = std::move(started);
+    started_.clear();
     Send(beat);
   }
 }
 
+void WorkerCore::NoteStarted(const std::vector<v1::ChunkResult>& finished) {
+  for (v1::ChunkStart& started : runner_->TakeStarted()) started_.push_back(std::move(started));
+  if (finished.empty() || started_.empty()) return;
+  absl::flat_hash_set<std::pair<uint64_t, uint64_t>> done;
+  for (const v1::ChunkResult& result : finished) done.insert({result.job_id(), result.chunk_index()});
+  std::erase_if(started_, [&](const v1::ChunkStart& s) { return done.contains({s.job_id(), s.chunk_index()}); });
+}
+
 void WorkerCore::StartOver(absl::Time now) {
   runner_->DropAll();
+  started_.clear();
   registered_ = false;
   drain_acknowledged_ = false;
   outstanding_credit_ = 0;

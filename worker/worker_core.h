@@ -40,6 +40,8 @@ class WorkRunner {
   // calls of the I/O ones.
   virtual std::vector<v1::ChunkResult> TakeFinished(uint64_t* cpu_chunks, uint64_t* io_chunks,
                                                     uint64_t* io_items) = 0;
+  // CPU chunks that started on a slot since the last call.
+  virtual std::vector<v1::ChunkStart> TakeStarted() = 0;
   virtual v1::WorkerLoad Load() = 0;
 };
 
@@ -101,6 +103,9 @@ class WorkerCore {
   // worker drains, that is the worker being stopped, not the task failing.
   static bool StoppedWithTheWorker(const v1::ChunkResult& result);
   void SendHello(absl::Time now);
+  // Adds the runner's newly started chunks to started_ and drops those whose
+  // result is in `finished`.
+  void NoteStarted(const std::vector<v1::ChunkResult>& finished);
   void Send(v1::WorkerMessage& message);
   // Forgets the registration and everything held, and says Hello again.
   void StartOver(absl::Time now);
@@ -124,6 +129,9 @@ class WorkerCore {
   absl::Time last_heard_ = absl::InfinitePast();
   absl::Time last_sent_ = absl::InfinitePast();
   absl::Time now_ = absl::InfinitePast();  // of the latest event
+  // CPU chunks started and not yet reported (ChunkStart), sent with the
+  // next Ready or Heartbeat unless their result goes first.
+  std::vector<v1::ChunkStart> started_;
   uint64_t received_ = 0;  // chunks received
   uint64_t received_at_registration_ = 0;
   uint64_t finished_ = 0;  // chunks finished, dropped or given back

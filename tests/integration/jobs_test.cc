@@ -233,6 +233,48 @@ TEST(Jobs, SubmitStatusWaitResultsAndJobs) {
   EXPECT_NE(missing.err.find("no job 999"), std::string::npos);
 }
 
+TEST(Jobs, TasksListsEachTasksStateWorkerAndOutcome) {
+  TestCluster cluster;
+  cluster.AddWorker(2, {"--name", "lister"});
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  // One task fails at once, one runs for long on a slot, the rest wait.
+  CommandResult submitted =
+      cluster.Drover({"submit", "--chunk", "1", ":::", "fail", "100", "100", "100", "100", "--", "sh", "-c",
+                      "if [ $1 = fail ]; then echo boom >&2; exit 3; fi; sleep $1", "sh", "{}"});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  const std::string job = Lines(submitted.out).at(0);
+  // The worker reports when a chunk starts: the long task shows as running.
+  ASSERT_TRUE(WaitUntil([&] {
+    return Lines(cluster.Drover({"tasks", "--state", "running", job}).out).size() >= 2;  // the header and a row
+  })) << cluster.Drover({"tasks", job}).out;
+  CommandResult failed = cluster.Drover({"tasks", "--state", "failed", job});
+  ASSERT_EQ(Lines(failed.out).size(), 2u) << failed.out;
+  const std::string row = Lines(failed.out)[1];
+  for (const char* part : {"1 ", "failed", "lister", " 3 ", "fail", "exit status 3"}) {
+    EXPECT_NE(row.find(part), std::string::npos) << part << " in: " << row;
+  }
+  CommandResult json = cluster.Drover({"--json", "tasks", job});
+  std::vector<std::string> tasks = Lines(json.out);
+  ASSERT_EQ(tasks.size(), 5u) << json.out;
+  EXPECT_EQ(tasks[0].rfind(R"({"index":0,"state":"failed","item":"fail")", 0), 0u) << tasks[0];
+  EXPECT_NE(tasks[0].find(R"("exitCode":3)"), std::string::npos) << tasks[0];
+  EXPECT_NE(json.out.find(R"("state":"running","item":"100")"), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find(R"("worker":"lister","startedUnixUs":1)"), std::string::npos) << json.out;
+  EXPECT_EQ(cluster.Drover({"cancel", job}).exit_code, 0);
+  CommandResult cancelled = cluster.Drover({"tasks", "--state", "cancelled", job});
+  EXPECT_EQ(Lines(cancelled.out).size(), 5u) << cancelled.out;  // header + the four never finished
+
+  // A big job is listed a page at a time, from any task, to any length.
+  const std::string big = Lines(cluster.Drover({"submit", "--kernel", "noop", "--range", "0:2500"}).out).at(0);
+  ASSERT_EQ(cluster.Drover({"wait", "--quiet", big}).exit_code, 0);
+  EXPECT_EQ(Lines(cluster.Drover({"--json", "tasks", big}).out).size(), 2500u);
+  std::vector<std::string> some = Lines(cluster.Drover({"--json", "tasks", "--from", "1001", "--limit", "1200", big}).out);
+  ASSERT_EQ(some.size(), 1200u);
+  EXPECT_EQ(some.front().rfind(R"({"index":1000,"state":"succeeded","item":"1000")", 0), 0u) << some.front();
+  EXPECT_EQ(cluster.Drover({"tasks", "--state", "bogus", big}).exit_code, 2);
+  EXPECT_EQ(cluster.Drover({"tasks", "999"}).exit_code, 2);
+}
+
 TEST(Jobs, CancelStopsAJobAndTheWorkersMoveOn) {
   TestCluster cluster;
   cluster.AddWorker(2);

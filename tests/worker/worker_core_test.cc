@@ -34,6 +34,7 @@ class FakeRunner : public WorkRunner {
     for (auto& c : io) io_queued.push_back(c);
   }
   void CancelJob(uint64_t job_id) override { cancelled.push_back(job_id); }
+  std::vector<v1::ChunkStart> TakeStarted() override { return std::exchange(started, {}); }
   void DropAll() override {
     dropped_cpu += queued.size();
     dropped_io += io_queued.size();
@@ -76,6 +77,7 @@ class FakeRunner : public WorkRunner {
 
   std::vector<v1::Chunk> queued, io_queued;
   std::vector<v1::ChunkResult> results;
+  std::vector<v1::ChunkStart> started;
   std::vector<uint64_t> cancelled;
   uint64_t finished_cpu = 0, finished_io = 0, finished_io_items = 0, dropped_cpu = 0, dropped_io = 0, stolen = 0;
   int drop_alls = 0;
@@ -166,6 +168,39 @@ TEST_F(WorkerCoreTest, CreditIsGrantedBackAsChunksFinishInBothLedgers) {
   EXPECT_EQ(ready.ready().credit(), 5u);      // CPU credit back, in chunks
   EXPECT_EQ(ready.ready().io_credit(), 30u);  // I/O credit back, in calls
   EXPECT_EQ(ready.ready().chunks_received(), 6u);
+}
+
+TEST_F(WorkerCoreTest, ChunkStartsGoWithTheNextMessageUnlessTheirResultGoesFirst) {
+  Register();
+  ASSERT_TRUE(core_.OnMessage(Assign(2), now_).ok());
+  const v1::Chunk first = runner_.queued[0], second = runner_.queued[1];
+  for (const v1::Chunk& chunk : {first, second}) {
+    v1::ChunkStart& start = runner_.started.emplace_back();
+    start.set_job_id(chunk.job_id());
+    start.set_chunk_index(chunk.chunk_index());
+    start.set_attempt(chunk.attempt());
+    start.set_started_unix_us(absl::ToUnixMicros(now_));
+  }
+  // The first finishes at once: its start is not sent, the second's is.
+  runner_.queued.pop_back();
+  runner_.FinishAll();
+  core_.SendResultsAndCredit();
+  v1::WorkerMessage ready = link_.Take();
+  ASSERT_EQ(ready.ready().results_size(), 1);
+  ASSERT_EQ(ready.ready().started_size(), 1);
+  EXPECT_EQ(ready.ready().started(0).chunk_index(), second.chunk_index());
+  EXPECT_EQ(ready.ready().started(0).started_unix_us(), absl::ToUnixMicros(now_));
+  // A start with nothing else to send waits for the heartbeat.
+  v1::ChunkStart& later = runner_.started.emplace_back();
+  later.set_job_id(1);
+  later.set_chunk_index(99);
+  core_.SendResultsAndCredit();
+  EXPECT_TRUE(link_.sent.empty());
+  now_ += absl::Seconds(1);
+  core_.OnTick(now_);
+  v1::WorkerMessage beat = link_.Take();
+  ASSERT_EQ(beat.heartbeat().started_size(), 1);
+  EXPECT_EQ(beat.heartbeat().started(0).chunk_index(), 99u);
 }
 
 TEST_F(WorkerCoreTest, AReregisterDropsHeldWorkAndSaysHelloAgain) {
