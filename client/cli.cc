@@ -281,6 +281,14 @@ int RunCli(int argc, char** argv) {
       ->check(CLI::Validator([](std::string& text) { return text == "0" ? "tasks are numbered from 1" : ""; },
                              "TASK >= 1"));
 
+  bool retry_failed = false, retry_unfinished = false;
+  CLI::App* retry = app.add_subcommand(
+      "retry", "submit a new job of a finished job's failed tasks and the tasks it never finished (cancelled), "
+               "with the same command and options; prints its id (its task numbers {#} start from 1 again)");
+  AddJobId(retry, &job_id);
+  retry->add_flag("--failed", retry_failed, "only the failed tasks");
+  retry->add_flag("--unfinished", retry_unfinished, "only the tasks that never finished");
+
   TasksOptions tasks_options;
   CLI::App* tasks = app.add_subcommand(
       "tasks", "list a job's tasks: state, worker, start time, duration, exit code and item, or the reason a "
@@ -497,6 +505,10 @@ int RunCli(int argc, char** argv) {
   if (workers->parsed()) return WorkersCommand(common);
   if (top->parsed()) return TopCommand(common, top_interval, top_once);
   if (tasks->parsed()) return TasksCommand(common, job_id, tasks_options);
+  if (retry->parsed()) {
+    const bool both = retry_failed == retry_unfinished;  // neither flag (or both): both kinds
+    return RetryCommand(common, job_id, both || retry_failed, both || retry_unfinished);
+  }
   if (run->parsed()) return RunCommand(common, run_options);
   return kExitUsage;
 }

@@ -256,6 +256,17 @@ absl::StatusOr<v1::JobStatus> Client::Cancel(uint64_t job_id) {
   return impl_->Unary<v1::JobRef, v1::JobStatus>(&v1::Drover::Stub::Cancel, request);
 }
 
+absl::StatusOr<uint64_t> Client::Retry(uint64_t job_id, bool failed, bool unfinished) {
+  v1::RetryRequest request;
+  request.set_job_id(job_id);
+  request.set_failed(failed);
+  request.set_unfinished(unfinished);
+  absl::StatusOr<v1::SubmitReply> reply =
+      impl_->Unary<v1::RetryRequest, v1::SubmitReply>(&v1::Drover::Stub::Retry, request);
+  if (!reply.ok()) return reply.status();
+  return reply->job_id();
+}
+
 absl::StatusOr<v1::ListTasksReply> Client::ListTasks(const v1::ListTasksRequest& request) {
   return impl_->Unary<v1::ListTasksRequest, v1::ListTasksReply>(&v1::Drover::Stub::ListTasks, request);
 }

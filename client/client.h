@@ -57,6 +57,10 @@ class Client {
   // The chunk of kept results holding task `index` (task number - 1).
   // Errors: kNotFound, kOutOfRange, kUnavailable (not finished), kFailedPrecondition.
   absl::StatusOr<v1::ChunkOutputs> GetTask(uint64_t job_id, uint64_t index);
+  // Submits a new job of the finished job's failed and/or unfinished tasks;
+  // returns its id. Errors: kNotFound, kFailedPrecondition (see Retry in
+  // service.proto), and Submit's.
+  absl::StatusOr<uint64_t> Retry(uint64_t job_id, bool failed, bool unfinished);
   // One page of the job's tasks (see ListTasks in service.proto).
   // Errors: kNotFound for an unknown job.
   absl::StatusOr<v1::ListTasksReply> ListTasks(const v1::ListTasksRequest& request);

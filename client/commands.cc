@@ -242,6 +242,21 @@ int LogsCommand(const CommonOptions& common, uint64_t job_id, uint64_t task_numb
   return printer.PrintLog(*chunk, task_number - 1) ? kExitOk : kExitTaskFailed;
 }
 
+int RetryCommand(const CommonOptions& common, uint64_t job_id, bool failed, bool unfinished) {
+  auto client = ConnectTo(common);
+  if (!client.ok()) return Fail(client.status());
+  absl::StatusOr<uint64_t> id = (*client)->Retry(job_id, failed, unfinished);
+  if (!id.ok()) return Fail(id.status());
+  if (common.json) {
+    v1::SubmitReply reply;
+    reply.set_job_id(*id);
+    std::printf("%s\n", CliJson(reply).c_str());
+  } else {
+    std::printf("%llu\n", static_cast<unsigned long long>(*id));
+  }
+  return kExitOk;
+}
+
 int CancelCommand(const CommonOptions& common, uint64_t job_id) {
   auto client = ConnectTo(common);
   if (!client.ok()) return Fail(client.status());

@@ -66,6 +66,10 @@ int WorkersCommand(const CommonOptions& common);
 // until Ctrl-C; `once`: one frame.
 int TopCommand(const CommonOptions& common, double interval_seconds, bool once);
 
+// `drover retry JOB`: submits a job of JOB's failed and/or unfinished tasks
+// and prints its id.
+int RetryCommand(const CommonOptions& common, uint64_t job_id, bool failed, bool unfinished);
+
 struct TasksOptions {
   std::string state;       // "" (all) or a TaskState's short name: failed, running...
   uint64_t from_task = 1;  // the first task number to list

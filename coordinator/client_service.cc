@@ -338,6 +338,21 @@ grpc::Status ClientService::GetTask(grpc::ServerContext* context, const v1::Task
       loop_, [&](Scheduler& s) { return s.TaskResult(request->job_id(), request->index()); }, reply);
 }
 
+grpc::Status ClientService::Retry(grpc::ServerContext* context, const v1::RetryRequest* request,
+                                  v1::SubmitReply* reply) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
+  return Answer<v1::SubmitReply>(
+      loop_,
+      [&](Scheduler& s) -> absl::StatusOr<v1::SubmitReply> {
+        absl::StatusOr<uint64_t> id = s.Retry(*request, absl::Now());
+        if (!id.ok()) return id.status();
+        v1::SubmitReply submitted;
+        submitted.set_job_id(*id);
+        return submitted;
+      },
+      reply);
+}
+
 grpc::Status ClientService::ListTasks(grpc::ServerContext* context, const v1::ListTasksRequest* request,
                                       v1::ListTasksReply* reply) {
   if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;

@@ -48,6 +48,8 @@ class ClientService final : public v1::Drover::Service {
                       v1::JobStatus* reply) override;
   grpc::Status GetTask(grpc::ServerContext* context, const v1::TaskRef* request,
                        v1::ChunkOutputs* reply) override;
+  grpc::Status Retry(grpc::ServerContext* context, const v1::RetryRequest* request,
+                     v1::SubmitReply* reply) override;
   grpc::Status ListTasks(grpc::ServerContext* context, const v1::ListTasksRequest* request,
                          v1::ListTasksReply* reply) override;
   grpc::Status ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest* request,

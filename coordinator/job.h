@@ -149,6 +149,12 @@ class Job {
   void ListTasks(const v1::ListTasksRequest& request, const absl::flat_hash_map<uint64_t, HeldChunk>& held,
                  v1::ListTasksReply* reply) const;
 
+  // The items of this finished job's failed tasks (`failed`) and of those that
+  // never finished (`unfinished`), in task order, at most `max_items` of them.
+  // Errors: kFailedPrecondition (not finished; results streamed, not kept;
+  // none), kInvalidArgument (more than max_items), or the store's.
+  absl::StatusOr<std::vector<std::string>> ItemsToRetry(bool failed, bool unfinished, uint64_t max_items) const;
+
   // Stream mode allows one reader; returns kFailedPrecondition for a second.
   absl::Status AttachReader();
   bool stream_results() const { return spec_.stream_results(); }

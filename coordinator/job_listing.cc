@@ -136,4 +136,65 @@ void Job::ListTasks(const v1::ListTasksRequest& request, const absl::flat_hash_m
   reply->set_next_index(index);
 }
 
+absl::StatusOr<std::vector<std::string>> Job::ItemsToRetry(bool failed, bool unfinished,
+                                                            uint64_t max_items) const {
+  if (!finished()) {
+    return absl::FailedPreconditionError(absl::StrCat("job ", id_, " has not finished: wait for it or cancel it"));
+  }
+  if (spec_.stream_results()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", id_, "'s results were streamed to its client and not kept: which tasks failed is not known here"));
+  }
+  std::vector<uint64_t> indexes;
+  auto add = [&](uint64_t index) -> absl::Status {
+    if (indexes.size() == max_items) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("job ", id_, " has more than ", max_items, " tasks to retry (--max-items)"));
+    }
+    indexes.push_back(index);
+    return absl::OkStatus();
+  };
+  // Kept results in item order, and the gaps between them (never finished).
+  uint64_t index = 0;
+  for (const auto& [first, offset] : kept_) {
+    if (unfinished) {
+      for (; index < first; ++index) {
+        if (absl::Status added = add(index); !added.ok()) return added;
+      }
+    }
+    uint64_t next = 0;
+    absl::StatusOr<v1::ChunkOutputs> outputs = store_->Read(id_, offset, &next);
+    if (!outputs.ok()) return outputs.status();
+    if (failed) {
+      std::vector<uint32_t> offsets;
+      for (const v1::ItemError& error : outputs->errors()) offsets.push_back(error.offset());
+      std::sort(offsets.begin(), offsets.end());
+      for (uint32_t failed_offset : offsets) {
+        if (absl::Status added = add(first + failed_offset); !added.ok()) return added;
+      }
+    }
+    index = first + outputs->item_count();
+  }
+  for (; unfinished && index < total_items_; ++index) {
+    if (absl::Status added = add(index); !added.ok()) return added;
+  }
+  if (indexes.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("job ", id_, " has no ", failed ? "failed" : "",
+                                                      failed && unfinished ? " or " : "",
+                                                      unfinished ? "unfinished" : "", " tasks"));
+  }
+  std::vector<std::string> items;
+  items.reserve(indexes.size());
+  for (uint64_t i : indexes) {
+    if (!spec_.items().has_spooled()) {
+      items.push_back(ItemText(i));
+      continue;
+    }
+    google::protobuf::RepeatedPtrField<std::string> read;
+    if (absl::Status status = store_->ReadItems(id_, i, 1, &read); !status.ok()) return status;
+    items.push_back(read.empty() ? "" : std::move(read[0]));
+  }
+  return items;
+}
+
 }  // namespace drover

@@ -470,6 +470,22 @@ absl::StatusOr<v1::ChunkOutputs> Scheduler::TaskResult(uint64_t job_id, uint64_t
   return job->TaskResult(index);
 }
 
+absl::StatusOr<uint64_t> Scheduler::Retry(const v1::RetryRequest& request, absl::Time now) {
+  Job* job = FindJob(request.job_id());
+  if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", request.job_id()));
+  absl::StatusOr<std::vector<std::string>> items =
+      job->ItemsToRetry(request.failed(), request.unfinished(), options_.item_limits.max_items);
+  if (!items.ok()) return items.status();
+  v1::JobSpec spec = job->spec();
+  spec.mutable_items()->Clear();
+  auto* listed = spec.mutable_items()->mutable_inline_()->mutable_items();
+  listed->Reserve(static_cast<int>(items->size()));
+  for (std::string& item : *items) listed->Add(std::move(item));
+  spec.set_stream_results(false);
+  spec.set_name(absl::StrCat("retry of ", spec.name().empty() ? absl::StrCat("job ", request.job_id()) : spec.name()));
+  return Submit(std::move(spec), now, request.idempotency_key());
+}
+
 absl::StatusOr<v1::ListTasksReply> Scheduler::ListTasks(const v1::ListTasksRequest& request) const {
   Job* job = FindJob(request.job_id());
   if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", request.job_id()));

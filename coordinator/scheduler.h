@@ -119,6 +119,9 @@ class Scheduler {
   absl::Status AttachReader(uint64_t job_id);
   // See Job::TaskResult. Errors: kNotFound for an unknown job, or Job's.
   absl::StatusOr<v1::ChunkOutputs> TaskResult(uint64_t job_id, uint64_t index) const;
+  // A new job of the finished job's failed and/or unfinished tasks (see
+  // Job::ItemsToRetry), submitted as Submit does. Errors: kNotFound, Job's, Submit's.
+  absl::StatusOr<uint64_t> Retry(const v1::RetryRequest& request, absl::Time now);
   // See Job::ListTasks. Errors: kNotFound for an unknown job.
   absl::StatusOr<v1::ListTasksReply> ListTasks(const v1::ListTasksRequest& request) const;
   // See Job::PullResults. Errors: kNotFound.

@@ -1,6 +1,10 @@
 // Integration: jobs through a real coordinator and real workers on loopback,
 // driven with the real `drover` CLI.
+#include <stdlib.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
@@ -273,6 +277,44 @@ TEST(Jobs, TasksListsEachTasksStateWorkerAndOutcome) {
   EXPECT_EQ(some.front().rfind(R"({"index":1000,"state":"succeeded","item":"1000")", 0), 0u) << some.front();
   EXPECT_EQ(cluster.Drover({"tasks", "--state", "bogus", big}).exit_code, 2);
   EXPECT_EQ(cluster.Drover({"tasks", "999"}).exit_code, 2);
+}
+
+TEST(Jobs, RetrySubmitsTheFailedAndNeverFinishedTasksAgain) {
+  TestCluster cluster;
+  cluster.AddWorker(2);
+  ASSERT_TRUE(cluster.WaitForWorkers(1));
+  char dir[] = "/tmp/drover-retry-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  // Items starting with "bad" fail until the file "fixed" exists.
+  const std::string task = absl::StrCat("case $1 in bad*) [ -e ", dir, "/fixed ] || exit 4;; esac; echo $1");
+  const std::string job = Lines(cluster.Drover({"submit", "--chunk", "1", ":::", "good1", "bad1", "good2", "bad2",
+                                                "--", "sh", "-c", task, "sh", "{}"}).out).at(0);
+  EXPECT_EQ(cluster.Drover({"wait", "--quiet", job}).exit_code, 1);
+  CommandResult nothing = cluster.Drover({"retry", "--unfinished", job});
+  EXPECT_EQ(nothing.exit_code, 2);
+  EXPECT_NE(nothing.err.find("has no unfinished tasks"), std::string::npos) << nothing.err;
+  std::ofstream(absl::StrCat(dir, "/fixed")).put('\n');
+  CommandResult retried = cluster.Drover({"retry", job});
+  ASSERT_EQ(retried.exit_code, 0) << retried.err;
+  const std::string again = Lines(retried.out).at(0);
+  EXPECT_EQ(cluster.Drover({"wait", "--quiet", again}).exit_code, 0);
+  EXPECT_EQ(cluster.Drover({"results", again}).out, "bad1\nbad2\n");
+  EXPECT_NE(cluster.Drover({"jobs"}).out.find("retry of job " + job), std::string::npos);
+
+  // A cancelled job's tasks that never finished, from a range.
+  const std::string slow = Lines(cluster.Drover({"submit", "--range", "0:20", "--", "sleep", "100"}).out).at(0);
+  CommandResult running = cluster.Drover({"retry", slow});
+  EXPECT_EQ(running.exit_code, 2);
+  EXPECT_NE(running.err.find("has not finished"), std::string::npos) << running.err;
+  ASSERT_EQ(cluster.Drover({"cancel", slow}).exit_code, 0);
+  EXPECT_EQ(cluster.Drover({"retry", "--failed", slow}).exit_code, 2);  // none failed
+  const std::string rest = Lines(cluster.Drover({"retry", "--unfinished", slow}).out).at(0);
+  CommandResult listed = cluster.Drover({"--json", "tasks", "--limit", "1", rest});
+  EXPECT_NE(listed.out.find(R"("index":0,)"), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find(R"("item":"0")"), std::string::npos) << listed.out;
+  EXPECT_NE(cluster.Drover({"status", rest}).out.find("/20 done"), std::string::npos);
+  EXPECT_EQ(cluster.Drover({"cancel", rest}).exit_code, 0);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Jobs, CancelStopsAJobAndTheWorkersMoveOn) {
