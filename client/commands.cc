@@ -16,7 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "client/cli_json.h"
+#include "common/plain_json.h"
 #include "client/idle_job_notice.h"
 #include "client/job_inputs.h"
 #include "client/job_options.h"
@@ -140,7 +140,7 @@ int SubmitCommand(const CommonOptions& common, const JobOptions& job) {
   if (common.json) {
     v1::SubmitReply reply;
     reply.set_job_id(*id);
-    std::printf("%s\n", CliJson(reply).c_str());
+    std::printf("%s\n", PlainJson(reply).c_str());
   } else {
     std::printf("%llu\n", static_cast<unsigned long long>(*id));
   }
@@ -152,7 +152,7 @@ int StatusCommand(const CommonOptions& common, uint64_t job_id) {
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<v1::JobStatus> status = (*client)->GetJob(job_id);
   if (!status.ok()) return Fail(status.status());
-  std::printf("%s\n", common.json ? CliJson(*status).c_str() : StatusLine(*status).c_str());
+  std::printf("%s\n", common.json ? PlainJson(*status).c_str() : StatusLine(*status).c_str());
   return kExitOk;
 }
 
@@ -202,7 +202,7 @@ int WaitCommand(const CommonOptions& common, uint64_t job_id, bool quiet) {
   }
   if (!final_status.ok()) return Fail(final_status.status());
   if (!quiet) progress.Finish(*final_status);
-  if (common.json) std::printf("%s\n", CliJson(*final_status).c_str());
+  if (common.json) std::printf("%s\n", PlainJson(*final_status).c_str());
   if (!common.json && final_status->failed_items() > 0) PrintFailures(client->get(), job_id);
   if (!PrintReduction(*final_status)) return kExitTaskFailed;
   return ExitForState(*final_status);
@@ -250,7 +250,7 @@ int RetryCommand(const CommonOptions& common, uint64_t job_id, bool failed, bool
   if (common.json) {
     v1::SubmitReply reply;
     reply.set_job_id(*id);
-    std::printf("%s\n", CliJson(reply).c_str());
+    std::printf("%s\n", PlainJson(reply).c_str());
   } else {
     std::printf("%llu\n", static_cast<unsigned long long>(*id));
   }
@@ -262,7 +262,7 @@ int CancelCommand(const CommonOptions& common, uint64_t job_id) {
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<v1::JobStatus> status = (*client)->Cancel(job_id);
   if (!status.ok()) return Fail(status.status());
-  std::printf("%s\n", common.json ? CliJson(*status).c_str() : StatusLine(*status).c_str());
+  std::printf("%s\n", common.json ? PlainJson(*status).c_str() : StatusLine(*status).c_str());
   return kExitOk;
 }
 
@@ -310,7 +310,7 @@ int JobsCommand(const CommonOptions& common) {
   }
   for (const v1::JobStatus& job : *jobs) {
     if (common.json) {
-      std::printf("%s\n", CliJson(job).c_str());
+      std::printf("%s\n", PlainJson(job).c_str());
       continue;
     }
     std::string progress = absl::StrCat(job.done_items(), "/", job.total_items());
@@ -333,7 +333,7 @@ int WorkersCommand(const CommonOptions& common) {
   }
   for (const v1::WorkerInfo& w : *workers) {
     if (common.json) {
-      std::printf("%s\n", CliJson(w).c_str());
+      std::printf("%s\n", PlainJson(w).c_str());
       continue;
     }
     std::string labels = absl::StrJoin(w.labels(), ",");

@@ -9,7 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "client/cli_json.h"
+#include "common/plain_json.h"
 #include "drover/v1/service.pb.h"
 
 namespace drover {
@@ -111,7 +111,7 @@ v1::TaskRecord ResultsPrinter::Record(const v1::ChunkOutputs& chunk, uint32_t of
 }
 
 void ResultsPrinter::AppendJson(const v1::TaskRecord& record) {
-  buffer_.append(CliJson(record));  // every record has every field
+  buffer_.append(PlainJson(record));  // every record has every field
   buffer_.push_back('\n');
 }
 

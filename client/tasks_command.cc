@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "client/cli_json.h"
+#include "common/plain_json.h"
 #include "client/client.h"
 #include "client/commands.h"
 
@@ -82,7 +82,7 @@ int TasksCommand(const CommonOptions& common, uint64_t job_id, const TasksOption
     const absl::Time now = absl::Now();
     for (const v1::TaskSummary& task : page->tasks()) {
       if (common.json) {
-        std::printf("%s\n", CliJson(task).c_str());
+        std::printf("%s\n", PlainJson(task).c_str());
       } else {
         PrintRow(task, now);
       }

@@ -4,7 +4,10 @@
 #include <optional>
 
 #include "absl/container/btree_map.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/items.h"
 #include "coordinator/job.h"
 #include "coordinator/result_store.h"
@@ -22,6 +25,17 @@ void SetItem(std::string item, v1::TaskSummary* task) {
   } else {
     task->set_item_bytes(std::move(item));
   }
+}
+
+// The last few lines of a task's stderr, where the reason usually is.
+std::string StderrTail(absl::string_view text) {
+  constexpr size_t kTailLines = 5;
+  constexpr size_t kTailBytes = 2048;
+  std::vector<absl::string_view> lines = absl::StrSplit(absl::StripTrailingAsciiWhitespace(text), '\n');
+  if (lines.size() > kTailLines) lines.erase(lines.begin(), lines.end() - kTailLines);
+  std::string tail = absl::StrJoin(lines, "\n");
+  if (tail.size() > kTailBytes) tail = tail.substr(tail.size() - kTailBytes);
+  return IsValidUtf8(tail) ? tail : "(not UTF-8)";
 }
 
 bool Wanted(const v1::ListTasksRequest& request, v1::TaskState state) {
@@ -91,6 +105,7 @@ void Job::ListTasks(const v1::ListTasksRequest& request, const absl::flat_hash_m
               task->set_started_unix_us(info.started_unix_us());
               task->set_duration_us(info.duration_us());
               task->set_exit_code(info.exit_code());
+              if (error != nullptr) task->set_stderr_tail(StderrTail(info.stderr()));
             } else {
               SetItem(ItemText(index), task);
               task->set_started_unix_us(outputs->started_unix_us());

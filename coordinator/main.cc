@@ -37,6 +37,7 @@
 #include "coordinator/client_service.h"
 #include "coordinator/coordinator_loop.h"
 #include "coordinator/journal.h"
+#include "coordinator/dashboard.h"
 #include "coordinator/metrics.h"
 #include "coordinator/result_store.h"
 
@@ -169,6 +170,11 @@ int main(int argc, char** argv) {
                  "serve Prometheus metrics on http://HOST:PORT/metrics (a PORT alone means 127.0.0.1:PORT); "
                  "scrapers give the client token as the HTTP Basic password (any user name), as clients do; "
                  "beyond loopback a token is required (or --insecure)");
+  std::string dashboard_address;
+  app.add_option("--dashboard", dashboard_address,
+                 "serve a live web dashboard (workers, jobs, throughput, failed tasks) on http://HOST:PORT/ (a "
+                 "PORT alone means 127.0.0.1:PORT); the browser asks for the client token as the password (any "
+                 "user name); beyond loopback a token is required (or --insecure)");
   app.add_flag("-v,--verbose", verbose, "log debug messages");
   if (std::optional<int> exit_code = drover::ParseDaemonFlags(app, argc, argv)) return *exit_code;
   drover::InitLogging("coordinator", verbose ? drover::LogLevel::kDebug : drover::LogLevel::kInfo);
@@ -238,11 +244,11 @@ int main(int argc, char** argv) {
     tls.pem_key_cert_pairs.push_back({*key, *cert});
     client_credentials = grpc::SslServerCredentials(tls);
   }
-  if (!metrics_address.empty() && metrics_address.find(':') == std::string::npos) {
-    metrics_address = absl::StrCat("127.0.0.1:", metrics_address);
-  }
-  if (!metrics_address.empty() && !drover::IsLoopbackAddress(metrics_address) && token->empty()) {
-    exposed.push_back(absl::StrCat(metrics_address, " (metrics: no --token-file)"));
+  for (auto [address, what] : {std::pair{&metrics_address, "metrics"}, std::pair{&dashboard_address, "dashboard"}}) {
+    if (!address->empty() && address->find(':') == std::string::npos) *address = absl::StrCat("127.0.0.1:", *address);
+    if (!address->empty() && !drover::IsLoopbackAddress(*address) && token->empty()) {
+      exposed.push_back(absl::StrCat(*address, " (", what, ": no --token-file)"));
+    }
   }
   // Clients prove who they are with a token or a client certificate (mutual TLS).
   if (!drover::IsLoopbackAddress(*grpc_address) && token->empty() && tls_client_ca_file.empty()) {
@@ -417,6 +423,18 @@ int main(int argc, char** argv) {
     drover::LogInfo(absl::StrCat("metrics on http://", metrics->address(), "/metrics",
                                  token->empty() ? "" : " (the client token is the HTTP Basic password)"));
   }
+  std::unique_ptr<drover::DashboardServer> dashboard;
+  if (!dashboard_address.empty()) {
+    absl::StatusOr<std::unique_ptr<drover::DashboardServer>> started =
+        drover::DashboardServer::Start(dashboard_address, &loop, *token);
+    if (!started.ok()) {
+      drover::LogError(std::string(started.status().message()));
+      return 1;
+    }
+    dashboard = *std::move(started);
+    drover::LogInfo(absl::StrCat("dashboard on http://", dashboard->address(), "/",
+                                 token->empty() ? "" : " (the client token is the password)"));
+  }
   drover::LogInfo(absl::StrCat("listening for workers on ", *bound, " and clients on ",
                                client_listen,
                                journal != nullptr ? absl::StrCat("; journal ", journal->path())
@@ -440,6 +458,7 @@ int main(int argc, char** argv) {
 
   stop.WaitForNotification();
   metrics.reset();  // no scrape waits on a stopped loop
+  dashboard.reset();
   loop.Stop();
   loop_thread.join();
   drover::LogDebug("loop stopped; stopping the gRPC server");

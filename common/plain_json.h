@@ -1,6 +1,7 @@
-// The CLI's `--json`: a protobuf message as one line of JSON for scripts.
-#ifndef DROVER_CLIENT_CLI_JSON_H_
-#define DROVER_CLIENT_CLI_JSON_H_
+// A protobuf message as one line of plain JSON for scripts and the dashboard
+// (the CLI's `--json`, the dashboard's API).
+#ifndef DROVER_COMMON_PLAIN_JSON_H_
+#define DROVER_COMMON_PLAIN_JSON_H_
 
 #include <string>
 
@@ -15,8 +16,8 @@ namespace drover {
 // lowercase name (JOB_STATE_SUCCEEDED -> "succeeded"). Fields come in their
 // declared order; every scalar field is printed, set or not; an unset message
 // field or oneof member is left out.
-std::string CliJson(const google::protobuf::Message& message);
+std::string PlainJson(const google::protobuf::Message& message);
 
 }  // namespace drover
 
-#endif  // DROVER_CLIENT_CLI_JSON_H_
+#endif  // DROVER_COMMON_PLAIN_JSON_H_

@@ -1,5 +1,5 @@
-// Tests the CLI's --json form of messages (client/cli_json.h).
-#include "client/cli_json.h"
+// Tests common/plain_json.h (the CLI's --json and the dashboard's API).
+#include "common/plain_json.h"
 
 #include <gtest/gtest.h>
 
@@ -8,14 +8,14 @@
 namespace drover {
 namespace {
 
-TEST(CliJson, SixtyFourBitIntegersArePlainNumbersAndEnumsShortLowercaseNames) {
+TEST(PlainJson, SixtyFourBitIntegersArePlainNumbersAndEnumsShortLowercaseNames) {
   v1::JobStatus status;
   status.set_job_id(42);
   status.set_state(v1::JOB_STATE_SUCCEEDED);
   status.set_total_items(100000);
   status.set_reduce(v1::REDUCE_SUM);
   status.set_finished_unix_ms(1796000000123);  // a time in milliseconds stays exact
-  const std::string json = CliJson(status);
+  const std::string json = PlainJson(status);
   EXPECT_NE(json.find("\"jobId\":42"), std::string::npos) << json;
   EXPECT_NE(json.find("\"state\":\"succeeded\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"totalItems\":100000"), std::string::npos) << json;
@@ -25,11 +25,11 @@ TEST(CliJson, SixtyFourBitIntegersArePlainNumbersAndEnumsShortLowercaseNames) {
   EXPECT_EQ(json.find("\"reduction\""), std::string::npos) << json;      // unset messages are not
 }
 
-TEST(CliJson, FieldsComeInTheirDeclaredOrderAndBytesAsBase64) {
+TEST(PlainJson, FieldsComeInTheirDeclaredOrderAndBytesAsBase64) {
   v1::TaskRecord record;
   record.set_index(7);
   record.set_output_bytes(std::string("\xff\x00", 2));
-  const std::string json = CliJson(record);
+  const std::string json = PlainJson(record);
   EXPECT_EQ(json.find("\"index\":7"), 1u) << json;
   EXPECT_NE(json.find("\"outputBytes\":\"/wA=\""), std::string::npos) << json;
 }

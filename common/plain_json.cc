@@ -1,6 +1,6 @@
-// The CLI's `--json`: fields by protobuf reflection, in their declared order;
+// Implements plain_json.h: fields by protobuf reflection, in their declared order;
 // strings and doubles are printed by protobuf's own JSON printer.
-#include "client/cli_json.h"
+#include "common/plain_json.h"
 
 #include <cstdint>
 #include <string>
@@ -128,7 +128,7 @@ void AppendMessage(const Message& message, std::string* out) {
 
 }  // namespace
 
-std::string CliJson(const Message& message) {
+std::string PlainJson(const Message& message) {
   std::string json;
   AppendMessage(message, &json);
   return json;
