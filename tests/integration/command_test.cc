@@ -308,6 +308,10 @@ TEST_F(CommandTest, CpusLimitHowManyTasksRunAtOnce) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   CommandResult unlimited = cluster_.Drover({"run", "--chunk", "1", "--range", "0:2", "--", "sh", "-c", script});
   EXPECT_EQ(unlimited.exit_code, 1) << "without --cpus two tasks run at once and collide";
+  // More cpus than any worker has slots would never run: refused at submit.
+  CommandResult too_many = cluster_.Drover({"run", "--cpus", "3", ":::", "a", "--", "true"});
+  EXPECT_EQ(too_many.exit_code, 2);
+  EXPECT_NE(too_many.err.find("cpus 3 is more than any connected worker has"), std::string::npos) << too_many.err;
   rmdir(dir);
 }
 
