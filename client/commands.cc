@@ -327,9 +327,12 @@ int WorkersCommand(const CommonOptions& common) {
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<std::vector<v1::WorkerInfo>> workers = (*client)->ListWorkers();
   if (!workers.ok()) return Fail(workers.status());
+  // A worker's id is its name (made unique): the column is as wide as the longest.
+  int id_width = 6;
+  for (const v1::WorkerInfo& w : *workers) id_width = std::max(id_width, static_cast<int>(w.worker_id().size()));
   if (!common.json) {
-    std::printf("%-6s %-24s %-16s %8s %5s %6s %10s  %-8s %s\n", "ID", "NAME", "HOST", "PID", "SLOTS", "HELD",
-                "DONE", "STATE", "LABELS");
+    std::printf("%-*s %-16s %8s %5s %6s %10s  %-8s %s\n", id_width, "ID", "HOST", "PID", "SLOTS", "HELD", "DONE",
+                "STATE", "LABELS");
   }
   for (const v1::WorkerInfo& w : *workers) {
     if (common.json) {
@@ -337,7 +340,7 @@ int WorkersCommand(const CommonOptions& common) {
       continue;
     }
     std::string labels = absl::StrJoin(w.labels(), ",");
-    std::printf("%-6s %-24s %-16s %8u %5u %6u %10llu  %-8s %s\n", w.worker_id().c_str(), w.name().c_str(),
+    std::printf("%-*s %-16s %8u %5u %6u %10llu  %-8s %s\n", id_width, w.worker_id().c_str(),
                 w.host().c_str(), w.pid(), w.slots(), w.chunks_held(),
                 static_cast<unsigned long long>(w.chunks_done()), w.draining() ? "draining" : "ready",
                 labels.c_str());
@@ -350,8 +353,7 @@ int DrainCommand(const CommonOptions& common, const std::string& worker_id) {
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<v1::WorkerInfo> info = (*client)->DrainWorker(worker_id);
   if (!info.ok()) return Fail(info.status());
-  std::printf("worker %s (%s) is draining: %u chunk(s) to finish\n", info->worker_id().c_str(),
-              info->name().c_str(), info->chunks_held());
+  std::printf("worker %s is draining: %u chunk(s) to finish\n", info->worker_id().c_str(), info->chunks_held());
   return kExitOk;
 }
 

@@ -354,6 +354,16 @@ int ChunksHeldBy(TestCluster& cluster, const std::string& name) {
   return 0;
 }
 
+int TotalWorkerField(const std::string& workers_json, const std::string& field) {
+  const std::string key = absl::StrCat("\"", field, "\":");
+  int total = 0;
+  for (const std::string& line : Lines(workers_json)) {
+    size_t at = line.find(key);
+    if (at != std::string::npos) total += std::atoi(line.c_str() + at + key.size());
+  }
+  return total;
+}
+
 int ChunksRequeuedFromLostWorkers(const std::string& coordinator_log) {
   int total = 0;
   const std::string tail = " chunk(s) go back to the queue";

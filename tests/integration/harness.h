@@ -137,6 +137,8 @@ std::vector<pid_t> ProcessesWithEnv(const std::string& entry);
 
 // Chunks held by the worker named `name`, from `drover --json workers` (0 if absent).
 int ChunksHeldBy(TestCluster& cluster, const std::string& name);
+// An integer field summed over the workers of `drover --json workers` output.
+int TotalWorkerField(const std::string& workers_json, const std::string& field);
 // Chunks that went back to the queue when workers were lost, summed over a
 // coordinator log's "... lost: ...; N chunk(s) go back to the queue" lines.
 int ChunksRequeuedFromLostWorkers(const std::string& coordinator_log);

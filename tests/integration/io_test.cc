@@ -39,15 +39,6 @@ int64_t JsonInt(const std::string& json, const std::string& field) {
   return std::atoll(json.c_str() + at);
 }
 
-// The value of an integer field in `drover workers --json` output (0 when
-// absent: protobuf's JSON leaves zeros out).
-int WorkerField(const std::string& json, const std::string& field) {
-  std::string key = absl::StrCat("\"", field, "\":");
-  size_t at = json.find(key);
-  if (at == std::string::npos) return 0;
-  return std::atoi(json.c_str() + at + key.size());
-}
-
 class IoTest : public ::testing::Test {
  protected:
   IoTest() : cluster_({"--heartbeat", "0.1", "--worker-timeout", "3"}) {}
@@ -345,7 +336,7 @@ TEST_F(IoTest, CallsRunWhileEveryCpuSlotIsBusy) {
   CommandResult cpu = cluster_.Drover({"submit", ":::", "1", "2", "--", "sleep", "600"});
   ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
   std::string cpu_job = Lines(cpu.out).at(0);
-  ASSERT_TRUE(WaitUntil([&] { return WorkerField(cluster_.Drover({"--json", "workers"}).out, "slotsBusy") == 2; }));
+  ASSERT_TRUE(WaitUntil([&] { return TotalWorkerField(cluster_.Drover({"--json", "workers"}).out, "slotsBusy") == 2; }));
 
   std::vector<std::string> items(60, R"({"message":"io","latencyMs":1500})");
   // (--max-response 64K: else, until its first result, a job has at most
@@ -359,7 +350,7 @@ TEST_F(IoTest, CallsRunWhileEveryCpuSlotIsBusy) {
   // Every call is in flight at once while both slots stay busy.
   bool overlapped = WaitUntil([&] {
     std::string json = cluster_.Drover({"--json", "workers"}).out;
-    return WorkerField(json, "slotsBusy") == 2 && WorkerField(json, "ioCallsInFlight") == 60;
+    return TotalWorkerField(json, "slotsBusy") == 2 && TotalWorkerField(json, "ioCallsInFlight") == 60;
   });
   EXPECT_TRUE(overlapped) << cluster_.Drover({"--json", "workers"}).out;
   CommandResult waited = cluster_.Drover({"wait", "--quiet", io_job});
@@ -394,7 +385,7 @@ TEST_F(IoTest, EngineThreadsStayFixedWithTwoThousandCallsInFlight) {
   };
   bool all_in_flight = WaitUntil([&] {
     sample();
-    return WorkerField(cluster_.Drover({"--json", "workers"}).out, "ioCallsInFlight") == 2000;
+    return TotalWorkerField(cluster_.Drover({"--json", "workers"}).out, "ioCallsInFlight") == 2000;
   });
   EXPECT_TRUE(all_in_flight) << cluster_.Drover({"--json", "workers"}).out;
   sample();

@@ -21,7 +21,7 @@ std::string SubmitSleeps(TestCluster& cluster, int items, const std::string& ms)
 }
 
 bool Holding(TestCluster& cluster) {
-  return WaitUntil([&] { return cluster.Drover({"--json", "workers"}).out.find("chunksHeld") != std::string::npos; });
+  return WaitUntil([&] { return TotalWorkerField(cluster.Drover({"--json", "workers"}).out, "chunksHeld") > 0; });
 }
 
 TEST(Drain, SigtermFinishesWhatTheWorkerHoldsThenExits) {
