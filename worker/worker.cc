@@ -27,6 +27,7 @@
 #include "worker/io_engine.h"
 #include "worker/slot_pool.h"
 #include "worker/worker_core.h"
+#include "worker/zmtp_probe.h"
 
 namespace drover {
 namespace {
@@ -206,7 +207,7 @@ class Session : public CoordinatorLink, public WorkRunner {
       if (absl::Status received = ReceiveAll(); !received.ok() || core_.shut_down()) return received;
       absl::Time now = absl::Now();
       if (drain_requested_->load()) core_.Drain(now);
-      core_.SendResultsAndCredit();
+      core_.SendResultsAndCredit(now);
       if (core_.DrainDone(now)) {
         LogInfo("drained: every held chunk is finished; exiting");
         drained_ = true;
@@ -266,7 +267,13 @@ class Session : public CoordinatorLink, public WorkRunner {
     }
     ++failed_handshakes_;
     const bool curve = !options_.coordinator_public_key.empty();
-    const bool mismatch = id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH;
+    bool mismatch = id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH;
+    if (!mismatch && id != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+      // A peer that closes first resets the connection before its greeting is
+      // read, and the event says nothing: ask the coordinator directly.
+      absl::StatusOr<std::string> mechanism = PeerZmtpMechanism(options_.coordinator, absl::Seconds(2));
+      mismatch = mechanism.ok() && *mechanism != (curve ? "CURVE" : "NULL");
+    }
     std::string why;
     if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
       why = "the coordinator refused this worker's key (is its .pub in the coordinator's --authorized-keys?)";

@@ -152,16 +152,33 @@ uint64_t WorkerCore::IoCreditToGrant(bool sending_anyway) const {
   return sending_anyway || gap >= std::max<uint64_t>(1, capacity / 8) ? gap : 0;
 }
 
-void WorkerCore::SendResultsAndCredit() {
+void WorkerCore::SendResultsAndCredit(absl::Time now) {
+  now_ = now;
   uint64_t cpu_chunks = 0, io_chunks = 0, io_items = 0;
-  std::vector<v1::ChunkResult> results = runner_->TakeFinished(&cpu_chunks, &io_chunks, &io_items);
+  std::vector<v1::ChunkResult> finished = runner_->TakeFinished(&cpu_chunks, &io_chunks, &io_items);
   finished_ += cpu_chunks + io_chunks;
   cpu_finished_ += cpu_chunks;
   io_finished_items_ += io_items;
-  NoteStarted(results);
+  NoteStarted(finished);
   if (!registered_) {  // results of a lost registration are dropped
     started_.clear();
+    awaiting_stop_.clear();
     return;
+  }
+  // Slurm signals a stopping job's processes one by one: a task may die of its
+  // SIGTERM just before the worker gets its own. Such a result waits a moment
+  // for the worker's drain before it is reported as a failure.
+  std::vector<v1::ChunkResult> results;
+  for (v1::ChunkResult& result : finished) {
+    if (!draining_ && StoppedWithTheWorker(result)) {
+      awaiting_stop_.push_back({now + kStopSignalGrace, std::move(result)});
+    } else {
+      results.push_back(std::move(result));
+    }
+  }
+  while (!awaiting_stop_.empty() && (draining_ || awaiting_stop_.front().until <= now)) {
+    results.push_back(std::move(awaiting_stop_.front().result));
+    awaiting_stop_.pop_front();
   }
   const uint64_t credit = CpuCreditToGrant();
   const uint64_t io_credit = IoCreditToGrant(!results.empty());
@@ -258,6 +275,7 @@ void WorkerCore::NoteStarted(const std::vector<v1::ChunkResult>& finished) {
 void WorkerCore::StartOver(absl::Time now) {
   runner_->DropAll();
   started_.clear();
+  awaiting_stop_.clear();
   registered_ = false;
   drain_acknowledged_ = false;
   outstanding_credit_ = 0;

@@ -9,6 +9,7 @@
 #define DROVER_WORKER_WORKER_CORE_H_
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,8 @@ class WorkerCore {
   // Hello is sent again until a Welcome comes: after 0.5 s, doubling up to 5 s.
   static constexpr absl::Duration kFirstHelloRetry = absl::Milliseconds(500);
   static constexpr absl::Duration kMaxHelloRetry = absl::Seconds(5);
+  // How long a task killed by a stop signal waits for the worker's own stop.
+  static constexpr absl::Duration kStopSignalGrace = absl::Seconds(1);
 
   // `link` and `runner` must outlive the core. `coordinator_timeout`: silence
   // after which held work is dropped and the worker registers again.
@@ -76,8 +79,11 @@ class WorkerCore {
   // coordinator refused this worker (the worker should stop).
   absl::Status OnMessage(const v1::CoordinatorMessage& message, absl::Time now);
   // Sends finished results and the credit there is room for. Call after
-  // anything may have finished.
-  void SendResultsAndCredit();
+  // anything may have finished, and at least every second: a result whose task
+  // died of SIGTERM, SIGINT or SIGHUP while the worker is not draining waits
+  // kStopSignalGrace for the worker's own stop (then its chunk goes back)
+  // before it is sent as a failure.
+  void SendResultsAndCredit(absl::Time now);
   // Hello retries, heartbeats, and giving up on a silent coordinator.
   void OnTick(absl::Time now);
   // Takes nothing new from now on; exits once what is held is finished.
@@ -132,6 +138,11 @@ class WorkerCore {
   // CPU chunks started and not yet reported (ChunkStart), sent with the
   // next Ready or Heartbeat unless their result goes first.
   std::vector<v1::ChunkStart> started_;
+  struct AwaitingStop {
+    absl::Time until;
+    v1::ChunkResult result;
+  };
+  std::deque<AwaitingStop> awaiting_stop_;  // oldest first
   uint64_t received_ = 0;  // chunks received
   uint64_t received_at_registration_ = 0;
   uint64_t finished_ = 0;  // chunks finished, dropped or given back

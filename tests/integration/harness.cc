@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -31,6 +32,28 @@ extern char** environ;
 namespace drover::testing {
 namespace {
 
+// Every program a test starts keeps its state (token files of loopback
+// coordinators) in a directory of this test process, never in the user's
+// ~/.local/state, where a coordinator killed by another test may have left a
+// token file for the same port.
+class PrivateStateHome {
+ public:
+  PrivateStateHome() {
+    char pattern[] = "/tmp/drover-test-state-XXXXXX";
+    if (mkdtemp(pattern) == nullptr) return;
+    path_ = pattern;
+    setenv("XDG_STATE_HOME", path_.c_str(), 1);
+  }
+  ~PrivateStateHome() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+
+ private:
+  std::string path_;
+};
+const PrivateStateHome private_state_home;
+
 std::vector<char*> Pointers(std::vector<std::string>& strings) {
   std::vector<char*> pointers;
   for (std::string& s : strings) pointers.push_back(s.data());
@@ -38,9 +61,16 @@ std::vector<char*> Pointers(std::vector<std::string>& strings) {
   return pointers;
 }
 
+// This process's environment with `extra` ("NAME=VALUE") added, replacing
+// variables of the same names.
 std::vector<std::string> Environment(const std::vector<std::string>& extra) {
+  auto name_of = [](absl::string_view entry) { return entry.substr(0, entry.find('=') + 1); };
   std::vector<std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  for (char** e = environ; *e != nullptr; ++e) {
+    bool replaced = false;
+    for (const std::string& x : extra) replaced = replaced || name_of(x) == name_of(*e);
+    if (!replaced) env.emplace_back(*e);
+  }
   env.insert(env.end(), extra.begin(), extra.end());
   return env;
 }

@@ -126,7 +126,7 @@ class WorkerCoreTest : public ::testing::Test {
     core_.Start(now_);
     ASSERT_TRUE(link_.Take().has_hello());
     ASSERT_TRUE(core_.OnMessage(Welcome(), now_).ok());
-    core_.SendResultsAndCredit();
+    core_.SendResultsAndCredit(now_);
     v1::WorkerMessage ready = link_.Take();
     ASSERT_TRUE(ready.has_ready());
     EXPECT_EQ(ready.ready().credit(), 2u * (1 + WorkerCore::kMaxPrefetchPerSlot));
@@ -159,10 +159,10 @@ TEST_F(WorkerCoreTest, HelloIsRepeatedWithBackoffUntilWelcome) {
 TEST_F(WorkerCoreTest, CreditIsGrantedBackAsChunksFinishInBothLedgers) {
   Register();
   ASSERT_TRUE(core_.OnMessage(Assign(5, /*io_calls=*/30), now_).ok());
-  core_.SendResultsAndCredit();
+  core_.SendResultsAndCredit(now_);
   EXPECT_TRUE(link_.sent.empty());  // nothing finished: no credit to give (I/O gap under an eighth)
   runner_.FinishAll();
-  core_.SendResultsAndCredit();
+  core_.SendResultsAndCredit(now_);
   v1::WorkerMessage ready = link_.Take();
   EXPECT_EQ(ready.ready().results_size(), 5);
   EXPECT_EQ(ready.ready().credit(), 5u);      // CPU credit back, in chunks
@@ -184,7 +184,7 @@ TEST_F(WorkerCoreTest, ChunkStartsGoWithTheNextMessageUnlessTheirResultGoesFirst
   // The first finishes at once: its start is not sent, the second's is.
   runner_.queued.pop_back();
   runner_.FinishAll();
-  core_.SendResultsAndCredit();
+  core_.SendResultsAndCredit(now_);
   v1::WorkerMessage ready = link_.Take();
   ASSERT_EQ(ready.ready().results_size(), 1);
   ASSERT_EQ(ready.ready().started_size(), 1);
@@ -194,7 +194,7 @@ TEST_F(WorkerCoreTest, ChunkStartsGoWithTheNextMessageUnlessTheirResultGoesFirst
   v1::ChunkStart& later = runner_.started.emplace_back();
   later.set_job_id(1);
   later.set_chunk_index(99);
-  core_.SendResultsAndCredit();
+  core_.SendResultsAndCredit(now_);
   EXPECT_TRUE(link_.sent.empty());
   now_ += absl::Seconds(1);
   core_.OnTick(now_);
@@ -212,10 +212,10 @@ TEST_F(WorkerCoreTest, AReregisterDropsHeldWorkAndSaysHelloAgain) {
   EXPECT_EQ(runner_.drop_alls, 1);
   EXPECT_TRUE(link_.Take().has_hello());
   EXPECT_FALSE(core_.registered());
-  core_.SendResultsAndCredit();
+  core_.SendResultsAndCredit(now_);
   EXPECT_TRUE(link_.sent.empty());  // nothing is reported for a lost registration
   ASSERT_TRUE(core_.OnMessage(Welcome(), now_).ok());
-  core_.SendResultsAndCredit();
+  core_.SendResultsAndCredit(now_);
   v1::WorkerMessage ready = link_.Take();
   EXPECT_EQ(ready.ready().chunks_received(), 0u);  // counted from the new Welcome
   EXPECT_EQ(ready.ready().credit(), 2u * (1 + WorkerCore::kMaxPrefetchPerSlot));  // full credit again
@@ -246,7 +246,7 @@ TEST_F(WorkerCoreTest, DrainFinishesWhatIsHeldThenEnds) {
   ASSERT_TRUE(core_.OnMessage(drain, now_).ok());
   EXPECT_FALSE(core_.DrainDone(now_));  // two chunks still held
   runner_.FinishAll();
-  core_.SendResultsAndCredit();
+  core_.SendResultsAndCredit(now_);
   v1::WorkerMessage last = link_.Take();
   EXPECT_EQ(last.ready().results_size(), 2);
   EXPECT_EQ(last.ready().credit(), 0u);  // no new credit while draining
@@ -263,7 +263,7 @@ TEST_F(WorkerCoreTest, ATaskStoppedWithADrainingWorkerGivesItsChunkBackInsteadOf
   runner_.FinishAll();
   runner_.results[0].mutable_outputs()->add_tasks()->set_signal(SIGTERM);  // killed with the worker
   runner_.results[1].mutable_outputs()->add_tasks()->set_signal(SIGSEGV);  // failed on its own
-  core_.SendResultsAndCredit();
+  core_.SendResultsAndCredit(now_);
   v1::WorkerMessage last = link_.Take();
   ASSERT_EQ(last.ready().returned_size(), 1);
   ASSERT_EQ(last.ready().results_size(), 1);
@@ -271,15 +271,35 @@ TEST_F(WorkerCoreTest, ATaskStoppedWithADrainingWorkerGivesItsChunkBackInsteadOf
   EXPECT_NE(last.ready().returned(0).chunk_index(), last.ready().results(0).chunk_index());
 }
 
-TEST_F(WorkerCoreTest, ATaskKilledBySigtermWhileNotDrainingIsAFailure) {
+TEST_F(WorkerCoreTest, ATaskKilledBySigtermWhileNotDrainingIsAFailureOnceTheWorkerIsNotStoppedToo) {
   Register();
   ASSERT_TRUE(core_.OnMessage(Assign(1), now_).ok());
   runner_.FinishAll();
   runner_.results[0].mutable_outputs()->add_tasks()->set_signal(SIGTERM);  // someone killed the task alone
-  core_.SendResultsAndCredit();
+  core_.SendResultsAndCredit(now_);
+  EXPECT_TRUE(link_.sent.empty());  // it waits for a stop of the worker that may follow
+  now_ += WorkerCore::kStopSignalGrace;
+  core_.SendResultsAndCredit(now_);
   v1::WorkerMessage ready = link_.Take();
   EXPECT_EQ(ready.ready().returned_size(), 0);
   EXPECT_EQ(ready.ready().results_size(), 1);
+}
+
+TEST_F(WorkerCoreTest, ATaskKilledJustBeforeTheWorkersOwnStopGivesItsChunkBack) {
+  Register();
+  ASSERT_TRUE(core_.OnMessage(Assign(1), now_).ok());
+  runner_.FinishAll();
+  runner_.results[0].mutable_outputs()->add_tasks()->set_signal(SIGTERM);  // Slurm signalled the task first
+  core_.SendResultsAndCredit(now_);
+  EXPECT_TRUE(link_.sent.empty());
+  now_ += WorkerCore::kStopSignalGrace / 2;
+  core_.Drain(now_);  // then the worker
+  ASSERT_TRUE(link_.Take().ready().draining());
+  core_.SendResultsAndCredit(now_);
+  v1::WorkerMessage last = link_.Take();
+  EXPECT_EQ(last.ready().results_size(), 0);
+  ASSERT_EQ(last.ready().returned_size(), 1);
+  EXPECT_TRUE(core_.DrainDone(now_ + absl::Seconds(3)));
 }
 
 TEST_F(WorkerCoreTest, ADrainWithTheCoordinatorGoneEndsWithoutWaitingForIt) {
@@ -302,7 +322,7 @@ TEST_F(WorkerCoreTest, AStealGivesBackUnstartedChunksAndTheirCredit) {
   EXPECT_EQ(answer.ready().answered_steal(), 9u);
   ASSERT_EQ(answer.ready().returned_size(), 3);
   EXPECT_EQ(answer.ready().returned(0).chunk_index(), answer.ready().returned(2).chunk_index() + 2);  // latest first
-  core_.SendResultsAndCredit();
+  core_.SendResultsAndCredit(now_);
   EXPECT_EQ(link_.Take().ready().credit(), 3u);  // room for three more
   EXPECT_EQ(core_.held(), 1u);
 }
