@@ -82,6 +82,20 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
   command->add_option("--grpc", job->grpc_target,
                       "gRPC jobs: call the server at HOST:PORT once per item (on the workers' I/O engines, "
                       "not their CPU slots)");
+  command->add_flag("--http", job->http,
+                    "HTTP jobs: each item is a URL to GET (or, with --url, a body to send there), on the workers' "
+                    "I/O engines with libcurl; --concurrency, --rate, --retries (connection errors, 429, 5xx, "
+                    "honouring Retry-After), --timeout (whole request, default 60s) and -H apply; a status "
+                    "outside --accept-status fails the task");
+  command->add_option("-X,--request", job->http_method, "HTTP: the method (GET; POST with --url)");
+  command->add_option("--url", job->http_url, "HTTP: send each item as the body of a request to URL");
+  command->add_option("--connect-timeout", job->connect_timeout, "HTTP: most time to connect (e.g. 3s)");
+  command->add_option("--max-body", job->max_body,
+                      "HTTP: largest response body (default 1M, as --max-output; at most 1G); a larger one fails the task");
+  command->add_option("--accept-status", job->accept_status,
+                      "HTTP: statuses that succeed, e.g. 200-299,404 (default 200-299)");
+  command->add_option("--max-redirects", job->max_redirects, "HTTP: redirects followed (default 10; 0: none)");
+  command->add_option("--http-ca", job->http_ca, "HTTP: trust this CA (PEM) instead of the system's");
   command->add_option("--method", job->method, "gRPC: the method, /package.Service/Method");
   command->add_option("--proto-set", job->proto_set,
                       "gRPC: the method's descriptors (protoc --include_imports --descriptor_set_out=FILE); "
@@ -92,9 +106,9 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
                                    absl::FormatDuration(kDefaultGrpcDeadline),
                                    "; 'none' lets a call wait for ever); a retry waits for the server "
                                    "to come back within it"));
-  command->add_option("--concurrency", job->concurrency, absl::StrCat("gRPC: calls in flight per worker (default ", kDefaultGrpcConcurrency, ")"))
+  command->add_option("--concurrency", job->concurrency, absl::StrCat("gRPC and HTTP: calls (requests) in flight per worker (default ", kDefaultGrpcConcurrency, ")"))
       ->check(CLI::Range(1u, 1u << 20));
-  command->add_option("--rate", job->rate, "gRPC: calls per second for the whole job, over all workers")
+  command->add_option("--rate", job->rate, "gRPC and HTTP: calls (requests) per second for the whole job, over all workers")
       ->check(CLI::PositiveNumber);
   command->add_option("--max-response", job->max_response,
                       "gRPC: largest response of one call (a server-streaming call: all its responses), e.g. 64K; "
@@ -110,7 +124,8 @@ void AddJobOptions(CLI::App* command, JobOptions* job) {
                       "gRPC: spread calls over every address of the target (round_robin, e.g. with "
                       "ipv4:10.0.0.1:50051,10.0.0.2:50051 or a DNS name) or use the first that works (pick_first, "
                       "the default)");
-  command->add_option("-H,--header", job->headers, "gRPC: metadata key:value sent with every call (repeatable)")
+  command->add_option("-H,--header", job->headers,
+                      "gRPC: metadata key:value sent with every call; HTTP: a header (repeatable)")
       ->allow_extra_args(false);
   command->add_flag("--grpc-tls", job->grpc_tls, "gRPC: TLS to the target (system CAs unless --grpc-ca)");
   command->add_option("--grpc-ca", job->grpc_ca, "gRPC: trust this CA (PEM) for the target; implies --grpc-tls");

@@ -120,7 +120,7 @@ absl::StatusOr<std::string> FetchDescriptorSet(const v1::GrpcSpec& call, const s
 }
 
 absl::Status PrepareJobSpec(const JobOptions& options, Client* coordinator, v1::JobSpec* spec) {
-  if (spec->has_grpc()) {
+  if (spec->has_grpc() && !spec->grpc().has_http()) {
     v1::GrpcSpec* call = spec->mutable_grpc();
     if (call->descriptor_set().empty()) {
       absl::StatusOr<std::pair<std::string, std::string>> names = SplitMethodPath(call->method());

@@ -7,10 +7,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "common/grpc_codec.h"
 #include "common/items.h"
 
@@ -137,6 +139,86 @@ absl::StatusOr<v1::GrpcSpec> BuildGrpcSpec(const JobOptions& options) {
   return call;
 }
 
+// "200-299,404": ranges of statuses from 100 to 599.
+absl::Status CheckAcceptStatus(const std::string& text) {
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    std::pair<absl::string_view, absl::string_view> bounds = absl::StrSplit(part, absl::MaxSplits('-', 1));
+    int low = 0, high = 0;
+    if (!absl::SimpleAtoi(bounds.first, &low) ||
+        !absl::SimpleAtoi(bounds.second.empty() ? bounds.first : bounds.second, &high) || low < 100 ||
+        high > 599 || low > high) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--accept-status: want statuses or ranges like 200-299,404; got '", text, "'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// An HTTP job's largest response body when --max-body is not given: as
+// --max-output for a command's output.
+constexpr uint64_t kDefaultHttpMaxBody = 1 << 20;
+
+absl::StatusOr<v1::GrpcSpec> BuildHttpSpec(const JobOptions& options) {
+  v1::GrpcSpec spec;
+  v1::HttpRequest* http = spec.mutable_http();
+  for (char c : options.http_method) {
+    if (!absl::ascii_isalpha(static_cast<unsigned char>(c))) {
+      return absl::InvalidArgumentError(absl::StrCat("-X: '", options.http_method, "' is not an HTTP method"));
+    }
+  }
+  http->set_method(absl::AsciiStrToUpper(options.http_method));
+  if (!options.http_url.empty() && !absl::StartsWith(options.http_url, "http://") &&
+      !absl::StartsWith(options.http_url, "https://")) {
+    return absl::InvalidArgumentError(absl::StrCat("--url: '", options.http_url, "' is not an http:// or https:// URL"));
+  }
+  http->set_url(options.http_url);
+  if (!options.accept_status.empty()) {
+    if (absl::Status ok = CheckAcceptStatus(options.accept_status); !ok.ok()) return ok;
+    http->set_accept_status(options.accept_status);
+  }
+  http->set_max_redirects(options.max_redirects);
+  if (!options.connect_timeout.empty()) {
+    absl::StatusOr<absl::Duration> timeout = ParseTimeout(options.connect_timeout, "--connect-timeout");
+    if (!timeout.ok()) return timeout.status();
+    http->set_connect_timeout_ms(static_cast<uint64_t>(std::max<int64_t>(1, absl::ToInt64Milliseconds(*timeout))));
+  }
+  // A server that accepts a request and never answers must not hang the job.
+  absl::StatusOr<absl::Duration> timeout = options.timeout.empty()
+                                               ? absl::StatusOr<absl::Duration>(kDefaultGrpcDeadline)
+                                               : ParseTimeout(options.timeout, "--timeout");
+  if (!timeout.ok()) return timeout.status();
+  spec.set_deadline_ms(static_cast<uint64_t>(std::max<int64_t>(1, absl::ToInt64Milliseconds(*timeout))));
+  spec.set_max_response_bytes(kDefaultHttpMaxBody);
+  if (!options.max_body.empty()) {
+    absl::StatusOr<uint64_t> bytes = ParseBytes(options.max_body, "--max-body");
+    if (!bytes.ok()) return bytes.status();
+    if (*bytes > kMaxGrpcResponseLimit) {
+      return absl::InvalidArgumentError(absl::StrCat("--max-body: at most ", kMaxGrpcResponseLimit >> 20, "M"));
+    }
+    spec.set_max_response_bytes(*bytes);
+  }
+  spec.set_concurrency(options.concurrency);
+  if (!(options.rate >= 0)) return absl::InvalidArgumentError("--rate must be a positive number of requests per second");
+  spec.set_rate(options.rate);
+  if (options.at_most_once && options.retries > 0) {
+    return absl::InvalidArgumentError("--at-most-once and --retries do not go together");
+  }
+  spec.set_at_most_once(options.at_most_once);
+  for (const std::string& header : options.headers) {
+    size_t colon = header.find(':');
+    if (colon == 0 || colon == std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("-H: want key:value, got '", header, "'"));
+    }
+    spec.add_metadata(header);
+  }
+  if (!options.http_ca.empty()) {
+    absl::StatusOr<std::string> ca = ReadWholeFile(options.http_ca, "--http-ca");
+    if (!ca.ok()) return ca.status();
+    spec.set_ca_pem(*std::move(ca));
+  }
+  return spec;
+}
+
 // With several input sources, a task's columns are joined by this, sent as
 // CommandSpec.colsep: the worker splits the item into its columns there.
 constexpr char kSourceSeparator[] = "\x1f";  // ASCII unit separator
@@ -196,13 +278,23 @@ absl::StatusOr<std::vector<std::string>> CombineSources(const JobOptions& option
 
 absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream& stdin_stream) {
   const bool command = !options.command.empty();
-  const bool grpc = !options.grpc_target.empty();
-  const int kinds = (options.kernel.empty() ? 0 : 1) + (command ? 1 : 0) + (grpc ? 1 : 0);
+  const bool http = options.http;
+  const bool grpc = !options.grpc_target.empty() || http;  // HTTP jobs are I/O jobs as gRPC ones are
+  const int kinds = (options.kernel.empty() ? 0 : 1) + (command ? 1 : 0) + (!options.grpc_target.empty() ? 1 : 0) +
+                    (http ? 1 : 0);
   if (kinds != 1) {
     return absl::InvalidArgumentError(
-        kinds > 1 ? "give one of a kernel (--kernel), a command (after --) or gRPC calls (--grpc)"
-                  : "say what to run: --kernel NAME (e.g. --kernel echo), -- COMMAND [ARGS...], or "
-                    "--grpc HOST:PORT --method /pkg.Service/Method");
+        kinds > 1 ? "give one of a kernel (--kernel), a command (after --), gRPC calls (--grpc) or HTTP requests "
+                    "(--http)"
+                  : "say what to run: --kernel NAME (e.g. --kernel echo), -- COMMAND [ARGS...], "
+                    "--grpc HOST:PORT --method /pkg.Service/Method, or --http with URLs as items");
+  }
+  const bool http_options = !options.http_method.empty() || !options.http_url.empty() ||
+                            !options.connect_timeout.empty() || !options.max_body.empty() ||
+                            !options.accept_status.empty() || !options.http_ca.empty();
+  if (!http && http_options) {
+    return absl::InvalidArgumentError(
+        "-X/--request, --url, --connect-timeout, --max-body, --accept-status and --http-ca go with --http");
   }
   int sources = (!options.items.empty() ? 1 : 0) + (!options.each_line.empty() ? 1 : 0) +
                 (!options.range.empty() ? 1 : 0) + (!options.array.empty() ? 1 : 0) +
@@ -229,6 +321,13 @@ absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream
                             !options.deadline.empty() || options.concurrency != 0 || options.rate != 0 ||
                             !options.headers.empty() || options.grpc_tls || !options.grpc_ca.empty() ||
                             !options.max_response.empty() || options.at_most_once || !options.lb.empty();
+  if (http && (!options.method.empty() || !options.proto_set.empty() || options.raw || options.grpc_tls ||
+               !options.grpc_ca.empty() || !options.max_response.empty() || !options.lb.empty() ||
+               !options.deadline.empty())) {
+    return absl::InvalidArgumentError(
+        "--method, --proto-set, --raw, --grpc-tls, --grpc-ca, --max-response, --lb and --deadline are for gRPC; "
+        "HTTP jobs take -X, --url, --timeout, --max-body and --http-ca");
+  }
   if (!grpc && grpc_options) {
     return absl::InvalidArgumentError(
         "--method, --proto-set, --raw, --deadline, --concurrency, --rate, --max-response, --at-most-once, --lb, "
@@ -273,6 +372,10 @@ absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream
       }
       spec_command->set_colsep(absl::StrReplaceAll(options.colsep, {{"\\t", "\t"}}));
     }
+  } else if (http) {
+    absl::StatusOr<v1::GrpcSpec> requests = BuildHttpSpec(options);
+    if (!requests.ok()) return requests.status();
+    *spec.mutable_grpc() = *std::move(requests);
   } else if (grpc) {
     absl::StatusOr<v1::GrpcSpec> call = BuildGrpcSpec(options);
     if (!call.ok()) return call.status();
@@ -281,13 +384,13 @@ absl::StatusOr<v1::JobSpec> BuildJobSpec(const JobOptions& options, std::istream
     spec.set_kernel(options.kernel);
   }
   if (!command) {
-    if (grpc && !options.timeout.empty()) {
+    if (grpc && !http && !options.timeout.empty()) {
       return absl::InvalidArgumentError("gRPC calls take --deadline (per call), not --timeout");
     }
     if (!options.cwd.empty() || !options.env.empty() || !options.max_output.empty() || options.cpus != 1) {
       return absl::InvalidArgumentError("--cwd, --env, --max-output and --cpus go with commands");
     }
-    if (!options.timeout.empty()) {
+    if (!options.timeout.empty() && !http) {
       absl::StatusOr<absl::Duration> timeout = ParseTimeout(options.timeout);
       if (!timeout.ok()) return timeout.status();
       spec.set_kernel_timeout_ms(static_cast<uint64_t>(std::max<int64_t>(1, absl::ToInt64Milliseconds(*timeout))));

@@ -66,6 +66,16 @@ struct JobOptions {
   std::vector<std::string> headers;  // key:value metadata
   bool grpc_tls = false;
   std::string grpc_ca;               // PEM file; implies grpc_tls
+  // HTTP jobs: each item is a URL (or, with http_url, a request body). They
+  // share --concurrency, --rate, --retries, --at-most-once and -H with gRPC jobs.
+  bool http = false;
+  std::string http_method;           // -X/--request; empty: GET (POST with --url)
+  std::string http_url;              // --url: items are bodies sent here
+  std::string connect_timeout;       // --connect-timeout
+  std::string max_body;              // --max-body (16M by default)
+  std::string accept_status;         // --accept-status "200-299,404"
+  uint32_t max_redirects = 10;       // --max-redirects
+  std::string http_ca;               // --http-ca: PEM file of CAs to trust
   // The items are the outputs of this job's successful tasks (in order, one
   // trailing newline removed); filled in by PrepareJobSpec.
   uint64_t items_from = 0;

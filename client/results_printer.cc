@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -78,6 +79,9 @@ std::vector<size_t> OutputOffsets(const v1::ChunkOutputs& chunk) {
   return offsets;
 }
 
+// An HTTP request's TaskInfo: made at least once, with no gRPC code.
+bool IsHttpTask(const v1::TaskInfo& task) { return task.grpc_code().empty() && task.attempts() > 0; }
+
 }  // namespace
 
 v1::TaskRecord ResultsPrinter::Record(const v1::ChunkOutputs& chunk, uint32_t offset,
@@ -93,6 +97,15 @@ v1::TaskRecord ResultsPrinter::Record(const v1::ChunkOutputs& chunk, uint32_t of
     record.set_duration_seconds(static_cast<double>(task.duration_us()) / 1e6);
     record.set_item(IsValidUtf8(task.item()) ? task.item() : "(not UTF-8)");
     SetText(task.stderr(), record.mutable_stderr(), record.mutable_stderr_bytes());
+    if (IsHttpTask(task)) {
+      record.set_http_status(task.http_status());
+      record.set_content_type(task.content_type());
+      record.set_redirects(task.redirects());
+      record.set_final_url(task.final_url());
+      record.set_attempts(task.attempts());
+      record.set_total_seconds(static_cast<double>(task.total_duration_us()) / 1e6);
+      return record;
+    }
     if (!task.grpc_code().empty()) {
       record.set_grpc_code(task.grpc_code());
       record.set_grpc_message(task.grpc_message());
@@ -121,8 +134,11 @@ void ResultsPrinter::Print(const v1::ChunkOutputs& chunk) {
   for (const v1::ItemError& error : chunk.errors()) {
     if (error.offset() < chunk.item_count()) errors[error.offset()] = &error;
   }
-  // A command's stdout is printed as it is; other outputs get a newline each.
-  const bool commands = chunk.tasks_size() > 0 && chunk.tasks(0).grpc_code().empty();
+  // A command's stdout is printed as it is; an HTTP request's status line
+  // stands for its body (which --output-dir or --json keep); other outputs
+  // get a newline each.
+  const bool commands = chunk.tasks_size() > 0 && chunk.tasks(0).grpc_code().empty() && !IsHttpTask(chunk.tasks(0));
+  const bool http = chunk.tasks_size() > 0 && IsHttpTask(chunk.tasks(0));
   std::vector<size_t> offsets = OutputOffsets(chunk);
   for (uint32_t i = 0; i < chunk.item_count(); ++i) {
     absl::string_view output(chunk.outputs().data() + offsets[i], offsets[i + 1] - offsets[i]);
@@ -153,6 +169,10 @@ void ResultsPrinter::Print(const v1::ChunkOutputs& chunk) {
       AppendJson(Record(chunk, i, output, errors[i]));
     } else if (commands) {
       buffer_.append(output.data(), output.size());  // a command's stdout, as it is
+    } else if (http && errors[i] == nullptr && task != nullptr) {
+      absl::StrAppend(&buffer_, task->http_status(), " ", task->item(), " ", output.size(), " bytes ",
+                      absl::StrFormat("%.3fs", static_cast<double>(task->total_duration_us()) / 1e6),
+                      task->final_url().empty() ? "" : absl::StrCat(" -> ", task->final_url()), "\n");
     } else if (errors[i] == nullptr) {
       buffer_.append(output.data(), output.size());
       buffer_.push_back('\n');

@@ -5,6 +5,8 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/grpc_codec.h"
@@ -57,6 +59,27 @@ absl::Status CheckOutputs(const v1::ChunkOutputs& out, uint64_t first_index, uin
   return absl::OkStatus();
 }
 
+absl::Status ValidateHttpRequest(const v1::HttpRequest& http) {
+  constexpr size_t kMaxMethodBytes = 32;
+  if (http.method().size() > kMaxMethodBytes ||
+      !std::all_of(http.method().begin(), http.method().end(), [](char c) { return absl::ascii_isupper(c); })) {
+    return absl::InvalidArgumentError(absl::StrCat("http.method '", absl::CHexEscape(http.method().substr(0, kMaxMethodBytes)), "' is not an HTTP method (GET, POST...)"));
+  }
+  if (!http.url().empty() && !absl::StartsWith(http.url(), "http://") && !absl::StartsWith(http.url(), "https://")) {
+    return absl::InvalidArgumentError(absl::StrCat("http.url '", absl::CHexEscape(http.url().substr(0, 100)), "' is not an http:// or https:// URL"));
+  }
+  return absl::OkStatus();
+}
+
+// What `drover jobs` shows an HTTP job runs: "http", its method and URL if given.
+std::string HttpRuns(const v1::HttpRequest& http) {
+  std::string runs = "http";
+  for (const std::string* part : {&http.method(), &http.url()}) {
+    if (!part->empty()) absl::StrAppend(&runs, " ", *part);
+  }
+  return runs;
+}
+
 }  // namespace
 
 absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
@@ -68,12 +91,17 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
   }
   if (spec.has_grpc()) {
     const v1::GrpcSpec& grpc = spec.grpc();
-    if (grpc.target().empty()) return absl::InvalidArgumentError("the gRPC job has no target");
-    if (absl::StatusOr<std::pair<std::string, std::string>> method = SplitMethodPath(grpc.method()); !method.ok()) {
-      return method.status();
-    }
-    if (!grpc.raw() && grpc.descriptor_set().empty()) {
-      return absl::InvalidArgumentError("a JSON gRPC job needs the method's descriptors (or use raw items)");
+    if (grpc.has_http()) {
+      if (absl::Status http = ValidateHttpRequest(grpc.http()); !http.ok()) return http;
+    } else {
+      if (grpc.target().empty()) return absl::InvalidArgumentError("the gRPC job has no target");
+      if (absl::StatusOr<std::pair<std::string, std::string>> method = SplitMethodPath(grpc.method());
+          !method.ok()) {
+        return method.status();
+      }
+      if (!grpc.raw() && grpc.descriptor_set().empty()) {
+        return absl::InvalidArgumentError("a JSON gRPC job needs the method's descriptors (or use raw items)");
+      }
     }
     if (spec.reduce() != v1::REDUCE_NONE) {
       return absl::InvalidArgumentError("reduce works with kernel jobs, not gRPC calls");
@@ -438,7 +466,8 @@ v1::JobStatus Job::ToProto() const {
   status.set_name(spec_.name());
   status.set_kernel(spec_.kernel());
   status.set_runs(spec_.has_command() ? absl::StrCat("$ ", spec_.command().argv(0))
-                  : spec_.has_grpc()  ? absl::StrCat("grpc ", spec_.grpc().method())
+                  : spec_.grpc().has_http() ? HttpRuns(spec_.grpc().http())
+                  : spec_.has_grpc()        ? absl::StrCat("grpc ", spec_.grpc().method())
                                       : spec_.kernel());
   status.set_state(state_);
   status.set_total_items(total_items_);

@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "common/items.h"
 #include "common/log.h"
+#include "worker/http_driver.h"
 #include "worker/io_call.h"
 #include "worker/io_chunk.h"
 #include "worker/job_flags.h"
@@ -32,7 +33,9 @@ namespace drover {
 class IoEngine::Impl : public IoCallHost {
  public:
   Impl(int threads, std::string worker_name, Wakeup* on_finished)
-      : worker_name_(std::move(worker_name)), on_finished_(on_finished) {
+      : worker_name_(std::move(worker_name)),
+        on_finished_(on_finished),
+        http_([this](const std::shared_ptr<IoChunk>& chunk) { ChunkFinished(chunk); }) {
     for (int i = 0; i < std::max(1, threads); ++i) threads_.emplace_back([this] { Poll(); });
   }
 
@@ -49,7 +52,7 @@ class IoEngine::Impl : public IoCallHost {
   }
   uint32_t calls_in_flight() const {
     absl::MutexLock lock(&mu_);
-    return static_cast<uint32_t>(live_count_);
+    return static_cast<uint32_t>(live_count_) + http_.in_flight();
   }
   int threads() const { return static_cast<int>(threads_.size()); }
   void Shutdown();
@@ -64,6 +67,9 @@ class IoEngine::Impl : public IoCallHost {
   // On an engine thread: starts the calls of the chunks Push() queued.
   void StartQueued();
   void Start(v1::Chunk&& chunk_message, JobFlags::Flag flag);
+  // With --rate: when each of `count` calls of the job may start (empty:
+  // now), evenly spaced at this worker's share, after the job's calls so far.
+  std::vector<absl::Time> PacedStarts(const IoChunk& chunk, size_t count) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Fires on the completion queue after Push() to run StartQueued().
   class Kick : public Tagged {
@@ -82,6 +88,7 @@ class IoEngine::Impl : public IoCallHost {
   Kick kick_{this};
   grpc::Alarm kick_alarm_;  // set only while kick_pending_, under mu_
   IoTargets targets_;       // its own lock
+  HttpDriver http_;         // HTTP jobs' requests, on its own thread
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<uint64_t, absl::flat_hash_set<IoCall*>> live_ ABSL_GUARDED_BY(mu_);  // by job
@@ -136,7 +143,38 @@ void IoEngine::Impl::StartQueued() {
   }
 }
 
+std::vector<absl::Time> IoEngine::Impl::PacedStarts(const IoChunk& chunk, size_t count) {
+  // The job's calls start evenly spaced at this worker's share of its rate
+  // (the latest chunk's, as the coordinator re-divides it), one after
+  // another across chunks; a pause is never made up with a burst.
+  std::vector<absl::Time> starts;
+  const double rate = chunk.chunk().grpc().rate();
+  if (rate <= 0) return starts;
+  absl::Time& next = next_start_[chunk.chunk().job_id()];
+  const absl::Time now = absl::Now();
+  for (size_t i = 0; i < count; ++i) {
+    starts.push_back(std::max(next, now));
+    next = starts.back() + absl::Seconds(1 / rate);
+  }
+  return starts;
+}
+
 void IoEngine::Impl::Start(v1::Chunk&& chunk_message, JobFlags::Flag flag) {
+  if (chunk_message.grpc().has_http()) {
+    auto chunk = std::make_shared<IoChunk>(std::move(chunk_message), std::move(flag));
+    std::vector<absl::Time> starts;
+    {
+      absl::MutexLock lock(&mu_);
+      if (shut_down_) return;
+      if (chunk->item_count() > 0 && !chunk->cancelled()) starts = PacedStarts(*chunk, chunk->item_count());
+    }
+    if (chunk->item_count() == 0 || chunk->cancelled()) {
+      ChunkFinished(chunk);  // a cancelled job's chunk is dropped
+    } else {
+      http_.Start(chunk, starts);
+    }
+    return;
+  }
   std::shared_ptr<const CallTarget> target = targets_.For(chunk_message);
   {
     absl::MutexLock lock(&mu_);
@@ -172,17 +210,7 @@ void IoEngine::Impl::Start(v1::Chunk&& chunk_message, JobFlags::Flag flag) {
       if (dropped) call->Cancel();
     }
     live_count_ += static_cast<int64_t>(calls.size());
-    // The job's calls start evenly spaced at this worker's share of its rate
-    // (the latest chunk's, as the coordinator re-divides it), one after
-    // another across chunks; a pause is never made up with a burst.
-    if (const double rate = chunk->chunk().grpc().rate(); rate > 0 && !dropped) {
-      absl::Time& next = next_start_[chunk->chunk().job_id()];
-      const absl::Time now = absl::Now();
-      for (size_t i = 0; i < calls.size(); ++i) {
-        paced_starts.push_back(std::max(next, now));
-        next = paced_starts.back() + absl::Seconds(1 / rate);
-      }
-    }
+    if (!dropped) paced_starts = PacedStarts(*chunk, calls.size());
   }
   for (size_t i = 0; i < calls.size(); ++i) {
     if (i < paced_starts.size()) {
@@ -203,6 +231,12 @@ void IoEngine::Impl::ChunkFinished(const std::shared_ptr<IoChunk>& chunk) {
     ++finished_chunks_;
     finished_items_ += chunk->item_count();
     if (!chunk->cancelled()) finished_.push_back(std::move(result));
+    // An HTTP job's pacing is forgotten once its next start is due (a gRPC
+    // job's when its last call ends, in CallEnded).
+    if (chunk->chunk().grpc().has_http()) {
+      auto next = next_start_.find(chunk->chunk().job_id());
+      if (next != next_start_.end() && next->second <= absl::Now()) next_start_.erase(next);
+    }
   }
   if (first) on_finished_->Notify();
 }
@@ -226,6 +260,7 @@ void IoEngine::Impl::CallEnded(IoCall* call) {
 }
 
 void IoEngine::Impl::CancelJob(uint64_t job_id) {
+  http_.CancelJob(job_id);
   absl::MutexLock lock(&mu_);
   cancelled_.Cancel(job_id);
   next_start_.erase(job_id);
@@ -251,6 +286,7 @@ void IoEngine::Impl::DropAll() {
     }
     queued_.clear();
   }
+  http_.CancelAll();
   targets_.ForgetJobs();  // the coordinator sends descriptors again
 }
 
@@ -261,6 +297,7 @@ void IoEngine::Impl::Shutdown() {
     shut_down_ = true;
   }
   DropAll();
+  http_.Shutdown();
   {
     absl::MutexLock lock(&mu_);
     auto ended = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return live_count_ == 0; };

@@ -1,4 +1,5 @@
 // drover-worker: parses flags, loads plugins and runs a Worker until told to stop.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_option("--io-capacity", options.io_capacity,
-                 "gRPC calls (items of --grpc jobs) this worker holds at once, beside its CPU slots; 0: none")
+                 "gRPC calls and HTTP requests (items of --grpc and --http jobs) this worker holds at once, beside its CPU slots; 0: none")
       ->capture_default_str();
   app.add_option("--io-threads", options.io_threads, "threads driving those calls (fixed however many are in flight)")
       ->capture_default_str()
@@ -136,6 +137,13 @@ int main(int argc, char** argv) {
     options.curve_public_key = pair->public_key;
     options.curve_secret_key = pair->secret_key;
     options.coordinator_public_key = *server;
+  }
+
+  // An I/O engine with thousands of HTTP requests in flight holds a socket
+  // each: the soft limit on open files (often 1024) goes up to the hard one.
+  if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
   }
 
   // Before any thread starts: a reaper that kills running tasks if this worker dies.

@@ -144,5 +144,49 @@ TEST(BuildJobSpec, GrpcMistakesSayWhatToDo) {
   EXPECT_NE(error(missing_file).find("--proto-set: cannot open /nonexistent.pb"), std::string::npos);
 }
 
+TEST(BuildJobSpec, HttpRequests) {
+  JobOptions options;
+  options.http = true;
+  options.items = {"https://example.org/"};
+  options.headers = {"Accept: text/html"};
+  options.timeout = "5s";
+  options.accept_status = "200-299,404";
+  std::istringstream in;
+  absl::StatusOr<v1::JobSpec> spec = BuildJobSpec(options, in);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_TRUE(spec->grpc().has_http());
+  EXPECT_EQ(spec->grpc().deadline_ms(), 5000u);  // --timeout is the whole request's
+  EXPECT_EQ(spec->grpc().max_response_bytes(), 1u << 20);  // as --max-output by default
+  EXPECT_EQ(spec->grpc().http().accept_status(), "200-299,404");
+  EXPECT_EQ(spec->grpc().http().max_redirects(), 10u);
+  EXPECT_EQ(spec->grpc().metadata(0), "Accept: text/html");
+  options.max_body = "64K";
+  EXPECT_EQ(BuildJobSpec(options, in)->grpc().max_response_bytes(), 64u << 10);
+}
+
+TEST(BuildJobSpec, HttpMistakesSayWhatToDo) {
+  auto error = [](JobOptions options) {
+    options.items = {"http://h/"};
+    std::istringstream in;
+    return std::string(BuildJobSpec(options, in).status().message());
+  };
+  JobOptions stray;
+  stray.command = {"true"};
+  stray.http_method = "POST";
+  EXPECT_NE(error(stray).find("go with --http"), std::string::npos);
+  JobOptions grpc_flag;
+  grpc_flag.http = true;
+  grpc_flag.deadline = "1s";
+  EXPECT_NE(error(grpc_flag).find("HTTP jobs take"), std::string::npos);
+  JobOptions statuses;
+  statuses.http = true;
+  statuses.accept_status = "2xx";
+  EXPECT_NE(error(statuses).find("--accept-status"), std::string::npos);
+  JobOptions huge;
+  huge.http = true;
+  huge.max_body = "2G";
+  EXPECT_NE(error(huge).find("--max-body: at most"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace drover

@@ -319,5 +319,21 @@ TEST(ValidateJobSpec, SaysWhatIsWrong) {
   EXPECT_EQ(ValidateJobSpec(spec).code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ValidateJobSpec, AnHttpJobSaysAMethodAndAnHttpUrlOnly) {
+  v1::JobSpec spec;
+  spec.mutable_items()->mutable_inline_()->add_items("hello");
+  v1::HttpRequest* http = spec.mutable_grpc()->mutable_http();
+  http->set_url("https://api.example/v1/score");
+  http->set_method("POST");
+  EXPECT_TRUE(ValidateJobSpec(spec).ok());
+  http->set_method("POST\r\nX-Injected: 1");
+  EXPECT_EQ(ValidateJobSpec(spec).code(), absl::StatusCode::kInvalidArgument);
+  http->set_method("PUT");
+  http->set_url("file:///etc/passwd");  // items go through libcurl: http and https only
+  absl::Status status = ValidateJobSpec(spec);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("not an http:// or https:// URL"), std::string::npos) << status;
+}
+
 }  // namespace
 }  // namespace drover

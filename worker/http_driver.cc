@@ -1,0 +1,375 @@
+// Implements http_driver.h: a libcurl multi handle on one thread. Transfers
+// wait in a time-ordered queue to start (paced by --rate, or backing off
+// before a retry), run in the multi handle, and end by recording their item.
+#include "worker/http_driver.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/backoff.h"
+#include "common/grpc_codec.h"
+#include "common/items.h"
+#include "common/log.h"
+
+namespace drover {
+
+// The longest Retry-After honoured; a server asking for more gets this.
+constexpr absl::Duration kMaxRetryAfter = absl::Seconds(60);
+// The driver looks at its queues at least this often.
+constexpr int kMaxPollMs = 200;
+
+// How the requests of one chunk are made (shared by its transfers).
+struct HttpChunkSetup {
+  std::string method;
+  std::string url;  // empty: each item is a URL
+  curl_slist* headers = nullptr;
+  std::vector<std::pair<int, int>> accept;  // status ranges that succeed
+  std::string accept_error;                 // set when accept_status does not parse
+  ~HttpChunkSetup() { curl_slist_free_all(headers); }
+};
+
+struct HttpTransfer {
+  std::shared_ptr<IoChunk> chunk;
+  std::shared_ptr<const HttpChunkSetup> setup;
+  uint32_t offset = 0;
+  std::string item;
+  CURL* easy = nullptr;
+  std::string body;
+  uint64_t max_body = 0;
+  bool too_large = false;
+  uint32_t attempts = 0;
+  absl::Time start_at;
+  absl::Time first_start = absl::InfinitePast();
+  absl::Time attempt_start;
+  char error[CURL_ERROR_SIZE] = {0};
+  ~HttpTransfer() {
+    if (easy != nullptr) curl_easy_cleanup(easy);
+  }
+};
+
+namespace {
+
+CURLM* NewMulti() {
+  static std::once_flag initialized;
+  std::call_once(initialized, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  return curl_multi_init();
+}
+
+size_t OnBody(char* data, size_t size, size_t count, void* user) {
+  auto* transfer = static_cast<HttpTransfer*>(user);
+  const size_t bytes = size * count;
+  if (transfer->body.size() + bytes > transfer->max_body) {
+    transfer->too_large = true;
+    return 0;  // aborts the transfer (CURLE_WRITE_ERROR)
+  }
+  transfer->body.append(data, bytes);
+  return bytes;
+}
+
+// "200-299,404" -> ranges; empty -> 200-299.
+std::vector<std::pair<int, int>> ParseAccept(const std::string& text, std::string* error) {
+  if (text.empty()) return {{200, 299}};
+  std::vector<std::pair<int, int>> ranges;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    std::pair<absl::string_view, absl::string_view> bounds = absl::StrSplit(part, absl::MaxSplits('-', 1));
+    int low = 0, high = 0;
+    if (!absl::SimpleAtoi(bounds.first, &low) || !absl::SimpleAtoi(bounds.second.empty() ? bounds.first : bounds.second, &high) ||
+        low < 100 || high > 599 || low > high) {
+      *error = absl::StrCat("accepted statuses '", text, "' are not like 200-299,404");
+      return {};
+    }
+    ranges.emplace_back(low, high);
+  }
+  return ranges;
+}
+
+std::shared_ptr<const HttpChunkSetup> SetupFor(const v1::Chunk& chunk) {
+  const v1::HttpRequest& http = chunk.grpc().http();
+  auto setup = std::make_shared<HttpChunkSetup>();
+  setup->url = http.url();
+  setup->method = !http.method().empty() ? http.method() : http.url().empty() ? "GET" : "POST";
+  for (const std::string& header : chunk.grpc().metadata()) {
+    const size_t colon = header.find(':');
+    if (colon == std::string::npos) continue;
+    setup->headers = curl_slist_append(
+        setup->headers, absl::StrCat(header.substr(0, colon), ": ", absl::StripLeadingAsciiWhitespace(
+                                                                        absl::string_view(header).substr(colon + 1)))
+                            .c_str());
+  }
+  if (!setup->url.empty()) setup->headers = curl_slist_append(setup->headers, "Expect:");  // no 100-continue wait
+  setup->accept = ParseAccept(http.accept_status(), &setup->accept_error);
+  return setup;
+}
+
+// Sets up the easy handle of a transfer's first attempt.
+void Configure(HttpTransfer* t, const v1::Chunk& chunk) {
+  const v1::GrpcSpec& spec = chunk.grpc();
+  const HttpChunkSetup& setup = *t->setup;
+  CURL* e = t->easy = curl_easy_init();
+  curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_URL, setup.url.empty() ? t->item.c_str() : setup.url.c_str());
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");  // never file:// or the like from an item
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_USERAGENT, "drover");
+  if (setup.method == "HEAD") {
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  } else if (setup.method != "GET" || !setup.url.empty()) {
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, setup.method.c_str());
+  }
+  if (!setup.url.empty()) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->item.size()));
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->item.data());  // t->item lives as long as the handle
+  }
+  if (setup.headers != nullptr) curl_easy_setopt(e, CURLOPT_HTTPHEADER, setup.headers);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, OnBody);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+  if (spec.deadline_ms() > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(spec.deadline_ms()));
+  if (spec.http().connect_timeout_ms() > 0) {
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(spec.http().connect_timeout_ms()));
+  }
+  if (spec.http().max_redirects() > 0) {
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, static_cast<long>(spec.http().max_redirects()));
+  }
+  if (!spec.ca_pem().empty()) {
+    curl_blob blob{const_cast<char*>(spec.ca_pem().data()), spec.ca_pem().size(), CURL_BLOB_COPY};
+    curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
+  }
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);  // wait to multiplex on an HTTP/2 connection being made
+}
+
+// Failures worth another attempt: no connection, or one that broke.
+bool RetryableCurlCode(CURLcode code) {
+  return code == CURLE_COULDNT_CONNECT || code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR ||
+         code == CURLE_GOT_NOTHING || code == CURLE_PARTIAL_FILE || code == CURLE_HTTP2 ||
+         code == CURLE_HTTP2_STREAM;
+}
+
+}  // namespace
+
+HttpDriver::HttpDriver(ChunkFinished chunk_finished)
+    : chunk_finished_(std::move(chunk_finished)), multi_(NewMulti()) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+HttpDriver::~HttpDriver() {
+  Shutdown();
+  curl_multi_cleanup(static_cast<CURLM*>(multi_));
+}
+
+void HttpDriver::Start(std::shared_ptr<IoChunk> chunk, const std::vector<absl::Time>& starts) {
+  std::shared_ptr<const HttpChunkSetup> setup = SetupFor(chunk->chunk());
+  ChunkItems items(chunk->chunk());
+  const absl::Time now = absl::Now();
+  std::vector<HttpTransfer*> made;
+  for (uint32_t i = 0; i < chunk->item_count(); ++i) {
+    auto* t = new HttpTransfer();
+    t->chunk = chunk;
+    t->setup = setup;
+    t->offset = i;
+    t->item = std::string(items.Get(i));
+    t->max_body = MaxResponseBytes(chunk->chunk().grpc());
+    t->start_at = i < starts.size() ? starts[i] : now;
+    made.push_back(t);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    in_flight_ += static_cast<int64_t>(made.size());
+    incoming_.insert(incoming_.end(), made.begin(), made.end());
+  }
+  curl_multi_wakeup(static_cast<CURLM*>(multi_));
+}
+
+void HttpDriver::CancelJob(uint64_t job_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    cancelled_jobs_.push_back(job_id);
+  }
+  curl_multi_wakeup(static_cast<CURLM*>(multi_));
+}
+
+void HttpDriver::CancelAll() {
+  {
+    absl::MutexLock lock(&mu_);
+    cancel_all_ = true;
+  }
+  curl_multi_wakeup(static_cast<CURLM*>(multi_));
+}
+
+uint32_t HttpDriver::in_flight() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<uint32_t>(in_flight_);
+}
+
+void HttpDriver::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  curl_multi_wakeup(static_cast<CURLM*>(multi_));
+  if (thread_.joinable()) thread_.join();
+}
+
+void HttpDriver::Run() {
+  pthread_setname_np(pthread_self(), "drover-http");
+  CURLM* multi = static_cast<CURLM*>(multi_);
+  std::multimap<absl::Time, HttpTransfer*> waiting;  // to start, by when
+  absl::flat_hash_set<HttpTransfer*> running;
+  while (true) {
+    std::vector<HttpTransfer*> arrived;
+    std::vector<uint64_t> cancelled;
+    bool all = false, stopping = false;
+    {
+      absl::MutexLock lock(&mu_);
+      arrived.swap(incoming_);
+      cancelled.swap(cancelled_jobs_);
+      all = std::exchange(cancel_all_, false);
+      stopping = stopping_;
+    }
+    for (HttpTransfer* t : arrived) waiting.emplace(t->start_at, t);
+    if (all || stopping || !cancelled.empty()) {
+      auto ends = [&](const HttpTransfer* t) {
+        return all || stopping ||
+               std::find(cancelled.begin(), cancelled.end(), t->chunk->chunk().job_id()) != cancelled.end();
+      };
+      for (auto it = waiting.begin(); it != waiting.end();) {
+        if (!ends(it->second)) {
+          ++it;
+          continue;
+        }
+        Record(it->second, "cancelled");
+        it = waiting.erase(it);
+      }
+      for (auto it = running.begin(); it != running.end();) {
+        HttpTransfer* t = *it;
+        if (!ends(t)) {
+          ++it;
+          continue;
+        }
+        curl_multi_remove_handle(multi, t->easy);
+        running.erase(it++);
+        Record(t, "cancelled");
+      }
+    }
+    if (stopping) break;
+    const absl::Time now = absl::Now();
+    while (!waiting.empty() && waiting.begin()->first <= now) {
+      HttpTransfer* t = waiting.begin()->second;
+      waiting.erase(waiting.begin());
+      if (!t->setup->accept_error.empty()) {
+        Record(t, t->setup->accept_error);
+        continue;
+      }
+      if (t->easy == nullptr) Configure(t, t->chunk->chunk());
+      t->body.clear();
+      t->too_large = false;
+      t->error[0] = '\0';
+      ++t->attempts;
+      t->attempt_start = now;
+      if (t->first_start == absl::InfinitePast()) t->first_start = now;
+      curl_multi_add_handle(multi, t->easy);
+      running.insert(t);
+    }
+    int still_running = 0;
+    curl_multi_perform(multi, &still_running);
+    int left = 0;
+    while (CURLMsg* message = curl_multi_info_read(multi, &left)) {
+      if (message->msg != CURLMSG_DONE) continue;
+      HttpTransfer* t = nullptr;
+      curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
+      const CURLcode code = message->data.result;
+      curl_multi_remove_handle(multi, message->easy_handle);
+      running.erase(t);
+      absl::Duration retry_in;
+      std::string error;
+      if (!ShouldRetry(t, code, &error, &retry_in)) {
+        Record(t, std::move(error));
+      } else {
+        t->start_at = absl::Now() + retry_in;
+        waiting.emplace(t->start_at, t);
+      }
+    }
+    int timeout_ms = kMaxPollMs;
+    if (!waiting.empty()) {
+      timeout_ms = static_cast<int>(std::clamp<int64_t>(
+          absl::ToInt64Milliseconds(waiting.begin()->first - absl::Now()), 0, kMaxPollMs));
+    }
+    curl_multi_poll(multi, nullptr, 0, timeout_ms, nullptr);
+  }
+}
+
+bool HttpDriver::ShouldRetry(HttpTransfer* t, int curl_code, std::string* error, absl::Duration* retry_in) {
+  const CURLcode code = static_cast<CURLcode>(curl_code);
+  long status = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+  bool retryable = false;
+  if (code == CURLE_OK) {
+    for (const auto& [low, high] : t->setup->accept) {
+      if (status >= low && status <= high) return false;  // success: *error stays empty
+    }
+    *error = absl::StrCat("HTTP ", status);
+    retryable = status == 429 || status >= 500;
+  } else if (t->too_large) {
+    *error = absl::StrCat("the body is larger than ", t->max_body, " bytes (--max-body)");
+  } else {
+    *error = t->error[0] != '\0' ? t->error : curl_easy_strerror(code);
+    retryable = RetryableCurlCode(code);
+  }
+  const uint32_t retries = t->chunk->chunk().grpc().at_most_once() ? 0 : t->chunk->chunk().retries();
+  if (retryable && t->attempts <= retries && !t->chunk->cancelled()) {
+    curl_off_t after = -1;
+    curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &after);
+    *retry_in = after > 0 ? std::min(absl::Seconds(after), kMaxRetryAfter) : RetryBackoff(t->attempts);
+    return true;
+  }
+  if (t->attempts > 1) absl::StrAppend(error, " (after ", t->attempts, " attempts)");
+  return false;
+}
+
+void HttpDriver::Record(HttpTransfer* t, std::string error) {
+  const absl::Time now = absl::Now();
+  v1::TaskInfo task;
+  task.set_item(t->item);
+  task.set_attempts(t->attempts);
+  if (t->easy != nullptr && t->attempts > 0) {
+    long status = 0, redirects = 0;
+    char* content_type = nullptr;
+    char* final_url = nullptr;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_COUNT, &redirects);
+    curl_easy_getinfo(t->easy, CURLINFO_CONTENT_TYPE, &content_type);
+    curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &final_url);
+    task.set_http_status(static_cast<uint32_t>(status));
+    if (content_type != nullptr) task.set_content_type(content_type);
+    task.set_redirects(static_cast<uint32_t>(redirects));
+    if (redirects > 0 && final_url != nullptr) task.set_final_url(final_url);
+    task.set_duration_us(static_cast<uint64_t>(absl::ToInt64Microseconds(now - t->attempt_start)));
+    task.set_total_duration_us(static_cast<uint64_t>(absl::ToInt64Microseconds(now - t->first_start)));
+    task.set_started_unix_us(absl::ToUnixMicros(t->first_start));
+  }
+  std::shared_ptr<IoChunk> chunk = std::move(t->chunk);
+  const uint32_t offset = t->offset;
+  std::string body = std::move(t->body);
+  delete t;
+  {
+    absl::MutexLock lock(&mu_);
+    --in_flight_;
+  }
+  if (chunk->Record(offset, std::move(body), std::move(error), std::move(task))) chunk_finished_(chunk);
+}
+
+}  // namespace drover

@@ -1,0 +1,70 @@
+// The I/O engine's HTTP requests (jobs whose GrpcSpec has `http`): one thread
+// drives libcurl's multi interface for every request in flight, however many
+// (HTTP/1.1 keep-alive and HTTP/2 multiplexing come from libcurl's shared
+// connection cache). Each item is one request; its outcome is recorded in its
+// IoChunk as a gRPC call's is. Internal to the I/O engine (io_engine.cc).
+#ifndef DROVER_WORKER_HTTP_DRIVER_H_
+#define DROVER_WORKER_HTTP_DRIVER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "worker/io_chunk.h"
+
+namespace drover {
+
+struct HttpTransfer;
+
+// Thread-safe: Start, CancelJob, CancelAll and in_flight may be called from
+// any thread; requests run on the driver's own thread, which also calls
+// `chunk_finished` (so it must not block for long).
+class HttpDriver {
+ public:
+  using ChunkFinished = std::function<void(const std::shared_ptr<IoChunk>&)>;
+  explicit HttpDriver(ChunkFinished chunk_finished);
+  ~HttpDriver();  // Shutdown()
+  HttpDriver(const HttpDriver&) = delete;
+  HttpDriver& operator=(const HttpDriver&) = delete;
+
+  // Makes the requests of `chunk` (chunk.grpc().http() says how), item i not
+  // before `starts[i]` when `starts` is not empty (a job's --rate).
+  void Start(std::shared_ptr<IoChunk> chunk, const std::vector<absl::Time>& starts);
+  // Ends the job's requests (their chunks' results are dropped by the flag).
+  void CancelJob(uint64_t job_id);
+  void CancelAll();
+  // Requests started or waiting (to start, or to retry) and not ended.
+  uint32_t in_flight() const;
+  // Ends every request and joins the thread.
+  void Shutdown();
+
+ private:
+  void Run();
+  // On the driver's thread, for an attempt that ended with `curl_code`:
+  // whether to try again (after `*retry_in`); if not, `*error` is why the
+  // request failed, empty when it succeeded.
+  bool ShouldRetry(HttpTransfer* transfer, int curl_code, std::string* error, absl::Duration* retry_in);
+  // Records the transfer's outcome in its chunk and deletes it.
+  void Record(HttpTransfer* transfer, std::string error);
+
+  const ChunkFinished chunk_finished_;
+  void* const multi_;  // CURLM*, used on the driver's thread (and by curl_multi_wakeup)
+
+  mutable absl::Mutex mu_;
+  std::vector<HttpTransfer*> incoming_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> cancelled_jobs_ ABSL_GUARDED_BY(mu_);
+  bool cancel_all_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+
+  std::thread thread_;
+};
+
+}  // namespace drover
+
+#endif  // DROVER_WORKER_HTTP_DRIVER_H_
