@@ -1,12 +1,19 @@
-// Implements http_driver.h: a libcurl multi handle on one thread. Transfers
-// wait in a time-ordered queue to start (paced by --rate, or backing off
-// before a retry), run in the multi handle, and end by recording their item.
+// Implements http_driver.h: a libcurl multi handle on one thread, driven
+// with curl_multi_socket_action over epoll (only sockets with something to do
+// cost a turn, however many requests are in flight). Transfers wait in a
+// time-ordered queue to start (paced by --rate, or backing off before a
+// retry), run in the multi handle, and end by recording their item; their
+// easy handles are reset and kept for the next ones.
 #include "worker/http_driver.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <map>
 #include <mutex>
 #include <utility>
@@ -27,6 +34,8 @@ namespace drover {
 constexpr absl::Duration kMaxRetryAfter = absl::Seconds(60);
 // The driver looks at its queues at least this often.
 constexpr int kMaxPollMs = 200;
+// Easy handles kept for reuse once their transfer ends.
+constexpr size_t kMaxIdleHandles = 512;
 
 // How the requests of one chunk are made (shared by its transfers).
 struct HttpChunkSetup {
@@ -111,11 +120,11 @@ std::shared_ptr<const HttpChunkSetup> SetupFor(const v1::Chunk& chunk) {
   return setup;
 }
 
-// Sets up the easy handle of a transfer's first attempt.
-void Configure(HttpTransfer* t, const v1::Chunk& chunk) {
+// Sets up `easy` (new, or reset) for a transfer's first attempt.
+void Configure(HttpTransfer* t, const v1::Chunk& chunk, CURL* easy) {
   const v1::GrpcSpec& spec = chunk.grpc();
   const HttpChunkSetup& setup = *t->setup;
-  CURL* e = t->easy = curl_easy_init();
+  CURL* e = t->easy = easy;
   curl_easy_setopt(e, CURLOPT_PRIVATE, t);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -161,13 +170,28 @@ bool RetryableCurlCode(CURLcode code) {
 }  // namespace
 
 HttpDriver::HttpDriver(ChunkFinished chunk_finished)
-    : chunk_finished_(std::move(chunk_finished)), multi_(NewMulti()) {
+    : chunk_finished_(std::move(chunk_finished)),
+      multi_(NewMulti()),
+      epoll_fd_(epoll_create1(EPOLL_CLOEXEC)),
+      wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  epoll_event wake{};
+  wake.events = EPOLLIN;
+  wake.data.fd = wake_fd_;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake);
   thread_ = std::thread([this] { Run(); });
 }
 
 HttpDriver::~HttpDriver() {
   Shutdown();
+  for (void* easy : idle_handles_) curl_easy_cleanup(static_cast<CURL*>(easy));
   curl_multi_cleanup(static_cast<CURLM*>(multi_));
+  close(wake_fd_);
+  close(epoll_fd_);
+}
+
+void HttpDriver::Wake() {
+  const uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));
 }
 
 void HttpDriver::Start(std::shared_ptr<IoChunk> chunk, const std::vector<absl::Time>& starts) {
@@ -190,7 +214,7 @@ void HttpDriver::Start(std::shared_ptr<IoChunk> chunk, const std::vector<absl::T
     in_flight_ += static_cast<int64_t>(made.size());
     incoming_.insert(incoming_.end(), made.begin(), made.end());
   }
-  curl_multi_wakeup(static_cast<CURLM*>(multi_));
+  Wake();
 }
 
 void HttpDriver::CancelJob(uint64_t job_id) {
@@ -198,7 +222,7 @@ void HttpDriver::CancelJob(uint64_t job_id) {
     absl::MutexLock lock(&mu_);
     cancelled_jobs_.push_back(job_id);
   }
-  curl_multi_wakeup(static_cast<CURLM*>(multi_));
+  Wake();
 }
 
 void HttpDriver::CancelAll() {
@@ -206,7 +230,7 @@ void HttpDriver::CancelAll() {
     absl::MutexLock lock(&mu_);
     cancel_all_ = true;
   }
-  curl_multi_wakeup(static_cast<CURLM*>(multi_));
+  Wake();
 }
 
 uint32_t HttpDriver::in_flight() const {
@@ -220,15 +244,70 @@ void HttpDriver::Shutdown() {
     if (stopping_) return;
     stopping_ = true;
   }
-  curl_multi_wakeup(static_cast<CURLM*>(multi_));
+  Wake();
   if (thread_.joinable()) thread_.join();
 }
+
+namespace {
+
+// libcurl's CURLMOPT_SOCKETFUNCTION: watch `socket` for what curl waits on.
+int OnSocket(CURL*, curl_socket_t socket, int what, void* epoll_fd, void*) {
+  const int epoll = *static_cast<int*>(epoll_fd);
+  if (what == CURL_POLL_REMOVE) {
+    epoll_ctl(epoll, EPOLL_CTL_DEL, socket, nullptr);
+    return 0;
+  }
+  epoll_event event{};
+  event.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+  event.data.fd = socket;
+  if (epoll_ctl(epoll, EPOLL_CTL_MOD, socket, &event) != 0 && errno == ENOENT) {
+    epoll_ctl(epoll, EPOLL_CTL_ADD, socket, &event);
+  }
+  return 0;
+}
+
+// libcurl's CURLMOPT_TIMERFUNCTION: when to tell it that time has passed.
+int OnTimer(CURLM*, long timeout_ms, void* deadline) {
+  *static_cast<absl::Time*>(deadline) =
+      timeout_ms < 0 ? absl::InfiniteFuture() : absl::Now() + absl::Milliseconds(timeout_ms);
+  return 0;
+}
+
+}  // namespace
 
 void HttpDriver::Run() {
   pthread_setname_np(pthread_self(), "drover-http");
   CURLM* multi = static_cast<CURLM*>(multi_);
+  int epoll_fd = epoll_fd_;
+  absl::Time curl_deadline = absl::InfiniteFuture();
+  curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, OnSocket);
+  curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, &epoll_fd);
+  curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, OnTimer);
+  curl_multi_setopt(multi, CURLMOPT_TIMERDATA, &curl_deadline);
   std::multimap<absl::Time, HttpTransfer*> waiting;  // to start, by when
   absl::flat_hash_set<HttpTransfer*> running;
+  int still_running = 0;
+  // Takes the transfers curl has finished: recorded, or waiting to try again.
+  auto take_done = [&] {
+    int left = 0;
+    while (CURLMsg* message = curl_multi_info_read(multi, &left)) {
+      if (message->msg != CURLMSG_DONE) continue;
+      HttpTransfer* t = nullptr;
+      curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
+      const CURLcode code = message->data.result;
+      curl_multi_remove_handle(multi, message->easy_handle);
+      running.erase(t);
+      absl::Duration retry_in;
+      std::string error;
+      if (!ShouldRetry(t, code, &error, &retry_in)) {
+        Record(t, std::move(error));
+      } else {
+        t->start_at = absl::Now() + retry_in;
+        waiting.emplace(t->start_at, t);
+      }
+    }
+  };
+  std::vector<epoll_event> events(256);
   while (true) {
     std::vector<HttpTransfer*> arrived;
     std::vector<uint64_t> cancelled;
@@ -266,7 +345,7 @@ void HttpDriver::Run() {
       }
     }
     if (stopping) break;
-    const absl::Time now = absl::Now();
+    absl::Time now = absl::Now();
     while (!waiting.empty() && waiting.begin()->first <= now) {
       HttpTransfer* t = waiting.begin()->second;
       waiting.erase(waiting.begin());
@@ -274,42 +353,48 @@ void HttpDriver::Run() {
         Record(t, t->setup->accept_error);
         continue;
       }
-      if (t->easy == nullptr) Configure(t, t->chunk->chunk());
+      if (t->easy == nullptr) Configure(t, t->chunk->chunk(), TakeIdleHandle());
       t->body.clear();
       t->too_large = false;
       t->error[0] = '\0';
       ++t->attempts;
       t->attempt_start = now;
       if (t->first_start == absl::InfinitePast()) t->first_start = now;
-      curl_multi_add_handle(multi, t->easy);
+      curl_multi_add_handle(multi, t->easy);  // sets a timer of 0: it starts below
       running.insert(t);
     }
-    int still_running = 0;
-    curl_multi_perform(multi, &still_running);
-    int left = 0;
-    while (CURLMsg* message = curl_multi_info_read(multi, &left)) {
-      if (message->msg != CURLMSG_DONE) continue;
-      HttpTransfer* t = nullptr;
-      curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
-      const CURLcode code = message->data.result;
-      curl_multi_remove_handle(multi, message->easy_handle);
-      running.erase(t);
-      absl::Duration retry_in;
-      std::string error;
-      if (!ShouldRetry(t, code, &error, &retry_in)) {
-        Record(t, std::move(error));
-      } else {
-        t->start_at = absl::Now() + retry_in;
-        waiting.emplace(t->start_at, t);
+    now = absl::Now();
+    if (curl_deadline <= now) {
+      curl_deadline = absl::InfiniteFuture();
+      curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &still_running);
+      take_done();
+    }
+    absl::Time wake_at = std::min(curl_deadline, now + absl::Milliseconds(kMaxPollMs));
+    if (!waiting.empty()) wake_at = std::min(wake_at, waiting.begin()->first);
+    const int timeout_ms =
+        static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(absl::Ceil(wake_at - now, absl::Milliseconds(1))), 0, kMaxPollMs));
+    const int ready = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout_ms);
+    for (int i = 0; i < ready; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == wake_fd_) {
+        uint64_t count;
+        (void)!read(wake_fd_, &count, sizeof(count));
+        continue;
       }
+      const uint32_t what = events[i].events;
+      const int flags = ((what & EPOLLIN) ? CURL_CSELECT_IN : 0) | ((what & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+                        ((what & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
+      curl_multi_socket_action(multi, fd, flags, &still_running);
     }
-    int timeout_ms = kMaxPollMs;
-    if (!waiting.empty()) {
-      timeout_ms = static_cast<int>(std::clamp<int64_t>(
-          absl::ToInt64Milliseconds(waiting.begin()->first - absl::Now()), 0, kMaxPollMs));
-    }
-    curl_multi_poll(multi, nullptr, 0, timeout_ms, nullptr);
+    take_done();
   }
+}
+
+void* HttpDriver::TakeIdleHandle() {
+  if (idle_handles_.empty()) return curl_easy_init();
+  void* easy = idle_handles_.back();
+  idle_handles_.pop_back();
+  return easy;
 }
 
 bool HttpDriver::ShouldRetry(HttpTransfer* t, int curl_code, std::string* error, absl::Duration* retry_in) {
@@ -343,7 +428,6 @@ bool HttpDriver::ShouldRetry(HttpTransfer* t, int curl_code, std::string* error,
 void HttpDriver::Record(HttpTransfer* t, std::string error) {
   const absl::Time now = absl::Now();
   v1::TaskInfo task;
-  task.set_item(t->item);
   task.set_attempts(t->attempts);
   if (t->easy != nullptr && t->attempts > 0) {
     long status = 0, redirects = 0;
@@ -361,6 +445,11 @@ void HttpDriver::Record(HttpTransfer* t, std::string error) {
     task.set_total_duration_us(static_cast<uint64_t>(absl::ToInt64Microseconds(now - t->first_start)));
     task.set_started_unix_us(absl::ToUnixMicros(t->first_start));
   }
+  if (t->easy != nullptr && idle_handles_.size() < kMaxIdleHandles) {
+    curl_easy_reset(t->easy);
+    idle_handles_.push_back(std::exchange(t->easy, nullptr));
+  }
+  task.set_item(std::move(t->item));  // no handle refers to it (a POST's body) now
   std::shared_ptr<IoChunk> chunk = std::move(t->chunk);
   const uint32_t offset = t->offset;
   std::string body = std::move(t->body);

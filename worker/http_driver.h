@@ -1,5 +1,5 @@
 // The I/O engine's HTTP requests (jobs whose GrpcSpec has `http`): one thread
-// drives libcurl's multi interface for every request in flight, however many
+// drives libcurl's multi socket interface for every request in flight, however many
 // (HTTP/1.1 keep-alive and HTTP/2 multiplexing come from libcurl's shared
 // connection cache). Each item is one request; its outcome is recorded in its
 // IoChunk as a gRPC call's is. Internal to the I/O engine (io_engine.cc).
@@ -49,11 +49,18 @@ class HttpDriver {
   // whether to try again (after `*retry_in`); if not, `*error` is why the
   // request failed, empty when it succeeded.
   bool ShouldRetry(HttpTransfer* transfer, int curl_code, std::string* error, absl::Duration* retry_in);
-  // Records the transfer's outcome in its chunk and deletes it.
+  // Records the transfer's outcome in its chunk and deletes it (its easy
+  // handle is kept for another).
   void Record(HttpTransfer* transfer, std::string error);
+  // An easy handle to configure: a kept one, or a new one. Driver thread only.
+  void* TakeIdleHandle();
+  void Wake();
 
   const ChunkFinished chunk_finished_;
-  void* const multi_;  // CURLM*, used on the driver's thread (and by curl_multi_wakeup)
+  void* const multi_;    // CURLM*, used on the driver's thread only
+  const int epoll_fd_;   // the sockets curl waits on, and wake_fd_
+  const int wake_fd_;    // an eventfd: written by Wake() from any thread
+  std::vector<void*> idle_handles_;  // CURL*, driver thread only
 
   mutable absl::Mutex mu_;
   std::vector<HttpTransfer*> incoming_ ABSL_GUARDED_BY(mu_);
