@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "common/grpc_codec.h"
 #include "common/items.h"
+#include "common/status_ranges.h"
 
 namespace drover {
 
@@ -139,20 +140,6 @@ absl::StatusOr<v1::GrpcSpec> BuildGrpcSpec(const JobOptions& options) {
   return call;
 }
 
-// "200-299,404": ranges of statuses from 100 to 599.
-absl::Status CheckAcceptStatus(const std::string& text) {
-  for (absl::string_view part : absl::StrSplit(text, ',')) {
-    std::pair<absl::string_view, absl::string_view> bounds = absl::StrSplit(part, absl::MaxSplits('-', 1));
-    int low = 0, high = 0;
-    if (!absl::SimpleAtoi(bounds.first, &low) ||
-        !absl::SimpleAtoi(bounds.second.empty() ? bounds.first : bounds.second, &high) || low < 100 ||
-        high > 599 || low > high) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--accept-status: want statuses or ranges like 200-299,404; got '", text, "'"));
-    }
-  }
-  return absl::OkStatus();
-}
 
 // An HTTP job's largest response body when --max-body is not given: as
 // --max-output for a command's output.
@@ -173,7 +160,9 @@ absl::StatusOr<v1::GrpcSpec> BuildHttpSpec(const JobOptions& options) {
   }
   http->set_url(options.http_url);
   if (!options.accept_status.empty()) {
-    if (absl::Status ok = CheckAcceptStatus(options.accept_status); !ok.ok()) return ok;
+    if (absl::StatusOr<StatusRanges> ranges = ParseStatusRanges(options.accept_status); !ranges.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--accept-status: ", ranges.status().message()));
+    }
     http->set_accept_status(options.accept_status);
   }
   http->set_max_redirects(options.max_redirects);

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/grpc_codec.h"
+#include "common/status_ranges.h"
 #include "common/items.h"
 #include "common/job_state.h"
 #include "common/log.h"
@@ -67,6 +68,9 @@ absl::Status ValidateHttpRequest(const v1::HttpRequest& http) {
   }
   if (!http.url().empty() && !absl::StartsWith(http.url(), "http://") && !absl::StartsWith(http.url(), "https://")) {
     return absl::InvalidArgumentError(absl::StrCat("http.url '", absl::CHexEscape(http.url().substr(0, 100)), "' is not an http:// or https:// URL"));
+  }
+  if (absl::StatusOr<StatusRanges> ranges = ParseStatusRanges(http.accept_status()); !ranges.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("http.accept_status: ", ranges.status().message()));
   }
   return absl::OkStatus();
 }

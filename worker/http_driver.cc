@@ -27,6 +27,7 @@
 #include "common/grpc_codec.h"
 #include "common/items.h"
 #include "common/log.h"
+#include "common/status_ranges.h"
 
 namespace drover {
 
@@ -42,7 +43,7 @@ struct HttpChunkSetup {
   std::string method;
   std::string url;  // empty: each item is a URL
   curl_slist* headers = nullptr;
-  std::vector<std::pair<int, int>> accept;  // status ranges that succeed
+  StatusRanges accept;                      // statuses that succeed
   std::string accept_error;                 // set when accept_status does not parse
   ~HttpChunkSetup() { curl_slist_free_all(headers); }
 };
@@ -85,23 +86,6 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   return bytes;
 }
 
-// "200-299,404" -> ranges; empty -> 200-299.
-std::vector<std::pair<int, int>> ParseAccept(const std::string& text, std::string* error) {
-  if (text.empty()) return {{200, 299}};
-  std::vector<std::pair<int, int>> ranges;
-  for (absl::string_view part : absl::StrSplit(text, ',')) {
-    std::pair<absl::string_view, absl::string_view> bounds = absl::StrSplit(part, absl::MaxSplits('-', 1));
-    int low = 0, high = 0;
-    if (!absl::SimpleAtoi(bounds.first, &low) || !absl::SimpleAtoi(bounds.second.empty() ? bounds.first : bounds.second, &high) ||
-        low < 100 || high > 599 || low > high) {
-      *error = absl::StrCat("accepted statuses '", text, "' are not like 200-299,404");
-      return {};
-    }
-    ranges.emplace_back(low, high);
-  }
-  return ranges;
-}
-
 std::shared_ptr<const HttpChunkSetup> SetupFor(const v1::Chunk& chunk) {
   const v1::HttpRequest& http = chunk.grpc().http();
   auto setup = std::make_shared<HttpChunkSetup>();
@@ -116,7 +100,12 @@ std::shared_ptr<const HttpChunkSetup> SetupFor(const v1::Chunk& chunk) {
                             .c_str());
   }
   if (!setup->url.empty()) setup->headers = curl_slist_append(setup->headers, "Expect:");  // no 100-continue wait
-  setup->accept = ParseAccept(http.accept_status(), &setup->accept_error);
+  absl::StatusOr<StatusRanges> accept = ParseStatusRanges(http.accept_status());
+  if (accept.ok()) {
+    setup->accept = *std::move(accept);
+  } else {  // the coordinator refuses such a job; a coordinator of another make may not
+    setup->accept_error = absl::StrCat("accept_status: ", accept.status().message());
+  }
   return setup;
 }
 
@@ -403,9 +392,7 @@ bool HttpDriver::ShouldRetry(HttpTransfer* t, int curl_code, std::string* error,
   curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
   bool retryable = false;
   if (code == CURLE_OK) {
-    for (const auto& [low, high] : t->setup->accept) {
-      if (status >= low && status <= high) return false;  // success: *error stays empty
-    }
+    if (InRanges(t->setup->accept, static_cast<int>(status))) return false;  // success: *error stays empty
     *error = absl::StrCat("HTTP ", status);
     retryable = status == 429 || status >= 500;
   } else if (t->too_large) {
