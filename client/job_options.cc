@@ -156,7 +156,8 @@ absl::StatusOr<v1::GrpcSpec> BuildHttpSpec(const JobOptions& options) {
   http->set_method(absl::AsciiStrToUpper(options.http_method));
   if (!options.http_url.empty() && !absl::StartsWith(options.http_url, "http://") &&
       !absl::StartsWith(options.http_url, "https://")) {
-    return absl::InvalidArgumentError(absl::StrCat("--url: '", options.http_url, "' is not an http:// or https:// URL"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--url: '", options.http_url, "' is not an http:// or https:// URL"));
   }
   http->set_url(options.http_url);
   if (!options.accept_status.empty()) {

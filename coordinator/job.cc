@@ -64,10 +64,13 @@ absl::Status ValidateHttpRequest(const v1::HttpRequest& http) {
   constexpr size_t kMaxMethodBytes = 32;
   if (http.method().size() > kMaxMethodBytes ||
       !std::all_of(http.method().begin(), http.method().end(), [](char c) { return absl::ascii_isupper(c); })) {
-    return absl::InvalidArgumentError(absl::StrCat("http.method '", absl::CHexEscape(http.method().substr(0, kMaxMethodBytes)), "' is not an HTTP method (GET, POST...)"));
+    return absl::InvalidArgumentError(absl::StrCat("http.method '",
+                                                   absl::CHexEscape(http.method().substr(0, kMaxMethodBytes)),
+                                                   "' is not an HTTP method (GET, POST...)"));
   }
   if (!http.url().empty() && !absl::StartsWith(http.url(), "http://") && !absl::StartsWith(http.url(), "https://")) {
-    return absl::InvalidArgumentError(absl::StrCat("http.url '", absl::CHexEscape(http.url().substr(0, 100)), "' is not an http:// or https:// URL"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "http.url '", absl::CHexEscape(http.url().substr(0, 100)), "' is not an http:// or https:// URL"));
   }
   if (absl::StatusOr<StatusRanges> ranges = ParseStatusRanges(http.accept_status()); !ranges.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("http.accept_status: ", ranges.status().message()));

@@ -360,8 +360,8 @@ void HttpDriver::Run() {
     }
     absl::Time wake_at = std::min(curl_deadline, now + absl::Milliseconds(kMaxPollMs));
     if (!waiting.empty()) wake_at = std::min(wake_at, waiting.begin()->first);
-    const int timeout_ms =
-        static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(absl::Ceil(wake_at - now, absl::Milliseconds(1))), 0, kMaxPollMs));
+    const int64_t wait_ms = absl::ToInt64Milliseconds(absl::Ceil(wake_at - now, absl::Milliseconds(1)));
+    const int timeout_ms = static_cast<int>(std::clamp<int64_t>(wait_ms, 0, kMaxPollMs));
     const int ready = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout_ms);
     for (int i = 0; i < ready; ++i) {
       const int fd = events[i].data.fd;

@@ -98,8 +98,8 @@ class Session : public CoordinatorLink, public WorkRunner {
           absl::StrCat("cannot connect to ", options_.coordinator, ": ", e.what()));
     }
     LogInfo(absl::StrCat("worker ", name_, " with ", pool_.slots(), " slots and room for ", options_.io_capacity,
-                         " gRPC calls on ", io_.threads(), " I/O threads; kernels: ",
-                         absl::StrJoin(registry_->Names(), ", ")));
+                         " gRPC calls and HTTP requests on ", io_.threads(),
+                         " I/O thread(s) and one HTTP thread; kernels: ", absl::StrJoin(registry_->Names(), ", ")));
     LogInfo(absl::StrCat("waiting for the coordinator at ", options_.coordinator));
     core_.Start(absl::Now());
     absl::Status status = Loop();
