@@ -91,10 +91,18 @@ std::string HttpRuns(const v1::HttpRequest& http) {
 
 absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
   const bool command = spec.has_command();
-  const int kinds = (spec.kernel().empty() ? 0 : 1) + (command ? 1 : 0) + (spec.has_grpc() ? 1 : 0);
+  const int kinds = (spec.kernel().empty() ? 0 : 1) + (command ? 1 : 0) + (spec.has_grpc() ? 1 : 0) +
+                    (spec.has_python() ? 1 : 0);
   if (kinds != 1) {
-    return absl::InvalidArgumentError(kinds == 0 ? "the job names no kernel, command or gRPC method"
-                                                 : "a job runs one of a kernel, a command or gRPC calls");
+    return absl::InvalidArgumentError(kinds == 0
+                                          ? "the job names no kernel, command, gRPC method or Python function"
+                                          : "a job runs one of a kernel, a command, gRPC calls or Python calls");
+  }
+  if (spec.has_python()) {
+    if (spec.python().function().empty()) return absl::InvalidArgumentError("the Python job has no function");
+    if (spec.reduce() != v1::REDUCE_NONE) {
+      return absl::InvalidArgumentError("reduce works with kernel jobs, not Python calls");
+    }
   }
   if (spec.has_grpc()) {
     const v1::GrpcSpec& grpc = spec.grpc();
@@ -249,6 +257,8 @@ v1::Chunk Job::MakeChunk(uint64_t index, const OpenChunk& open) const {
     *chunk.mutable_command() = spec_.command();
   } else if (spec_.has_grpc()) {
     *chunk.mutable_grpc() = spec_.grpc();
+  } else if (spec_.has_python()) {
+    *chunk.mutable_python() = spec_.python();
   } else {
     chunk.set_kernel(spec_.kernel());
   }
@@ -475,6 +485,7 @@ v1::JobStatus Job::ToProto() const {
   status.set_runs(spec_.has_command() ? absl::StrCat("$ ", spec_.command().argv(0))
                   : spec_.grpc().has_http() ? HttpRuns(spec_.grpc().http())
                   : spec_.has_grpc()        ? absl::StrCat("grpc ", spec_.grpc().method())
+                  : spec_.has_python()      ? std::string("python")
                                       : spec_.kernel());
   status.set_state(state_);
   status.set_total_items(total_items_);

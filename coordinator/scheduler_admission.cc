@@ -64,6 +64,12 @@ absl::Status Scheduler::CheckAdmission(const v1::JobSpec& spec) const {
                        absl::StrJoin(offered, ", "), ")"));
     }
   }
+  if (spec.has_python() &&
+      std::none_of(workers_.begin(), workers_.end(), [](const auto& w) { return w.second.hello.python(); })) {
+    return absl::InvalidArgumentError(
+        "no connected worker runs Python calls (a worker offers them when it finds python3 with cloudpickle, "
+        "Debian's python3-cloudpickle; see drover-worker --python)");
+  }
   if (spec.require_size() > 0 &&
       std::none_of(workers_.begin(), workers_.end(), [&](const auto& w) { return CanRun(w.second, spec); })) {
     return absl::InvalidArgumentError(absl::StrCat(

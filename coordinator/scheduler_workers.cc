@@ -224,6 +224,7 @@ bool Scheduler::CanRun(const WorkerRecord& worker, const v1::JobSpec& spec) {
   if (!spec.kernel().empty() && !worker.kernels.contains(spec.kernel())) return false;
   if (spec.has_grpc() && worker.hello.io_capacity() == 0) return false;
   if (spec.has_command() && worker.hello.no_commands()) return false;
+  if (spec.has_python() && !worker.hello.python()) return false;
   for (const std::string& required : spec.require()) {
     if (!worker.labels.contains(required)) return false;
   }

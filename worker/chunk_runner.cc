@@ -18,6 +18,7 @@
 #include "common/items.h"
 #include "common/reduce.h"
 #include "worker/command_runner.h"
+#include "worker/python_interpreter.h"
 
 namespace drover {
 namespace {
@@ -293,6 +294,28 @@ std::string ExpandPlaceholders(const std::string& arg, absl::string_view item, u
   return result;
 }
 
+// Python calls on the slot's interpreter: each item's output is the pickled
+// value, or (failed) the pickled exception, kept for the client to raise.
+void RunPython(const RunContext& context, const v1::Chunk& chunk, ChunkItems& items, OutputCollector& collector,
+               const std::atomic<bool>& cancelled) {
+  const absl::Duration timeout = chunk.kernel_timeout_ms() > 0 ? absl::Milliseconds(chunk.kernel_timeout_ms())
+                                                                : absl::InfiniteDuration();
+  for (uint32_t i = 0; i < items.count(); ++i) {
+    if (cancelled.load(std::memory_order_relaxed)) break;
+    PythonOutcome outcome;
+    if (context.interpreter == nullptr) {
+      outcome.error = "this worker runs no Python calls";
+    } else {
+      for (uint32_t attempt = 0;; ++attempt) {
+        outcome = context.interpreter->Call(chunk.python().function(), items.Get(i), timeout, cancelled);
+        if (outcome.ok || attempt >= chunk.retries() || !Backoff(attempt, cancelled)) break;
+      }
+    }
+    collector.CommandItem(outcome.output);
+    if (!outcome.ok) collector.Fail(i, std::move(outcome.error));
+  }
+}
+
 v1::ChunkResult RunChunk(const RunContext& context, const v1::Chunk& chunk,
                          const std::atomic<bool>& cancelled) {
   v1::ChunkResult result = ResultFor(chunk, context.worker_name);
@@ -302,6 +325,12 @@ v1::ChunkResult RunChunk(const RunContext& context, const v1::Chunk& chunk,
   OutputCollector collector(chunk, out);
   if (chunk.kernel().empty() && chunk.has_command()) {
     RunCommands(context, chunk, items, collector, out, cancelled);
+    collector.Finish();
+    LimitSize(out);
+    return result;
+  }
+  if (chunk.kernel().empty() && chunk.has_python()) {
+    RunPython(context, chunk, items, collector, cancelled);
     collector.Finish();
     LimitSize(out);
     return result;

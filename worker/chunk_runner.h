@@ -13,17 +13,24 @@
 
 namespace drover {
 
+class PythonInterpreter;
+
 // Where a chunk runs. `groups` may be null for kernel-only use.
 struct RunContext {
   const KernelRegistry* registry = nullptr;
   ProcessGroups* groups = nullptr;
   std::string worker_name;
   int slot = 1;  // 1-based, for the {%} placeholder
+  // The Python interpreter program for Python calls (empty: none here), and
+  // the slot's own interpreter (set by the slot's thread).
+  std::string python;
+  PythonInterpreter* interpreter = nullptr;
 };
 
 // Runs every item of `chunk` and returns its result. Items that fail (kernel
 // error or exception, unknown kernel, non-integer output under a reduction,
-// a command that fails, cannot start or times out) are recorded as errors;
+// a command that fails, cannot start or times out, a Python call that raises
+// or whose interpreter dies) are recorded as errors;
 // running never fails as a whole. If `cancelled` becomes true the run stops
 // early (running commands are killed) and the result must be discarded.
 // Thread-safe: any number of threads may run chunks at once.

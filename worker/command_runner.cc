@@ -56,25 +56,6 @@ bool ReadSome(int fd, std::string* out, uint64_t cap, bool* truncated) {
   return true;
 }
 
-// The path execve() needs for `name` (a PATH search when it has no '/'), or
-// "" with `*error` set (ENOENT or EACCES). Done before fork: the child may only
-// make async-signal-safe calls.
-std::string FindProgram(const std::string& name, int* error) {
-  if (name.find('/') != std::string::npos) return name;
-  const char* path = getenv("PATH");
-  *error = ENOENT;
-  for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin", ':')) {
-    std::string candidate = absl::StrCat(dir.empty() ? "." : dir, "/", name);
-    if (access(candidate.c_str(), X_OK) == 0) {
-      struct stat info;
-      if (stat(candidate.c_str(), &info) == 0 && S_ISREG(info.st_mode)) return candidate;
-    } else if (errno == EACCES) {
-      *error = EACCES;
-    }
-  }
-  return "";
-}
-
 // Starts the task with vfork + execve in a new process group. The child
 // registers its group with the reaper *before* execve, so no task can run
 // unknown to it: a worker killed at any instant leaves nothing behind. The
@@ -132,6 +113,22 @@ absl::StatusOr<pid_t> Spawn(const std::string& program, char* const* argv, char*
 }
 
 }  // namespace
+
+std::string FindProgram(const std::string& name, int* error) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = getenv("PATH");
+  *error = ENOENT;
+  for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin", ':')) {
+    std::string candidate = absl::StrCat(dir.empty() ? "." : dir, "/", name);
+    if (access(candidate.c_str(), X_OK) == 0) {
+      struct stat info;
+      if (stat(candidate.c_str(), &info) == 0 && S_ISREG(info.st_mode)) return candidate;
+    } else if (errno == EACCES) {
+      *error = EACCES;
+    }
+  }
+  return "";
+}
 
 CommandOutcome RunCommand(const CommandTask& task, const std::atomic<bool>& cancelled,
                           ProcessGroups* groups) {

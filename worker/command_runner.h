@@ -45,6 +45,11 @@ struct CommandOutcome {
 CommandOutcome RunCommand(const CommandTask& task, const std::atomic<bool>& cancelled,
                           ProcessGroups* groups);
 
+// The path execve() needs for `name` (a PATH search when it has no '/'), or
+// "" with `*error` set (ENOENT or EACCES). Call it before fork: a vfork child
+// may only make async-signal-safe calls.
+std::string FindProgram(const std::string& name, int* error);
+
 // "exit status 3", "killed by signal 11 (Segmentation fault)", "timed out after 1s", ...
 // or empty for a success (exit status 0).
 std::string DescribeFailure(const CommandOutcome& outcome, const CommandTask& task);

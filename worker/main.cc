@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "worker/kernel_registry.h"
 #include "worker/process_groups.h"
+#include "worker/python_interpreter.h"
 #include "worker/worker.h"
 
 namespace {
@@ -63,7 +64,14 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_option("--io-capacity", options.io_capacity,
-                 "gRPC calls and HTTP requests (items of --grpc and --http jobs) this worker holds at once, beside its CPU slots; 0: none")
+                 "gRPC calls and HTTP requests (items of --grpc and --http jobs) this worker holds at once, "
+                 "beside its CPU slots; 0: none")
+      ->capture_default_str();
+  std::string python = "python3";
+  app.add_option("--python", python,
+                 "the interpreter for Python calls (drover's Python package: Pool.map and the like), one "
+                 "long-lived process per slot; offered when it imports cloudpickle (Debian's "
+                 "python3-cloudpickle); 'none': this worker runs no Python calls")
       ->capture_default_str();
   app.add_option("--io-threads", options.io_threads, "threads driving those calls (fixed however many are in flight)")
       ->capture_default_str()
@@ -144,6 +152,16 @@ int main(int argc, char** argv) {
   if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
     files.rlim_cur = files.rlim_max;
     setrlimit(RLIMIT_NOFILE, &files);
+  }
+
+  if (python != "none") {
+    if (drover::PythonRunsCalls(python)) {
+      options.python = python;
+    } else {
+      drover::LogInfo(absl::StrCat("no Python calls: '", python,
+                                   "' does not run or cannot import cloudpickle (install python3-cloudpickle, "
+                                   "or give --python)"));
+    }
   }
 
   // Before any thread starts: a reaper that kills running tasks if this worker dies.

@@ -2,8 +2,10 @@
 #include "worker/slot_pool.h"
 
 #include <algorithm>
+#include <memory>
 #include <utility>
 
+#include "worker/python_interpreter.h"
 
 namespace drover {
 
@@ -80,6 +82,12 @@ std::vector<v1::ChunkRef> SlotPool::Steal(uint32_t max_chunks, const std::vector
 void SlotPool::SlotLoop(int slot) {
   RunContext context = context_;
   context.slot = slot;
+  // The slot's Python interpreter, started at its first call, lives as long as the slot.
+  std::unique_ptr<PythonInterpreter> interpreter;
+  if (!context.python.empty()) {
+    interpreter = std::make_unique<PythonInterpreter>(context.python, context.groups);
+    context.interpreter = interpreter.get();
+  }
   while (true) {
     Queued work;
     int cpus;

@@ -68,7 +68,7 @@ class Session : public CoordinatorLink, public WorkRunner {
         drain_requested_(drain_requested),
         name_(options.name.empty() ? absl::StrCat(HostName(), "-", getpid()) : options.name),
         socket_(context_, zmq::socket_type::dealer),
-        pool_(slots, RunContext{registry, groups, name_, 0}, wakeup),
+        pool_(slots, RunContext{registry, groups, name_, 0, options.python, nullptr}, wakeup),
         io_(options.io_threads, name_, wakeup),
         core_(Identity(options, registry, name_, slots), options.coordinator_timeout, this, this) {
     // A fixed routing id lets the coordinator recognise this worker after a reconnect.
@@ -99,7 +99,9 @@ class Session : public CoordinatorLink, public WorkRunner {
     }
     LogInfo(absl::StrCat("worker ", name_, " with ", pool_.slots(), " slots and room for ", options_.io_capacity,
                          " gRPC calls and HTTP requests on ", io_.threads(),
-                         " I/O thread(s) and one HTTP thread; kernels: ", absl::StrJoin(registry_->Names(), ", ")));
+                         " I/O thread(s) and one HTTP thread; ",
+                         options_.python.empty() ? "no Python calls" : absl::StrCat("Python calls with ", options_.python),
+                         "; kernels: ", absl::StrJoin(registry_->Names(), ", ")));
     LogInfo(absl::StrCat("waiting for the coordinator at ", options_.coordinator));
     core_.Start(absl::Now());
     absl::Status status = Loop();
@@ -184,6 +186,7 @@ class Session : public CoordinatorLink, public WorkRunner {
     identity.pid = static_cast<uint32_t>(getpid());
     identity.slots = static_cast<uint32_t>(slots);
     identity.io_capacity = options.io_capacity;
+    identity.python = !options.python.empty();
     identity.kernels = registry->Names();
     identity.labels = options.labels;
     return identity;

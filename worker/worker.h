@@ -29,6 +29,9 @@ struct WorkerOptions {
   // that drive them (fixed, however many calls are in flight).
   uint32_t io_capacity = 4096;
   int io_threads = 1;
+  // The Python interpreter for Python calls (one process per slot, started at
+  // a slot's first call); empty: this worker runs none.
+  std::string python;
   // When set, the file's mtime is renewed about every second while the worker
   // is registered: a liveness/readiness probe can check that it is recent.
   std::string health_file;

@@ -45,6 +45,7 @@ void WorkerCore::SendHello(absl::Time now) {
   hello->set_pid(identity_.pid);
   hello->set_slots(identity_.slots);
   hello->set_io_capacity(identity_.io_capacity);
+  hello->set_python(identity_.python);
   for (const std::string& kernel : identity_.kernels) hello->add_kernels(kernel);
   for (const std::string& label : identity_.labels) hello->add_labels(label);
   last_hello_ = now;

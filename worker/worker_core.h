@@ -52,6 +52,7 @@ struct WorkerIdentity {
   uint32_t pid = 0;
   uint32_t slots = 1;
   uint32_t io_capacity = 0;
+  bool python = false;  // runs Python calls
   std::vector<std::string> kernels;
   std::vector<std::string> labels;
 };

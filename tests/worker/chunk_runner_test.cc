@@ -37,7 +37,7 @@ class ChunkRunnerTest : public ::testing::Test {
     return out.outputs().substr(at, out.output_sizes(i));
   }
 
-  RunContext Context() { return RunContext{&registry_, nullptr, "test-worker", 1}; }
+  RunContext Context() { return RunContext{&registry_, nullptr, "test-worker", 1, "", nullptr}; }
 
   KernelRegistry registry_;
   std::atomic<bool> not_cancelled_{false};

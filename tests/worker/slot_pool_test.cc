@@ -37,7 +37,7 @@ TEST(SlotPool, StealTakesOnlyUnstartedChunksLatestFirst) {
   KernelRegistry registry = KernelRegistry::WithBuiltins();
   registry.Add("blocks", &Blocks, "waits for the test");
   Wakeup wakeup;
-  SlotPool pool(1, RunContext{&registry, nullptr, "test", 0}, &wakeup);
+  SlotPool pool(1, RunContext{&registry, nullptr, "test", 0, "", nullptr}, &wakeup);
   std::vector<v1::Chunk> chunks;
   chunks.push_back(KernelChunk(1, 0, "blocks"));
   chunks.push_back(KernelChunk(1, 1, "echo"));

@@ -1,0 +1,325 @@
+"""drover.Pool: multiprocessing.Pool's interface, with the calls run by a
+drover cluster's workers (each slot keeps a Python interpreter; functions and
+arguments travel pickled by cloudpickle)."""
+import itertools
+import os
+import site
+import sys
+import sysconfig
+import threading
+
+import cloudpickle
+
+from drover._client import Client, DroverError, split_outputs
+from drover._local import LocalCluster
+from drover.v1 import common_pb2, service_pb2
+
+# Items per job: a long or endless input goes as a series of jobs, the next
+# submitted while the results of the one before are read, so it is never
+# held whole in memory.
+BATCH_ITEMS = 10_000
+BATCH_BYTES = 32 << 20
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in a task on a worker: the
+    __cause__ of the exception re-raised here."""
+
+    def __init__(self, text):
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self):
+        return self.text
+
+
+class TaskError(Exception):
+    """A task failed without a Python exception to show for it (its
+    interpreter died, it timed out, or the worker could not run it)."""
+
+
+def _installed_roots():
+    roots = set(sysconfig.get_paths().values()) | set(site.getsitepackages())
+    roots.add(site.getusersitepackages())
+    return tuple(os.path.join(os.path.realpath(r), "") for r in roots if r)
+
+
+def _pickle_module_by_value(func):
+    """A function from the user's own module (a file outside the installed
+    packages: a script's neighbour, a test) travels with its module's code,
+    as one from __main__ does: the workers need not have the file."""
+    module = sys.modules.get(getattr(func, "__module__", None) or "")
+    path = getattr(module, "__file__", None)
+    if module is None or path is None or module.__name__ == "__main__" or module.__name__.startswith("drover"):
+        return
+    if not os.path.realpath(path).startswith(_installed_roots()):
+        cloudpickle.register_pickle_by_value(module)
+
+
+def _raise_failure(output, message):
+    if output:
+        try:
+            error = cloudpickle.loads(output)
+        except Exception:  # e.g. the exception's class is not importable here
+            error = TaskError(message)
+        if isinstance(error, BaseException):
+            error.__cause__ = RemoteTraceback(message)
+            raise error
+    raise TaskError(message)
+
+
+class AsyncResult:
+    """What apply_async and map_async return, as multiprocessing's."""
+
+    def __init__(self, run, callback=None, error_callback=None, single=False):
+        self._done = threading.Event()
+        self._value = None
+        self._error = None
+
+        def target():
+            try:
+                values = list(run())
+                self._value = values[0] if single else values
+                if callback is not None:
+                    callback(self._value)
+            except BaseException as error:  # handed to get()
+                self._error = error
+                if error_callback is not None:
+                    error_callback(error)
+            finally:
+                self._done.set()
+
+        self._thread = threading.Thread(target=target, daemon=True)
+        self._thread.start()
+
+    def ready(self):
+        return self._done.is_set()
+
+    def successful(self):
+        if not self.ready():
+            raise ValueError("the result is not ready")
+        return self._error is None
+
+    def wait(self, timeout=None):
+        self._done.wait(timeout)
+
+    def get(self, timeout=None):
+        if not self._done.wait(timeout):
+            raise TimeoutError("the result is not ready")
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class Pool:
+    """Runs calls on a drover cluster as multiprocessing.Pool runs them on
+    local processes.
+
+        with Pool("coordinator:7340") as pool:   # or Pool(local=4)
+            print(pool.map(cpu_bound, [10**7] * 4))
+
+    `address`: a coordinator's client address; `local=N`: a private cluster
+    on this machine with N slots (one worker), gone when the pool is. Tokens
+    as Client takes them. Exceptions raised in a task come back as the same
+    exception type, with the remote traceback as their __cause__. A task
+    whose interpreter dies raises TaskError.
+    """
+
+    def __init__(self, address=None, *, local=None, token=None, token_file=None, retries=0, timeout=None):
+        if local is not None and address is not None:
+            raise ValueError("give an address or local=N, not both")
+        self._cluster = None
+        if address is None and local is None:
+            raise ValueError("give the coordinator's address, or local=N for a private cluster of N slots")
+        if local is not None:
+            self._cluster = LocalCluster(slots=local)
+            address, token, token_file = self._cluster.address, self._cluster.token, None
+        self._client = Client(address, token=token, token_file=token_file)
+        self._retries = retries
+        self._timeout_ms = int(timeout * 1000) if timeout else 0
+        self._lock = threading.Lock()
+        self._running_jobs = set()
+        self._results = []
+        self._closed = False
+        self._terminated = False
+
+    # -- multiprocessing.Pool's interface --
+
+    def map(self, func, iterable, chunksize=None, *, progress=None):
+        """[func(x) for x in iterable], run on the cluster; raises the first failure."""
+        return list(self._run(func, ((x,) for x in iterable), chunksize, ordered=True, progress=progress))
+
+    def starmap(self, func, iterable, chunksize=None, *, progress=None):
+        """[func(*args) for args in iterable]."""
+        return list(self._run(func, iterable, chunksize, ordered=True, progress=progress))
+
+    def imap(self, func, iterable, chunksize=None):
+        """func(x) for each x, in order, as they come; the input is read as
+        the calls go, never whole. Leaving the loop cancels what is left."""
+        return self._run(func, ((x,) for x in iterable), chunksize, ordered=True)
+
+    def imap_unordered(self, func, iterable, chunksize=None):
+        """As imap, in the order the calls finish."""
+        return self._run(func, ((x,) for x in iterable), chunksize, ordered=False)
+
+    def apply(self, func, args=(), kwds=None):
+        return self.apply_async(func, args, kwds).get()
+
+    def apply_async(self, func, args=(), kwds=None, callback=None, error_callback=None):
+        self._check_open()
+        kwargs = dict(kwds or {})
+        run = lambda: self._run(func, [tuple(args)], None, ordered=True, kwargs=kwargs)  # noqa: E731
+        return self._track(AsyncResult(run, callback, error_callback, single=True))
+
+    def map_async(self, func, iterable, chunksize=None, callback=None, error_callback=None):
+        self._check_open()
+        items = [(x,) for x in iterable]
+        return self._track(AsyncResult(lambda: self._run(func, items, chunksize, ordered=True), callback,
+                                       error_callback))
+
+    def starmap_async(self, func, iterable, chunksize=None, callback=None, error_callback=None):
+        self._check_open()
+        items = [tuple(args) for args in iterable]
+        return self._track(AsyncResult(lambda: self._run(func, items, chunksize, ordered=True), callback,
+                                       error_callback))
+
+    def close(self):
+        """No more tasks may be given; join() then waits for those given."""
+        self._closed = True
+
+    def join(self):
+        if not self._closed and not self._terminated:
+            raise ValueError("close() or terminate() the pool before join()")
+        for result in list(self._results):
+            result.wait()
+        if self._cluster is not None:
+            self._stop_cluster()
+
+    def terminate(self):
+        """Cancels every job still running and, for local=N, stops the cluster."""
+        self._closed = self._terminated = True
+        with self._lock:
+            jobs = list(self._running_jobs)
+        for job_id in jobs:
+            try:
+                self._client.cancel(job_id)
+            except DroverError:
+                pass
+        self._stop_cluster()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.terminate()
+
+    # -- drover's own --
+
+    @property
+    def client(self):
+        """The Client behind the pool (jobs(), workers(), run(), cancel())."""
+        return self._client
+
+    def run(self, items, *, command=None, kernel=None, chunksize=0, retries=0):
+        """Runs a command (["sha256sum", "{}"]) or a kernel over `items`;
+        returns their outputs (bytes), in order; raises TaskError for the
+        first failed one."""
+        outputs = []
+        for output, error in self._client.run(items, command=command, kernel=kernel, chunksize=chunksize,
+                                              retries=retries):
+            if error is not None:
+                raise TaskError(error)
+            outputs.append(output)
+        return outputs
+
+    def jobs(self):
+        return self._client.jobs()
+
+    def workers(self):
+        return self._client.workers()
+
+    # -- internals --
+
+    def _check_open(self):
+        if self._closed:
+            raise ValueError("the pool is closed")
+
+    def _track(self, result):
+        self._results.append(result)
+        return result
+
+    def _stop_cluster(self):
+        if self._cluster is not None:
+            self._client.close()
+            self._cluster.stop()
+            self._cluster = None
+
+    def _spec(self, function, items, chunksize):
+        spec = service_pb2.JobSpec(python=common_pb2.PythonSpec(function=function), chunk_size=chunksize or 0,
+                                   stream_results=True, retries=self._retries,
+                                   kernel_timeout_ms=self._timeout_ms)
+        spec.items.inline.items.extend(items)
+        return spec
+
+    def _batches(self, args_iter, kwargs):
+        """Pickled (args, kwargs) items, in lists of at most BATCH_ITEMS items
+        and about BATCH_BYTES; an argument that cannot be pickled raises here,
+        before its batch is submitted."""
+        iterator = iter(args_iter)
+        while True:
+            batch, size = [], 0
+            for args in itertools.islice(iterator, BATCH_ITEMS):
+                try:
+                    item = cloudpickle.dumps((tuple(args), kwargs))
+                except Exception as error:
+                    raise TypeError(f"an argument cannot be pickled for the workers: {error}") from error
+                batch.append(item)
+                size += len(item)
+                if size >= BATCH_BYTES:
+                    break
+            if not batch:
+                return
+            yield batch
+
+    def _run(self, func, args_iter, chunksize, ordered, kwargs=None, progress=None):
+        """Yields func's results; each batch of the input is a job, the next
+        submitted before the results of the one before are read."""
+        self._check_open()
+        _pickle_module_by_value(func)
+        try:
+            function = cloudpickle.dumps(func)
+        except Exception as error:
+            raise TypeError(f"the function cannot be pickled for the workers: {error}") from error
+        done = 0
+        pending = []  # submitted job ids, oldest first
+        batches = self._batches(args_iter, kwargs or {})
+        try:
+            for batch in itertools.chain(batches, [None]):
+                if batch is not None:
+                    job_id = self._client.submit(self._spec(function, batch, chunksize))
+                    with self._lock:
+                        self._running_jobs.add(job_id)
+                    pending.append(job_id)
+                    if len(pending) < 2:
+                        continue  # one job ahead of the one being read
+                while pending and (batch is None or len(pending) >= 2):
+                    job_id = pending[0]
+                    for chunk in self._client.results(job_id, ordered=ordered):
+                        for output, error in split_outputs(chunk):
+                            if error is not None:
+                                _raise_failure(output, error)
+                            yield cloudpickle.loads(output)
+                            done += 1
+                            if progress is not None:
+                                progress(done)
+                    pending.pop(0)
+                    with self._lock:
+                        self._running_jobs.discard(job_id)
+        finally:  # an error, or the caller left the loop: what is left is cancelled
+            for job_id in pending:
+                try:
+                    self._client.cancel(job_id)
+                except DroverError:
+                    pass
+                with self._lock:
+                    self._running_jobs.discard(job_id)

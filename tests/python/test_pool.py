@@ -1,0 +1,154 @@
+"""drover.Pool against a real local cluster (drover-coordinator and
+drover-worker processes from DROVER_BIN_DIR): every Pool method, exceptions
+with their remote tracebacks, interpreters that crash, arguments that cannot
+be pickled, a streamed generator, cancel by leaving the iterator, and Python
+calls beside a kernel job. Run by ctest (Python.Pool) with pytest."""
+import itertools
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from drover import Client, Pool, RemoteTraceback, TaskError
+
+
+def square(x):
+    return x * x
+
+
+def fails_on_zero(x):
+    if x == 0:
+        raise ValueError(f"no zero here (got {x})")
+    return 10 // x
+
+
+def crash(how):
+    if how == "exit":
+        os._exit(3)
+    if how == "segfault":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return how
+
+
+def slow(x):
+    time.sleep(0.3)
+    return x
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with Pool(local=2) as pool:
+        yield pool
+
+
+def test_map_starmap_imap_and_apply_as_multiprocessing_has_them(pool):
+    assert pool.map(square, range(100)) == [x * x for x in range(100)]
+    assert pool.map(square, range(100), chunksize=1) == [x * x for x in range(100)]
+    assert pool.starmap(pow, [(2, 3), (3, 2), (10, 0)]) == [8, 9, 1]
+    assert list(pool.imap(square, range(10))) == [x * x for x in range(10)]
+    assert sorted(pool.imap_unordered(square, range(10))) == [x * x for x in range(10)]
+    assert pool.apply(divmod, (17, 5)) == (3, 2)
+    assert pool.apply_async(sorted, ([3, 1, 2],), {"reverse": True}).get(timeout=30) == [3, 2, 1]
+    # A closure and a lambda travel too (cloudpickle), with what they capture.
+    offset = 7
+    assert pool.map(lambda x: x + offset, [1, 2]) == [8, 9]
+
+
+def test_async_results_and_their_callbacks(pool):
+    got = []
+    result = pool.map_async(square, range(5), callback=got.append)
+    assert result.get(timeout=30) == [0, 1, 4, 9, 16]
+    assert result.ready() and result.successful()
+    assert got == [[0, 1, 4, 9, 16]]
+    errors = []
+    failing = pool.starmap_async(divmod, [(1, 0)], error_callback=errors.append)
+    with pytest.raises(ZeroDivisionError):
+        failing.get(timeout=30)
+    assert not failing.successful()
+    assert isinstance(errors[0], ZeroDivisionError)
+
+
+def test_an_exception_comes_back_as_itself_with_the_remote_traceback(pool):
+    with pytest.raises(ValueError, match="no zero here") as raised:
+        pool.map(fails_on_zero, [1, 2, 0, 5])
+    cause = raised.value.__cause__
+    assert isinstance(cause, RemoteTraceback)
+    assert "fails_on_zero" in str(cause) and "raise ValueError" in str(cause)
+
+
+@pytest.mark.parametrize("how,reason", [("exit", "exited with status 3"), ("segfault", "killed by signal 11")])
+def test_an_interpreter_that_dies_fails_its_task_and_a_fresh_one_takes_the_next(pool, how, reason):
+    with pytest.raises(TaskError, match=reason):
+        pool.apply(crash, (how,))
+    assert pool.map(square, range(20)) == [x * x for x in range(20)]
+    assert len(pool.workers()) == 1  # the worker never went down
+
+
+def test_an_argument_that_cannot_be_pickled_is_refused_before_submitting(pool):
+    jobs_before = len(pool.jobs())
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pool.map(square, [1, threading.Lock()])
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pool.apply(square, (threading.Lock(),))
+    assert len(pool.jobs()) == jobs_before
+
+
+def test_imap_reads_a_generator_as_it_goes(pool):
+    taken = itertools.count()  # endless: it cannot be read whole
+    seen = []
+    for value in pool.imap(square, (next(taken) for _ in itertools.count())):
+        seen.append(value)
+        if len(seen) == 5:
+            break
+    assert seen == [0, 1, 4, 9, 16]
+    assert next(taken) < 100_000  # two batches at most were read
+
+
+def test_leaving_the_iterator_cancels_what_is_left(pool):
+    results = pool.imap(slow, range(200))
+    assert next(results) == 0
+    results.close()
+    job = max(pool.jobs(), key=lambda j: j.job_id)
+    deadline = time.monotonic() + 30
+    while job.state not in (5,) and time.monotonic() < deadline:  # JOB_STATE_CANCELLED
+        time.sleep(0.05)
+        job = pool.client.job(job.job_id)
+    assert job.state == 5, job
+    assert job.done_items < 200
+
+
+def test_a_python_call_and_a_kernel_job_run_side_by_side(pool):
+    python = pool.apply_async(slow, ("python",))
+    kernel = pool.run([f"0:{n}" for n in range(1000, 1010)], kernel="count_primes")
+    assert len(kernel) == 10 and all(kernel)
+    assert python.get(timeout=30) == "python"
+    assert pool.run(["a", "b"], command=["echo", "item={}"]) == [b"item=a\n", b"item=b\n"]
+    with pytest.raises(TaskError, match="exit status 1"):
+        pool.run(["x"], command=["false"])
+
+
+def test_a_client_elsewhere_with_the_token_sees_the_same_cluster(pool):
+    cluster = pool._cluster
+    other = Pool(cluster.address, token=cluster.token)
+    try:
+        assert other.map(square, [3]) == [9]
+        assert [w.worker_id for w in other.workers()] == ["local-1"]
+    finally:
+        other.close()
+    wrong = Client(cluster.address, token="not-the-token")
+    with pytest.raises(Exception, match="refused the token"):
+        wrong.jobs()
+    wrong.close()
+
+
+def test_close_join_and_terminate():
+    pool = Pool(local=1)
+    result = pool.map_async(square, range(3))
+    pool.close()
+    with pytest.raises(ValueError, match="closed"):
+        pool.apply_async(square, (1,))
+    pool.join()
+    assert result.get(timeout=1) == [0, 1, 4]
+    pool.terminate()

@@ -1,0 +1,265 @@
+// Implements python_interpreter.h: the process is started with vfork +
+// execve as command tasks are (own process group, registered with the reaper
+// before it runs, killed if the worker dies), and spoken to in frames.
+#include "worker/python_interpreter.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "worker/command_runner.h"
+#include "worker/python_task_runner_source.h"
+
+extern char** environ;
+
+namespace drover {
+namespace {
+
+// How a reaped process ended, as a task failure reads.
+std::string DescribeEnd(int status) {
+  if (WIFSIGNALED(status)) {
+    return absl::StrCat("killed by signal ", WTERMSIG(status), " (", strsignal(WTERMSIG(status)), ")");
+  }
+  return absl::StrCat("exited with status ", WEXITSTATUS(status));
+}
+
+bool WriteAll(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    ssize_t n = write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;  // EPIPE: the interpreter is gone (SIGPIPE is ignored)
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Starts the interpreter with vfork + execve in its own process group, which
+// the child registers with the reaper before execve (as command_runner.cc
+// does, with every signal blocked across vfork and only async-signal-safe
+// calls in the child): requests on its fd 0, replies on its fd 3, stdout and
+// stderr the worker's. Returns the pid (-1: errno says why); `*exec_errno` is
+// set when execve failed.
+pid_t Spawn(const char* path, char* const* argv, int reaper, int requests, int replies,
+            volatile int* exec_errno) {
+  sigset_t all, saved, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  pthread_sigmask(SIG_SETMASK, &all, &saved);
+  const pid_t pid = vfork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    ProcessGroups::WriteAddLine(reaper, getpid());
+    // Copies above 3 first, so that no pipe end is overwritten (or left
+    // close-on-exec) whichever numbers it has.
+    const int in = fcntl(requests, F_DUPFD, 10);
+    const int out = fcntl(replies, F_DUPFD, 10);
+    dup2(in, STDIN_FILENO);
+    dup2(STDERR_FILENO, STDOUT_FILENO);  // the user's prints go to the worker's log
+    dup2(out, 3);
+    close(in);
+    close(out);
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    for (int s : {SIGINT, SIGTERM, SIGPIPE, SIGHUP, SIGQUIT}) sigaction(s, &default_action, nullptr);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execve(path, argv, environ);
+    *exec_errno = errno;
+    _exit(127);
+  }
+  const int fork_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  errno = fork_errno;
+  return pid;
+}
+
+}  // namespace
+
+bool PythonRunsCalls(const std::string& python) {
+  int lookup_error = 0;
+  const std::string program = FindProgram(python, &lookup_error);
+  if (program.empty()) return false;
+  std::string name = python;
+  std::string flag = "-c";
+  std::string script = "import cloudpickle";
+  char* argv[] = {name.data(), flag.data(), script.data(), nullptr};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  const int spawned = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) return false;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+PythonInterpreter::PythonInterpreter(std::string python, ProcessGroups* groups)
+    : python_(std::move(python)), groups_(groups) {}
+
+PythonInterpreter::~PythonInterpreter() { Stop(); }
+
+bool PythonInterpreter::Start(std::string* error) {
+  int lookup_error = 0;
+  const std::string program = FindProgram(python_, &lookup_error);
+  if (program.empty()) {
+    *error = absl::StrCat("cannot run '", python_, "': ", strerror(lookup_error));
+    return false;
+  }
+  int to_child[2], from_child[2];
+  if (pipe2(to_child, O_CLOEXEC) != 0) {
+    *error = absl::StrCat("pipe: ", strerror(errno));
+    return false;
+  }
+  if (pipe2(from_child, O_CLOEXEC) != 0) {
+    *error = absl::StrCat("pipe: ", strerror(errno));
+    close(to_child[0]);
+    close(to_child[1]);
+    return false;
+  }
+  std::string name = python_, flag = "-c", script = kPythonTaskRunner;
+  char* argv[] = {name.data(), flag.data(), script.data(), nullptr};
+  volatile int exec_errno = 0;
+  const pid_t pid = Spawn(program.c_str(), argv, groups_ != nullptr ? groups_->fd() : -1, to_child[0],
+                          from_child[1], &exec_errno);
+  const int fork_errno = errno;
+  close(to_child[0]);
+  close(from_child[1]);
+  if (pid < 0 || exec_errno != 0) {
+    *error = pid < 0 ? absl::StrCat("vfork: ", strerror(fork_errno))
+                     : absl::StrCat("cannot run '", python_, "': ", strerror(exec_errno));
+    if (pid > 0) {
+      waitpid(pid, nullptr, 0);
+      if (groups_ != nullptr) groups_->Remove(pid);
+    }
+    close(to_child[1]);
+    close(from_child[0]);
+    return false;
+  }
+  pid_ = pid;
+  requests_ = to_child[1];
+  replies_ = from_child[0];
+  loaded_function_.clear();
+  return true;
+}
+
+std::string PythonInterpreter::Stop() {
+  if (pid_ <= 0) return "";
+  close(requests_);
+  close(replies_);
+  requests_ = replies_ = -1;
+  kill(-pid_, SIGKILL);  // its children too
+  int status = 0;
+  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (groups_ != nullptr) groups_->Remove(pid_);
+  pid_ = -1;
+  loaded_function_.clear();
+  return DescribeEnd(status);
+}
+
+bool PythonInterpreter::Send(char kind, absl::string_view payload) {
+  char header[5] = {kind};
+  const uint32_t size = static_cast<uint32_t>(payload.size());
+  for (int i = 0; i < 4; ++i) header[1 + i] = static_cast<char>((size >> (8 * i)) & 0xff);
+  return WriteAll(requests_, header, sizeof(header)) && WriteAll(requests_, payload.data(), payload.size());
+}
+
+bool PythonInterpreter::Receive(char* kind, std::string* payload, absl::Time deadline,
+                                const std::atomic<bool>& cancelled, std::string* why) {
+  std::string frame;
+  size_t want = 5;
+  bool header_done = false;
+  while (frame.size() < want) {
+    if (cancelled.load(std::memory_order_relaxed)) {
+      *why = "cancelled";
+      return false;
+    }
+    const absl::Time now = absl::Now();
+    if (now >= deadline) {
+      *why = "timeout";
+      return false;
+    }
+    pollfd p{replies_, POLLIN, 0};
+    const int wait_ms = static_cast<int>(std::min<int64_t>(50, absl::ToInt64Milliseconds(deadline - now) + 1));
+    if (poll(&p, 1, wait_ms) <= 0) continue;
+    char buffer[65536];
+    const size_t room = std::min(sizeof(buffer), want - frame.size());
+    ssize_t n = read(replies_, buffer, room);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) {
+      *why = "eof";
+      return false;
+    }
+    frame.append(buffer, static_cast<size_t>(n));
+    if (!header_done && frame.size() == 5) {
+      header_done = true;
+      uint32_t size = 0;
+      for (int i = 0; i < 4; ++i) size |= static_cast<uint32_t>(static_cast<unsigned char>(frame[1 + i])) << (8 * i);
+      want = 5 + size;
+      frame.reserve(want);
+    }
+  }
+  *kind = frame[0];
+  *payload = frame.substr(5);
+  return true;
+}
+
+PythonOutcome PythonInterpreter::Call(const std::string& function, absl::string_view arguments,
+                                      absl::Duration timeout, const std::atomic<bool>& cancelled) {
+  PythonOutcome outcome;
+  if (pid_ <= 0 && !Start(&outcome.error)) return outcome;
+  const absl::Time deadline = timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
+  bool sent = true;
+  if (function != loaded_function_) {
+    sent = Send('F', function);
+    if (sent) loaded_function_ = function;
+  }
+  sent = sent && Send('C', arguments);
+  char kind = 0;
+  std::string payload, why;
+  if (sent && Receive(&kind, &payload, deadline, cancelled, &why)) {
+    if (kind == 'R') {
+      outcome.ok = true;
+      outcome.output = std::move(payload);
+      return outcome;
+    }
+    uint32_t size = 0;
+    for (int i = 0; i < 4 && i < static_cast<int>(payload.size()); ++i) {
+      size |= static_cast<uint32_t>(static_cast<unsigned char>(payload[i])) << (8 * i);
+    }
+    if (kind == 'E' && payload.size() >= 4 && size <= payload.size() - 4) {
+      outcome.error = payload.substr(4, size);
+      outcome.output = payload.substr(4 + size);
+      return outcome;
+    }
+    why = "a reply that is not a drover frame";
+  }
+  const std::string ended = Stop();
+  if (why == "timeout") {
+    outcome.error = absl::StrCat("timed out after ", absl::FormatDuration(timeout), " (the interpreter was killed)");
+  } else if (why == "cancelled") {
+    outcome.error = "cancelled";
+  } else if (why.empty() || why == "eof") {
+    outcome.error = absl::StrCat("the Python interpreter ", ended, " during the call (a new one takes the next)");
+  } else {
+    outcome.error = absl::StrCat("the Python interpreter sent ", why, "; it was stopped");
+  }
+  return outcome;
+}
+
+}  // namespace drover
