@@ -100,6 +100,9 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
   }
   if (spec.has_python()) {
     if (spec.python().function().empty()) return absl::InvalidArgumentError("the Python job has no function");
+    if (spec.items().has_range()) {
+      return absl::InvalidArgumentError("a Python job's items are pickled arguments, not a range");
+    }
     if (spec.reduce() != v1::REDUCE_NONE) {
       return absl::InvalidArgumentError("reduce works with kernel jobs, not Python calls");
     }

@@ -300,16 +300,26 @@ void RunPython(const RunContext& context, const v1::Chunk& chunk, ChunkItems& it
                const std::atomic<bool>& cancelled) {
   const absl::Duration timeout = chunk.kernel_timeout_ms() > 0 ? absl::Milliseconds(chunk.kernel_timeout_ms())
                                                                 : absl::InfiniteDuration();
+  std::vector<absl::string_view> arguments;  // inline items: they stay valid
+  arguments.reserve(items.count());
+  for (uint32_t i = 0; i < items.count(); ++i) arguments.push_back(items.Get(i));
+  std::vector<PythonOutcome> outcomes;
+  if (context.interpreter == nullptr || chunk.has_range()) {
+    outcomes.resize(arguments.size());
+    for (PythonOutcome& outcome : outcomes) {
+      outcome.error = chunk.has_range() ? "a Python call's item is its pickled arguments, not a number of a range"
+                                        : "this worker runs no Python calls";
+    }
+  } else {
+    outcomes = context.interpreter->CallAll(chunk.python().function(), arguments, timeout, cancelled);
+  }
   for (uint32_t i = 0; i < items.count(); ++i) {
-    if (cancelled.load(std::memory_order_relaxed)) break;
-    PythonOutcome outcome;
-    if (context.interpreter == nullptr) {
-      outcome.error = "this worker runs no Python calls";
-    } else {
-      for (uint32_t attempt = 0;; ++attempt) {
-        outcome = context.interpreter->Call(chunk.python().function(), items.Get(i), timeout, cancelled);
-        if (outcome.ok || attempt >= chunk.retries() || !Backoff(attempt, cancelled)) break;
-      }
+    PythonOutcome& outcome = outcomes[i];
+    for (uint32_t attempt = 0; !outcome.ok && context.interpreter != nullptr && !chunk.has_range() &&
+                               attempt < chunk.retries();
+         ++attempt) {
+      if (!Backoff(attempt, cancelled)) break;
+      outcome = context.interpreter->Call(chunk.python().function(), arguments[i], timeout, cancelled);
     }
     collector.CommandItem(outcome.output);
     if (!outcome.ok) collector.Fail(i, std::move(outcome.error));

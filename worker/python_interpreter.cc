@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -31,6 +32,16 @@ std::string DescribeEnd(int status) {
     return absl::StrCat("killed by signal ", WTERMSIG(status), " (", strsignal(WTERMSIG(status)), ")");
   }
   return absl::StrCat("exited with status ", WEXITSTATUS(status));
+}
+
+void AppendU32(std::string* out, uint32_t value) {
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+}
+
+uint32_t ReadU32(const char* data) {
+  uint32_t value = 0;
+  for (int i = 0; i < 4; ++i) value |= static_cast<uint32_t>(static_cast<unsigned char>(data[i])) << (8 * i);
+  return value;
 }
 
 bool WriteAll(int fd, const char* data, size_t size) {
@@ -169,22 +180,21 @@ std::string PythonInterpreter::Stop() {
   if (groups_ != nullptr) groups_->Remove(pid_);
   pid_ = -1;
   loaded_function_.clear();
+  inbox_.clear();
   return DescribeEnd(status);
 }
 
-bool PythonInterpreter::Send(char kind, absl::string_view payload) {
-  char header[5] = {kind};
-  const uint32_t size = static_cast<uint32_t>(payload.size());
-  for (int i = 0; i < 4; ++i) header[1 + i] = static_cast<char>((size >> (8 * i)) & 0xff);
-  return WriteAll(requests_, header, sizeof(header)) && WriteAll(requests_, payload.data(), payload.size());
+void AppendFrame(std::string* out, char kind, absl::string_view payload) {
+  out->push_back(kind);
+  AppendU32(out, static_cast<uint32_t>(payload.size()));
+  out->append(payload.data(), payload.size());
 }
 
 bool PythonInterpreter::Receive(char* kind, std::string* payload, absl::Time deadline,
                                 const std::atomic<bool>& cancelled, std::string* why) {
-  std::string frame;
-  size_t want = 5;
-  bool header_done = false;
-  while (frame.size() < want) {
+  // Reads as much as is there (several replies at a time), keeping what is
+  // past this frame in inbox_ for the next.
+  while (inbox_.size() < 5 || inbox_.size() < 5 + static_cast<size_t>(ReadU32(inbox_.data() + 1))) {
     if (cancelled.load(std::memory_order_relaxed)) {
       *why = "cancelled";
       return false;
@@ -195,71 +205,98 @@ bool PythonInterpreter::Receive(char* kind, std::string* payload, absl::Time dea
       return false;
     }
     pollfd p{replies_, POLLIN, 0};
-    const int wait_ms = static_cast<int>(std::min<int64_t>(50, absl::ToInt64Milliseconds(deadline - now) + 1));
+    // At most 50 ms, to see a cancel; less when the deadline is nearer.
+    const int wait_ms = deadline - now < absl::Milliseconds(50)
+                            ? static_cast<int>(absl::ToInt64Milliseconds(deadline - now) + 1)
+                            : 50;
     if (poll(&p, 1, wait_ms) <= 0) continue;
     char buffer[65536];
-    const size_t room = std::min(sizeof(buffer), want - frame.size());
-    ssize_t n = read(replies_, buffer, room);
+    ssize_t n = read(replies_, buffer, sizeof(buffer));
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) {
       *why = "eof";
       return false;
     }
-    frame.append(buffer, static_cast<size_t>(n));
-    if (!header_done && frame.size() == 5) {
-      header_done = true;
-      uint32_t size = 0;
-      for (int i = 0; i < 4; ++i) size |= static_cast<uint32_t>(static_cast<unsigned char>(frame[1 + i])) << (8 * i);
-      want = 5 + size;
-      frame.reserve(want);
+    inbox_.append(buffer, static_cast<size_t>(n));
+  }
+  const size_t size = ReadU32(inbox_.data() + 1);
+  *kind = inbox_[0];
+  payload->assign(inbox_, 5, size);
+  inbox_.erase(0, 5 + size);
+  return true;
+}
+
+std::vector<PythonOutcome> PythonInterpreter::CallAll(const std::string& function,
+                                                     const std::vector<absl::string_view>& arguments,
+                                                     absl::Duration timeout, const std::atomic<bool>& cancelled) {
+  std::vector<PythonOutcome> outcomes;
+  outcomes.reserve(arguments.size());
+  while (outcomes.size() < arguments.size()) {
+    PythonOutcome outcome;
+    if (pid_ <= 0 && !Start(&outcome.error)) {
+      while (outcomes.size() < arguments.size()) outcomes.push_back(outcome);
+      break;
+    }
+    // The calls not made yet go in one frame (after the function, when it is
+    // new to this interpreter), in one write; the answers come one by one.
+    std::string batch;
+    AppendU32(&batch, static_cast<uint32_t>(arguments.size() - outcomes.size()));
+    for (size_t i = outcomes.size(); i < arguments.size(); ++i) {
+      AppendU32(&batch, static_cast<uint32_t>(arguments[i].size()));
+      batch.append(arguments[i].data(), arguments[i].size());
+    }
+    std::string frames;
+    if (function != loaded_function_) AppendFrame(&frames, 'F', function);
+    AppendFrame(&frames, 'B', batch);
+    const bool sent = WriteAll(requests_, frames.data(), frames.size());
+    if (sent) loaded_function_ = function;
+    std::string why = sent ? "" : "eof";
+    while (sent && outcomes.size() < arguments.size()) {
+      const absl::Time deadline =
+          timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
+      char kind = 0;
+      std::string payload;
+      if (!Receive(&kind, &payload, deadline, cancelled, &why)) break;
+      PythonOutcome& next = outcomes.emplace_back();
+      if (kind == 'R') {
+        next.ok = true;
+        next.output = std::move(payload);
+        continue;
+      }
+      const uint32_t size = payload.size() >= 4 ? ReadU32(payload.data()) : 0;
+      if (kind != 'E' || payload.size() < 4 || size > payload.size() - 4) {
+        outcomes.pop_back();
+        why = "a reply that is not a drover frame";
+        break;
+      }
+      next.error = payload.substr(4, size);
+      next.output = payload.substr(4 + size);
+    }
+    if (outcomes.size() == arguments.size()) break;
+    // The interpreter is stopped: the call it was making fails; the rest go
+    // to a fresh one (unless cancelled).
+    const std::string ended = Stop();
+    if (why == "timeout") {
+      outcome.error =
+          absl::StrCat("timed out after ", absl::FormatDuration(timeout), " (the interpreter was killed)");
+    } else if (why == "cancelled") {
+      outcome.error = "cancelled";
+    } else if (why == "eof") {
+      outcome.error = absl::StrCat("the Python interpreter ", ended, " during the call (a new one takes the next)");
+    } else {
+      outcome.error = absl::StrCat("the Python interpreter sent ", why, "; it was stopped");
+    }
+    outcomes.push_back(outcome);
+    if (why == "cancelled") {
+      while (outcomes.size() < arguments.size()) outcomes.push_back(outcome);
     }
   }
-  *kind = frame[0];
-  *payload = frame.substr(5);
-  return true;
+  return outcomes;
 }
 
 PythonOutcome PythonInterpreter::Call(const std::string& function, absl::string_view arguments,
                                       absl::Duration timeout, const std::atomic<bool>& cancelled) {
-  PythonOutcome outcome;
-  if (pid_ <= 0 && !Start(&outcome.error)) return outcome;
-  const absl::Time deadline = timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
-  bool sent = true;
-  if (function != loaded_function_) {
-    sent = Send('F', function);
-    if (sent) loaded_function_ = function;
-  }
-  sent = sent && Send('C', arguments);
-  char kind = 0;
-  std::string payload, why;
-  if (sent && Receive(&kind, &payload, deadline, cancelled, &why)) {
-    if (kind == 'R') {
-      outcome.ok = true;
-      outcome.output = std::move(payload);
-      return outcome;
-    }
-    uint32_t size = 0;
-    for (int i = 0; i < 4 && i < static_cast<int>(payload.size()); ++i) {
-      size |= static_cast<uint32_t>(static_cast<unsigned char>(payload[i])) << (8 * i);
-    }
-    if (kind == 'E' && payload.size() >= 4 && size <= payload.size() - 4) {
-      outcome.error = payload.substr(4, size);
-      outcome.output = payload.substr(4 + size);
-      return outcome;
-    }
-    why = "a reply that is not a drover frame";
-  }
-  const std::string ended = Stop();
-  if (why == "timeout") {
-    outcome.error = absl::StrCat("timed out after ", absl::FormatDuration(timeout), " (the interpreter was killed)");
-  } else if (why == "cancelled") {
-    outcome.error = "cancelled";
-  } else if (why.empty() || why == "eof") {
-    outcome.error = absl::StrCat("the Python interpreter ", ended, " during the call (a new one takes the next)");
-  } else {
-    outcome.error = absl::StrCat("the Python interpreter sent ", why, "; it was stopped");
-  }
-  return outcome;
+  return std::move(CallAll(function, {arguments}, timeout, cancelled).front());
 }
 
 }  // namespace drover

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -43,13 +44,18 @@ class PythonInterpreter {
   // killed and the call fails.
   PythonOutcome Call(const std::string& function, absl::string_view arguments, absl::Duration timeout,
                      const std::atomic<bool>& cancelled);
+  // The calls of a chunk: sent in one frame, answered one by one (no round
+  // trip per call). When the interpreter dies, the call it was making fails
+  // and a fresh interpreter makes the rest; `timeout` is per call. Once
+  // `cancelled`, the calls left fail with "cancelled".
+  std::vector<PythonOutcome> CallAll(const std::string& function, const std::vector<absl::string_view>& arguments,
+                                     absl::Duration timeout, const std::atomic<bool>& cancelled);
 
  private:
   bool Start(std::string* error);
   // Kills and reaps the process; returns how it ended ("killed by signal 11
   // (Segmentation fault)", "exited with status 3").
   std::string Stop();
-  bool Send(char kind, absl::string_view payload);
   // Reads one frame; false on EOF, timeout or cancel (`*why` says which).
   bool Receive(char* kind, std::string* payload, absl::Time deadline, const std::atomic<bool>& cancelled,
                std::string* why);
@@ -60,6 +66,7 @@ class PythonInterpreter {
   int requests_ = -1;  // write end: the interpreter's fd 0
   int replies_ = -1;   // read end: the interpreter's fd 3
   std::string loaded_function_;
+  std::string inbox_;  // replies read and not yet taken
 };
 
 }  // namespace drover

@@ -137,6 +137,7 @@ class Pool:
         self._client = Client(address, token=token, token_file=token_file)
         self._retries = retries
         self._timeout_ms = int(timeout * 1000) if timeout else 0
+        self._python_slots = None
         self._lock = threading.Lock()
         self._running_jobs = set()
         self._results = []
@@ -146,12 +147,15 @@ class Pool:
     # -- multiprocessing.Pool's interface --
 
     def map(self, func, iterable, chunksize=None, *, progress=None):
-        """[func(x) for x in iterable], run on the cluster; raises the first failure."""
-        return list(self._run(func, ((x,) for x in iterable), chunksize, ordered=True, progress=progress))
+        """[func(x) for x in iterable], run on the cluster; raises the first
+        failure. `chunksize`: calls sent as one task (default: as
+        multiprocessing.Pool, four tasks per slot); drover sizes the chunks of
+        tasks itself. `progress(done)` is called as results come."""
+        return list(self._run(func, [(x,) for x in iterable], chunksize, ordered=True, progress=progress))
 
     def starmap(self, func, iterable, chunksize=None, *, progress=None):
         """[func(*args) for args in iterable]."""
-        return list(self._run(func, iterable, chunksize, ordered=True, progress=progress))
+        return list(self._run(func, [tuple(a) for a in iterable], chunksize, ordered=True, progress=progress))
 
     def imap(self, func, iterable, chunksize=None):
         """func(x) for each x, in order, as they come; the input is read as
@@ -254,29 +258,49 @@ class Pool:
             self._cluster.stop()
             self._cluster = None
 
-    def _spec(self, function, items, chunksize):
-        spec = service_pb2.JobSpec(python=common_pb2.PythonSpec(function=function), chunk_size=chunksize or 0,
-                                   stream_results=True, retries=self._retries,
-                                   kernel_timeout_ms=self._timeout_ms)
+    def _spec(self, function, items):
+        spec = service_pb2.JobSpec(python=common_pb2.PythonSpec(function=function), stream_results=True,
+                                   retries=self._retries, kernel_timeout_ms=self._timeout_ms)
         spec.items.inline.items.extend(items)
         return spec
 
-    def _batches(self, args_iter, kwargs):
-        """Pickled (args, kwargs) items, in lists of at most BATCH_ITEMS items
-        and about BATCH_BYTES; an argument that cannot be pickled raises here,
-        before its batch is submitted."""
+    def _slots(self):
+        """Slots of the workers that run Python calls (at least 1)."""
+        if self._python_slots is None:
+            self._python_slots = max(1, sum(w.slots for w in self._client.workers()))
+        return self._python_slots
+
+    def _group_size(self, iterable, chunksize):
+        """Calls per item: `chunksize`, else as multiprocessing.Pool picks it
+        (four items per slot for an input with a length; 1 without one)."""
+        if chunksize is not None:
+            if chunksize < 1:
+                raise ValueError("chunksize must be at least 1")
+            return chunksize
+        try:
+            count = len(iterable)
+        except TypeError:
+            return 1
+        return max(1, -(-count // (4 * self._slots())))
+
+    def _batches(self, args_iter, kwargs, group):
+        """Items of `group` calls each (a pickled list of (args, kwargs)), in
+        lists of at most BATCH_ITEMS calls and about BATCH_BYTES; an argument
+        that cannot be pickled raises here, before its batch is submitted."""
         iterator = iter(args_iter)
         while True:
-            batch, size = [], 0
-            for args in itertools.islice(iterator, BATCH_ITEMS):
+            batch, calls, size = [], 0, 0
+            while calls < BATCH_ITEMS and size < BATCH_BYTES:
+                calls_of_item = [(tuple(args), kwargs) for args in itertools.islice(iterator, group)]
+                if not calls_of_item:
+                    break
                 try:
-                    item = cloudpickle.dumps((tuple(args), kwargs))
+                    item = cloudpickle.dumps(calls_of_item)
                 except Exception as error:
                     raise TypeError(f"an argument cannot be pickled for the workers: {error}") from error
                 batch.append(item)
+                calls += len(calls_of_item)
                 size += len(item)
-                if size >= BATCH_BYTES:
-                    break
             if not batch:
                 return
             yield batch
@@ -292,11 +316,11 @@ class Pool:
             raise TypeError(f"the function cannot be pickled for the workers: {error}") from error
         done = 0
         pending = []  # submitted job ids, oldest first
-        batches = self._batches(args_iter, kwargs or {})
+        batches = self._batches(args_iter, kwargs or {}, self._group_size(args_iter, chunksize))
         try:
             for batch in itertools.chain(batches, [None]):
                 if batch is not None:
-                    job_id = self._client.submit(self._spec(function, batch, chunksize))
+                    job_id = self._client.submit(self._spec(function, batch))
                     with self._lock:
                         self._running_jobs.add(job_id)
                     pending.append(job_id)
@@ -308,8 +332,9 @@ class Pool:
                         for output, error in split_outputs(chunk):
                             if error is not None:
                                 _raise_failure(output, error)
-                            yield cloudpickle.loads(output)
-                            done += 1
+                            values = cloudpickle.loads(output)
+                            yield from values
+                            done += len(values)
                             if progress is not None:
                                 progress(done)
                     pending.pop(0)
