@@ -8,18 +8,16 @@ same work in the same run (medians of --repeat):
 Wall time counts from the call to its result (the pools are started before;
 drover's start, a coordinator and a worker, is printed apart).
 
-usage: /usr/bin/python3 bench/python_bench.py [--repeat 3] [--calls 100000]
-Needs the build (scripts/build) and python3-cloudpickle, python3-grpcio.
+usage: build/venv/bin/python bench/python_bench.py [--repeat 3] [--calls 100000]
+(scripts/build installs the package into build/venv).
 """
 import argparse
 import multiprocessing
 import os
 import statistics
-import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "python"), os.path.join(ROOT, "build", "python")]
 os.environ.setdefault("DROVER_BIN_DIR", os.path.join(ROOT, "build", "bin"))
 
 from drover import Pool  # noqa: E402

@@ -13,13 +13,7 @@ apply_async, map_async, close, join, terminate); the calls run in Python
 interpreters on the cluster's workers. Client speaks the coordinator's API
 (jobs, workers, commands and kernels). See docs/PYTHON.md.
 """
-import pkgutil
-
-# The generated protocol modules (drover.v1) are installed in this package, or
-# in a build tree's python/drover/ on sys.path while developing.
-__path__ = pkgutil.extend_path(__path__, __name__)
-
-from drover._client import Client, DroverError  # noqa: E402
-from drover._pool import AsyncResult, Pool, RemoteTraceback, TaskError  # noqa: E402
+from drover._client import Client, DroverError
+from drover._pool import AsyncResult, Pool, RemoteTraceback, TaskError
 
 __all__ = ["AsyncResult", "Client", "DroverError", "Pool", "RemoteTraceback", "TaskError"]
