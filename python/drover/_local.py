@@ -82,6 +82,22 @@ class LocalCluster:
             client.close()
 
     def stop(self, keep_logs=False):
+        # The coordinator tells its worker to exit, then stops: no waiting for
+        # a drain. SIGTERM (then SIGKILL) for whatever is left.
+        if self._processes and self._processes[0].poll() is None:
+            from drover._client import Client
+            client = Client(self.address, token=self.token)
+            try:
+                client.shutdown("the Python pool is done")
+            except DroverError:
+                pass
+            finally:
+                client.close()
+            for process in self._processes:
+                try:
+                    process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
         for process in self._processes:
             if process.poll() is None:
                 process.terminate()
