@@ -3,7 +3,8 @@
 # a kind byte, a 4-byte little-endian length, the payload.
 #   worker -> here, on fd 0:  F <the function, cloudpickled>
 #                             B <u32 count>{<u32 n><n bytes: an item>}: items, answered in order
-#   an item: a pickled list of (args, kwargs), calls made in turn (the first to raise fails the item)
+#   an item: a pickled (kwargs, star, [value, ...]): calls function(value, **kwargs), or with star
+#   function(*value, **kwargs), made in turn (the first to raise fails the item)
 #   here -> worker, on fd 3:  R <the list of return values, pickled>
 #                             E <u32 n><n bytes: "Type: message\n" + traceback><the exception, cloudpickled>
 # The process ends when fd 0 closes (the worker stopped). The user's prints go
@@ -58,7 +59,13 @@ def call(arguments):
         send(b"E", function_error)
         return
     try:
-        value = [function(*args, **kwargs) for args, kwargs in pickle.loads(arguments)]
+        kwargs, star, calls = pickle.loads(arguments)
+        if star:
+            value = [function(*args, **kwargs) for args in calls]
+        elif kwargs:
+            value = [function(arg, **kwargs) for arg in calls]
+        else:
+            value = list(map(function, calls))
     except BaseException as error:  # SystemExit and KeyboardInterrupt too: the task failed
         send(b"E", failure(error))
         return

@@ -3,6 +3,7 @@ drover cluster's workers (each slot keeps a Python interpreter; functions and
 arguments travel pickled by cloudpickle)."""
 import itertools
 import os
+import pickle
 import site
 import sys
 import sysconfig
@@ -14,9 +15,9 @@ from drover._client import Client, DroverError, split_outputs
 from drover._local import LocalCluster
 from drover.v1 import common_pb2, service_pb2
 
-# Items per job: a long or endless input goes as a series of jobs, the next
-# submitted while the results of the one before are read, so it is never
-# held whole in memory.
+# Items (tasks) per job: a long or endless input goes as a series of jobs,
+# the next submitted while the results of the one before are read, so it is
+# never held whole in memory.
 BATCH_ITEMS = 10_000
 BATCH_BYTES = 32 << 20
 
@@ -38,6 +39,9 @@ class TaskError(Exception):
     interpreter died, it timed out, or the worker could not run it)."""
 
 
+_BY_VALUE = set()  # names of the modules cloudpickle sends by value
+
+
 def _installed_roots():
     roots = set(sysconfig.get_paths().values()) | set(site.getsitepackages())
     roots.add(site.getusersitepackages())
@@ -54,6 +58,23 @@ def _pickle_module_by_value(func):
         return
     if not os.path.realpath(path).startswith(_installed_roots()):
         cloudpickle.register_pickle_by_value(module)
+        _BY_VALUE.add(module.__name__)
+
+
+def _dumps(value):
+    """`value` pickled for the workers: by pickle (fast) when that pickle names
+    nothing the workers may lack (__main__, a module that travels by value),
+    else by cloudpickle."""
+    try:
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        if b"__main__" not in data and not any(name.encode() in data for name in _BY_VALUE):
+            return data
+    except Exception:
+        pass
+    try:
+        return cloudpickle.dumps(value)
+    except Exception as error:
+        raise TypeError(f"an argument cannot be pickled for the workers: {error}") from error
 
 
 def _raise_failure(output, message):
@@ -151,20 +172,21 @@ class Pool:
         failure. `chunksize`: calls sent as one task (default: as
         multiprocessing.Pool, four tasks per slot); drover sizes the chunks of
         tasks itself. `progress(done)` is called as results come."""
-        return list(self._run(func, [(x,) for x in iterable], chunksize, ordered=True, progress=progress))
+        return list(self._run(func, list(iterable), chunksize, ordered=True, progress=progress))
 
     def starmap(self, func, iterable, chunksize=None, *, progress=None):
         """[func(*args) for args in iterable]."""
-        return list(self._run(func, [tuple(a) for a in iterable], chunksize, ordered=True, progress=progress))
+        return list(self._run(func, [tuple(a) for a in iterable], chunksize, ordered=True, progress=progress,
+                              star=True))
 
     def imap(self, func, iterable, chunksize=None):
         """func(x) for each x, in order, as they come; the input is read as
         the calls go, never whole. Leaving the loop cancels what is left."""
-        return self._run(func, ((x,) for x in iterable), chunksize, ordered=True)
+        return self._run(func, iterable, chunksize, ordered=True)
 
     def imap_unordered(self, func, iterable, chunksize=None):
         """As imap, in the order the calls finish."""
-        return self._run(func, ((x,) for x in iterable), chunksize, ordered=False)
+        return self._run(func, iterable, chunksize, ordered=False)
 
     def apply(self, func, args=(), kwds=None):
         return self.apply_async(func, args, kwds).get()
@@ -172,20 +194,20 @@ class Pool:
     def apply_async(self, func, args=(), kwds=None, callback=None, error_callback=None):
         self._check_open()
         kwargs = dict(kwds or {})
-        run = lambda: self._run(func, [tuple(args)], None, ordered=True, kwargs=kwargs)  # noqa: E731
+        run = lambda: self._run(func, [tuple(args)], None, ordered=True, kwargs=kwargs, star=True)  # noqa: E731
         return self._track(AsyncResult(run, callback, error_callback, single=True))
 
     def map_async(self, func, iterable, chunksize=None, callback=None, error_callback=None):
         self._check_open()
-        items = [(x,) for x in iterable]
+        items = list(iterable)
         return self._track(AsyncResult(lambda: self._run(func, items, chunksize, ordered=True), callback,
                                        error_callback))
 
     def starmap_async(self, func, iterable, chunksize=None, callback=None, error_callback=None):
         self._check_open()
         items = [tuple(args) for args in iterable]
-        return self._track(AsyncResult(lambda: self._run(func, items, chunksize, ordered=True), callback,
-                                       error_callback))
+        return self._track(AsyncResult(lambda: self._run(func, items, chunksize, ordered=True, star=True),
+                                       callback, error_callback))
 
     def close(self):
         """No more tasks may be given; join() then waits for those given."""
@@ -283,29 +305,26 @@ class Pool:
             return 1
         return max(1, -(-count // (4 * self._slots())))
 
-    def _batches(self, args_iter, kwargs, group):
-        """Items of `group` calls each (a pickled list of (args, kwargs)), in
-        lists of at most BATCH_ITEMS calls and about BATCH_BYTES; an argument
-        that cannot be pickled raises here, before its batch is submitted."""
-        iterator = iter(args_iter)
+    def _batches(self, values, kwargs, star, group):
+        """Items of `group` calls each (a pickled (kwargs, star, [value, ...]):
+        func(value) each, or func(*value) when `star`), in lists of at most
+        BATCH_ITEMS items and about BATCH_BYTES; an argument that cannot be
+        pickled raises here, before its batch is submitted."""
+        iterator = iter(values)
         while True:
-            batch, calls, size = [], 0, 0
-            while calls < BATCH_ITEMS and size < BATCH_BYTES:
-                calls_of_item = [(tuple(args), kwargs) for args in itertools.islice(iterator, group)]
-                if not calls_of_item:
+            batch, size = [], 0
+            while len(batch) < BATCH_ITEMS and size < BATCH_BYTES:
+                calls = list(itertools.islice(iterator, group))
+                if not calls:
                     break
-                try:
-                    item = cloudpickle.dumps(calls_of_item)
-                except Exception as error:
-                    raise TypeError(f"an argument cannot be pickled for the workers: {error}") from error
+                item = _dumps((kwargs, star, calls))
                 batch.append(item)
-                calls += len(calls_of_item)
                 size += len(item)
             if not batch:
                 return
             yield batch
 
-    def _run(self, func, args_iter, chunksize, ordered, kwargs=None, progress=None):
+    def _run(self, func, values, chunksize, ordered, kwargs=None, progress=None, star=False):
         """Yields func's results; each batch of the input is a job, the next
         submitted before the results of the one before are read."""
         self._check_open()
@@ -316,7 +335,7 @@ class Pool:
             raise TypeError(f"the function cannot be pickled for the workers: {error}") from error
         done = 0
         pending = []  # submitted job ids, oldest first
-        batches = self._batches(args_iter, kwargs or {}, self._group_size(args_iter, chunksize))
+        batches = self._batches(values, kwargs or {}, star, self._group_size(values, chunksize))
         try:
             for batch in itertools.chain(batches, [None]):
                 if batch is not None:
