@@ -12,6 +12,7 @@ import time
 import pytest
 
 from drover import Client, Pool, RemoteTraceback, TaskError
+from drover._client import split_outputs
 
 
 def square(x):
@@ -152,3 +153,66 @@ def test_close_join_and_terminate():
     pool.join()
     assert result.get(timeout=1) == [0, 1, 4]
     pool.terminate()
+
+
+def test_python_jobs_go_only_to_workers_that_offer_python(tmp_path):
+    """A worker started with --python none never gets a Python job; with no
+    worker offering Python connected, a Python job is refused at submit."""
+    import subprocess
+    import sys
+
+    import cloudpickle
+
+    from drover import DroverError
+    from drover._local import find_program
+    from drover.v1 import common_pb2, service_pb2
+
+    os.chmod(tmp_path, 0o700)
+    token = "test-token"
+    (tmp_path / "token").write_text(token)
+    address = f"unix:{tmp_path}/client"
+    ready_read, ready_write = os.pipe()
+    coordinator = subprocess.Popen(
+        [find_program("drover-coordinator"), "--listen-workers", f"ipc://{tmp_path}/workers", "--listen-clients",
+         address, "--token-file", str(tmp_path / "token"), "--ready-fd", str(ready_write)],
+        pass_fds=[ready_write], stderr=subprocess.DEVNULL)
+    os.close(ready_write)
+    with os.fdopen(ready_read) as ready:
+        workers_endpoint = dict(f.split("=", 1) for f in ready.readline().split())["workers"]
+    root = ["--allow-root"] if os.geteuid() == 0 else []
+
+    def worker(name, python):
+        return subprocess.Popen([find_program("drover-worker"), "--coordinator", workers_endpoint, "--slots", "1",
+                                 "--name", name, "--python", python] + root, stderr=subprocess.DEVNULL)
+
+    def wait_for(count):
+        deadline = time.monotonic() + 30
+        while len(client.workers()) < count:
+            assert time.monotonic() < deadline, "workers did not join"
+            time.sleep(0.02)
+
+    def spec(items):
+        job = service_pb2.JobSpec(python=common_pb2.PythonSpec(function=cloudpickle.dumps(square)),
+                                  stream_results=True)
+        job.items.inline.items.extend(cloudpickle.dumps(({}, False, [x])) for x in items)
+        return job
+
+    processes = [coordinator, worker("no-python", "none")]
+    client = Client(address, token=token)
+    try:
+        wait_for(1)
+        with pytest.raises(DroverError, match="no connected worker runs Python calls"):
+            client.submit(spec([1]))
+        processes.append(worker("python", sys.executable))
+        wait_for(2)
+        job_id = client.submit(spec(range(50)))
+        chunks = list(client.results(job_id))
+        assert {chunk.worker for chunk in chunks} == {"python"}
+        values = [v for chunk in chunks for output, _ in split_outputs(chunk) for v in cloudpickle.loads(output)]
+        assert values == [x * x for x in range(50)]
+    finally:
+        client.close()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
