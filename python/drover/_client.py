@@ -56,12 +56,14 @@ def _error(rpc_error, what):
 
 
 class Client:
-    """A connection to a coordinator's client address ("HOST:PORT", or
-    "unix:PATH"). The token is `token`, else the file `token_file`, else
+    """A connection to a coordinator's client address ("HOST[:PORT]", port
+    7340 by default, or "unix:PATH"). The token is `token`, else the file `token_file`, else
     $DROVER_TOKEN, else the one a coordinator on this machine keeps for its
     user. Thread-safe, as gRPC's channels are."""
 
     def __init__(self, address=DEFAULT_ADDRESS, *, token=None, token_file=None):
+        if not address.startswith("unix:") and ":" not in address:
+            address = f"{address}:7340"  # the coordinator's default client port, as drover's CLI has it
         self.address = address
         self._token = _find_token(address, token, token_file)
         self._metadata = [("authorization", f"Bearer {self._token}")] if self._token else []

@@ -54,7 +54,9 @@ def _pickle_module_by_value(func):
     as one from __main__ does: the workers need not have the file."""
     module = sys.modules.get(getattr(func, "__module__", None) or "")
     path = getattr(module, "__file__", None)
-    if module is None or path is None or module.__name__ == "__main__" or module.__name__.startswith("drover"):
+    if module is None or path is None or module.__name__ in ("__main__", "drover"):
+        return
+    if module.__name__.startswith("drover."):
         return
     if not os.path.realpath(path).startswith(_installed_roots()):
         cloudpickle.register_pickle_by_value(module)
