@@ -89,9 +89,15 @@ try {
   });
   await page.authenticate({ username: "me", password: TOKEN });
   await page.goto(url, { waitUntil: "load" });
-  const timing = await page.evaluate(() => ({
-    paint: performance.getEntriesByType("paint").find((e) => e.name === "first-contentful-paint")?.startTime,
-    load: performance.getEntriesByType("navigation")[0]?.loadEventEnd,
+  // The first paint may come after the load event: wait for its entry (buffered) up to 5 s.
+  const timing = await page.evaluate(() => new Promise((resolve) => {
+    const load = performance.getEntriesByType("navigation")[0]?.loadEventEnd;
+    const done = (paint) => resolve({ paint, load });
+    new PerformanceObserver((list) => {
+      const entry = list.getEntries().find((e) => e.name === "first-contentful-paint");
+      if (entry) done(entry.startTime);
+    }).observe({ type: "paint", buffered: true });
+    setTimeout(() => done(undefined), 5000);
   }));
 
   const text = (selector) => page.$eval(selector, (e) => e.textContent).catch(() => null);
