@@ -1,6 +1,7 @@
 // Implements job_log.h.
 #include "client/job_log.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -70,7 +71,8 @@ void JobLog::Write(const v1::ChunkOutputs& chunk) {
         signal = task->signal();
       }
     }
-    const uint64_t received = static_cast<int>(i) < chunk.output_sizes_size() ? chunk.output_sizes(static_cast<int>(i)) : 0;
+    uint64_t received = static_cast<int>(i) < chunk.output_sizes_size() ? chunk.output_sizes(static_cast<int>(i)) : 0;
+    if (task != nullptr) received = std::max(received, task->body_bytes());  // an HTTP body not returned
     std::fprintf(file_, "%llu\t%s\t%s\t%s\t0\t%llu\t%d\t%d\t%s\n", static_cast<unsigned long long>(task_number),
                  OneField(chunk.worker().empty() ? "-" : chunk.worker()).c_str(), Seconds(started).c_str(),
                  Seconds(runtime).c_str(), static_cast<unsigned long long>(received), exit_value, signal,

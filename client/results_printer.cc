@@ -170,7 +170,8 @@ void ResultsPrinter::Print(const v1::ChunkOutputs& chunk) {
     } else if (commands) {
       buffer_.append(output.data(), output.size());  // a command's stdout, as it is
     } else if (http && errors[i] == nullptr && task != nullptr) {
-      absl::StrAppend(&buffer_, task->http_status(), " ", task->item(), " ", output.size(), " bytes ",
+      absl::StrAppend(&buffer_, task->http_status(), " ", task->item(), " ",
+                      std::max<uint64_t>(output.size(), task->body_bytes()), " bytes ",
                       absl::StrFormat("%.3fs", static_cast<double>(task->total_duration_us()) / 1e6),
                       task->final_url().empty() ? "" : absl::StrCat(" -> ", task->final_url()), "\n");
     } else if (errors[i] == nullptr) {

@@ -192,6 +192,10 @@ int RunCommand(const CommonOptions& common, const RunOptions& run) {
   absl::StatusOr<v1::JobSpec> spec = BuildJobSpec(run.job, std::cin);
   if (!spec.ok()) return Fail(spec.status());
   spec->set_stream_results(true);
+  if (spec->grpc().has_http() && !common.json && run.output_dir.empty()) {
+    // Only status lines are printed: the bodies need not leave the workers.
+    spec->mutable_grpc()->mutable_http()->set_discard_body(true);
+  }
   std::unique_ptr<JobLog> joblog;
   if (!run.joblog.empty()) {
     std::vector<std::string> what_runs = run.job.command;

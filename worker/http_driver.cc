@@ -45,6 +45,7 @@ struct HttpChunkSetup {
   curl_slist* headers = nullptr;
   StatusRanges accept;                      // statuses that succeed
   std::string accept_error;                 // set when accept_status does not parse
+  bool discard_body = false;                // count the body's bytes, keep none
   ~HttpChunkSetup() { curl_slist_free_all(headers); }
 };
 
@@ -54,7 +55,8 @@ struct HttpTransfer {
   uint32_t offset = 0;
   std::string item;
   CURL* easy = nullptr;
-  std::string body;
+  std::string body;        // empty when the chunk discards bodies
+  uint64_t body_bytes = 0;
   uint64_t max_body = 0;
   bool too_large = false;
   uint32_t attempts = 0;
@@ -78,11 +80,12 @@ CURLM* NewMulti() {
 size_t OnBody(char* data, size_t size, size_t count, void* user) {
   auto* transfer = static_cast<HttpTransfer*>(user);
   const size_t bytes = size * count;
-  if (transfer->body.size() + bytes > transfer->max_body) {
+  if (transfer->body_bytes + bytes > transfer->max_body) {
     transfer->too_large = true;
     return 0;  // aborts the transfer (CURLE_WRITE_ERROR)
   }
-  transfer->body.append(data, bytes);
+  transfer->body_bytes += bytes;
+  if (!transfer->setup->discard_body) transfer->body.append(data, bytes);
   return bytes;
 }
 
@@ -90,6 +93,7 @@ std::shared_ptr<const HttpChunkSetup> SetupFor(const v1::Chunk& chunk) {
   const v1::HttpRequest& http = chunk.grpc().http();
   auto setup = std::make_shared<HttpChunkSetup>();
   setup->url = http.url();
+  setup->discard_body = http.discard_body();
   setup->method = !http.method().empty() ? http.method() : http.url().empty() ? "GET" : "POST";
   for (const std::string& header : chunk.grpc().metadata()) {
     const size_t colon = header.find(':');
@@ -344,6 +348,7 @@ void HttpDriver::Run() {
       }
       if (t->easy == nullptr) Configure(t, t->chunk->chunk(), TakeIdleHandle());
       t->body.clear();
+      t->body_bytes = 0;
       t->too_large = false;
       t->error[0] = '\0';
       ++t->attempts;
@@ -425,6 +430,7 @@ void HttpDriver::Record(HttpTransfer* t, std::string error) {
     curl_easy_getinfo(t->easy, CURLINFO_CONTENT_TYPE, &content_type);
     curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &final_url);
     task.set_http_status(static_cast<uint32_t>(status));
+    task.set_body_bytes(t->body_bytes);
     if (content_type != nullptr) task.set_content_type(content_type);
     task.set_redirects(static_cast<uint32_t>(redirects));
     if (redirects > 0 && final_url != nullptr) task.set_final_url(final_url);

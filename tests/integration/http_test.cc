@@ -301,6 +301,30 @@ TEST_F(HttpTest, OutputDirFilesAreTheBodiesByteForByte) {
   }
 }
 
+// A plain run prints status lines only, so the bodies stay on the worker
+// (discard_body): each line and the joblog still give the body's size, and
+// --max-body still holds.
+TEST_F(HttpTest, APlainRunGivesEachBodysSizeAndHoldsMaxBody) {
+  AddWorker();
+  const std::string big = nginx_.Url("/big.bin"), small = nginx_.Url("/small.txt");
+  const std::string joblog = nginx_.Path("joblog");
+  CommandResult run = cluster_.Drover({"run", "--http", "--joblog", joblog, ":::", big, small});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::vector<std::string> lines = Lines(run.out);
+  ASSERT_EQ(lines.size(), 2u) << run.out;
+  EXPECT_TRUE(absl::StartsWith(lines[0], absl::StrCat("200 ", big, " 100000 bytes "))) << lines[0];
+  EXPECT_TRUE(absl::StartsWith(lines[1], absl::StrCat("200 ", small, " 6 bytes "))) << lines[1];
+  std::vector<std::string> logged = Lines(ReadFile(joblog));
+  ASSERT_EQ(logged.size(), 3u);
+  std::vector<std::string> fields = absl::StrSplit(logged[1], '\t');
+  ASSERT_GE(fields.size(), 6u) << logged[1];
+  EXPECT_EQ(fields[5], "100000") << "Receive";
+
+  CommandResult capped = cluster_.Drover({"run", "--http", "--max-body", "1000", ":::", big});
+  EXPECT_EQ(capped.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(capped.err, "larger than 1000 bytes")) << capped.err;
+}
+
 TEST_F(HttpTest, TlsTrustsTheGivenCaOnlyAndMultiplexesOverHttp2) {
   AddWorker();
   std::vector<std::string> urls;
