@@ -225,14 +225,6 @@ std::string UnknownCommand(const CLI::App& app, const std::vector<std::string>& 
   return "";
 }
 
-// "Usage: drover run [OPTIONS]" rather than "Usage: run [OPTIONS]".
-class Formatter : public CLI::Formatter {
- public:
-  std::string make_usage(const CLI::App* app, std::string name) const override {
-    return CLI::Formatter::make_usage(app, app->get_parent() != nullptr ? "drover " + name : name);
-  }
-};
-
 }  // namespace
 
 int RunCli(int argc, char** argv) {
@@ -243,10 +235,10 @@ int RunCli(int argc, char** argv) {
       "  drover run --local -j 4 --kernel sum_squares 10000000 10000000 10000000 10000000\n"
       "  drover run --local ::: a.txt b.txt -- wc -l {}\n"
       "Exit codes: 0 all tasks succeeded, 1 some task failed (or the job was cancelled),\n"
-      "2 usage error, 3 the coordinator could not be reached (or another error), 130 Ctrl-C."};
+      "2 usage error, 3 the coordinator could not be reached (or another error), 130 Ctrl-C.",
+      "drover"};
   app.require_subcommand(1);
   app.fallthrough();
-  app.formatter(std::make_shared<Formatter>());
   CommonOptions common;
   const char* env = std::getenv("DROVER_COORDINATOR");
   common.coordinator = env != nullptr && *env != '\0' ? env : absl::StrCat("127.0.0.1:", kDefaultClientPort);
@@ -394,6 +386,11 @@ int RunCli(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (std::string unknown = UnknownCommand(app, given); !unknown.empty()) {
       std::fprintf(stderr, "drover: unknown command '%s'; `drover --help` lists the commands\n", unknown.c_str());
+      return kExitUsage;
+    }
+    if (app.get_subcommands().empty() && dynamic_cast<const CLI::RequiredError*>(&e) != nullptr) {
+      std::fprintf(stderr, "drover: give a command, e.g. drover run --local ::: a b -- echo {}; "
+                           "`drover --help` lists them\n");
       return kExitUsage;
     }
     int code = app.exit(e);

@@ -42,6 +42,12 @@ TEST(Cli, MisuseSaysWhatToDo) {
   EXPECT_EQ(bogus.exit_code, 2);
   EXPECT_NE(bogus.err.find("unknown command 'bogus'; `drover --help` lists the commands"), std::string::npos)
       << bogus.err;
+  CommandResult none = RunProgram({BinPath("drover")});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.err.find("drover: give a command"), std::string::npos) << none.err;
+  CommandResult help = RunProgram({BinPath("drover"), "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("Usage: drover [OPTIONS]"), std::string::npos) << help.out;
   // -j sizes --local's private cluster; it is not silently ignored without it.
   CommandResult workers = RunProgram({BinPath("drover"), "run", "-j", "2", "--kernel", "echo", "a"});
   EXPECT_EQ(workers.exit_code, 2);
