@@ -1,5 +1,6 @@
 // drover-coordinator: parses flags, binds the worker (ZeroMQ) and client
 // (gRPC) ports, and runs the loop until SIGTERM/SIGINT or a Shutdown call.
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -76,6 +77,12 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // Lock-order checking is for tests; it costs time on every lock.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // One malloc arena, so malloc_trim (after a forget, a large submit or many
+  // results) gives back everything freed: glibc trims only the main arena's
+  // top, and a job's items freed into a thread's arena often end there and
+  // stayed (up to 45 MB after forgetting 2 M items). Threads still cache small
+  // blocks on their own (tcache); the throughput cost is in PERFORMANCE.md.
+  mallopt(M_ARENA_MAX, 1);
   CLI::App app{
       "drover-coordinator: keeps drover's jobs, splits them into chunks and hands them to workers.\n"
       "Workers connect to the worker address (ZeroMQ); the `drover` CLI talks to the client\n"

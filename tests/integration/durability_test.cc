@@ -301,9 +301,9 @@ TEST(Durability, ForgottenJobsGiveTheirMemoryBack) {
   for (size_t j = 1; j < forget.size(); ++j) ASSERT_EQ(cluster.Drover({"cancel", forget[j]}).exit_code, 0);
   ASSERT_EQ(cluster.Drover(forget).exit_code, 0);
   const int64_t rss_after_kb = ProcStatusKb(coordinator, "VmRSS");
-  // At least three quarters of what the jobs took is given back (what stays is
-  // allocator and gRPC buffer slack, which varies with the machine's load).
-  EXPECT_LT(rss_after_kb - rss_before_kb, (rss_loaded_kb - rss_before_kb) / 4)
+  // At least nine tenths of what the jobs took is given back (about 99% is:
+  // what stays is allocator and gRPC buffer slack).
+  EXPECT_LT(rss_after_kb - rss_before_kb, (rss_loaded_kb - rss_before_kb) / 10)
       << "before " << rss_before_kb << " kB, loaded " << rss_loaded_kb << " kB, after " << rss_after_kb << " kB";
   EXPECT_EQ(Lines(cluster.Drover({"jobs"}).out).size(), 1u);  // the header only
 }
