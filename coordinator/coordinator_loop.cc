@@ -129,6 +129,10 @@ void CoordinatorLoop::Stop() {
     absl::MutexLock lock(&mu_);
     stop_ = true;
   }
+  {
+    absl::MutexLock lock(&changes_mu_);
+    stopped_ = true;
+  }
   wakeup_.Notify();
 }
 
@@ -142,8 +146,9 @@ uint64_t CoordinatorLoop::WaitForChange(uint64_t seen, absl::Duration timeout) {
   struct Waiter {
     const uint64_t* count;
     uint64_t seen;
-  } waiter{&change_count_, seen};
-  auto changed = [](Waiter* w) { return *w->count != w->seen; };
+    const bool* stopped;
+  } waiter{&change_count_, seen, &stopped_};
+  auto changed = [](Waiter* w) { return *w->count != w->seen || *w->stopped; };
   changes_mu_.AwaitWithTimeout(absl::Condition(+changed, &waiter), timeout);
   return change_count_;
 }

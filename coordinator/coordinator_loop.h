@@ -66,8 +66,8 @@ class CoordinatorLoop {
     return std::move(*result);
   }
 
-  // Blocks until the scheduler's change count differs from `seen`, or for at
-  // most `timeout`. Returns the current count.
+  // Blocks until the scheduler's change count differs from `seen`, Stop() is
+  // called, or for at most `timeout`. Returns the current count.
   uint64_t WaitForChange(uint64_t seen, absl::Duration timeout);
   uint64_t change_count();
 
@@ -95,6 +95,7 @@ class CoordinatorLoop {
 
   absl::Mutex changes_mu_;
   uint64_t change_count_ ABSL_GUARDED_BY(changes_mu_) = 0;
+  bool stopped_ ABSL_GUARDED_BY(changes_mu_) = false;  // wakes WaitForChange
 };
 
 }  // namespace drover

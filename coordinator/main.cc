@@ -469,9 +469,11 @@ int main(int argc, char** argv) {
   loop.Stop();
   loop_thread.join();
   drover::LogDebug("loop stopped; stopping the gRPC server");
-  // Calls still open (a watcher, a results stream) are cancelled at once: the
-  // loop has stopped, so they could not be answered anyway.
-  server->Shutdown(std::chrono::system_clock::now());
+  // Calls in flight may finish: the reply to a Shutdown call goes out (were it
+  // cancelled, its client would report an error for a shutdown that happened),
+  // and streams (a watcher, results) end as they see the loop stopped. What is
+  // still open after 2 s is cancelled.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   drover::LogDebug("gRPC server stopped");
   // Wake the signal thread if it is still waiting.
   pthread_kill(signal_thread.native_handle(), SIGTERM);
