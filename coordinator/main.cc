@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   // One malloc arena, so malloc_trim (after a forget, a large submit or many
   // results) gives back everything freed: glibc trims only the main arena's
   // top, and a job's items freed into a thread's arena often end there and
-  // stayed (up to 45 MB after forgetting 2 M items). Threads still cache small
+  // stayed (up to 47 MB after forgetting 2 M items). Threads still cache small
   // blocks on their own (tcache); the throughput cost is in PERFORMANCE.md.
   mallopt(M_ARENA_MAX, 1);
   CLI::App app{
