@@ -187,7 +187,9 @@ TEST_F(IoTest, ARateIsMetOverAllWorkersWithCallsSpacedEvenly) {
   // under test here, not a speed): within 5% of 100/s.
   EXPECT_NEAR((JsonInt(stats, "calls") - 1) / seconds, 100, 5) << stats;
   // Spaced, not in bursts of a chunk (16 calls): 5 calls in 50 ms is even.
-  EXPECT_LE(JsonInt(stats, "maxCallsInWindow"), 9) << stats;
+  // Under AddressSanitizer on a busy machine a worker stalled for tens of ms
+  // and caught up with 12 (the overall rate held), still short of a chunk.
+  EXPECT_LE(JsonInt(stats, "maxCallsInWindow"), kAddressSanitizer ? 15 : 9) << stats;
 }
 
 TEST_F(IoTest, RoundRobinSpreadsCallsOverEveryAddressOfTheTarget) {
