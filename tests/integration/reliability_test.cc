@@ -51,12 +51,16 @@ TEST(Drain, TasksStoppedWithTheirWorkerRunElsewhereAndDoNotFail) {
   std::FILE* f = std::fopen(marker.c_str(), "w");
   ASSERT_NE(f, nullptr);
   std::fclose(f);
-  // The task waits while the marker exists (on the doomed worker), and then answers.
-  CommandResult submitted = cluster.Drover(
-      {"submit", ":::", "x", "--", "sh", "-c", absl::StrCat("if [ -e ", marker, " ]; then exec sleep 600; fi; echo {}")});
+  // The task waits while the marker exists (on the doomed worker), and then
+  // answers. It carries a mark of this test: its job id alone is no mark (the
+  // Slurm test's tasks, running beside this test, belonged to a job 1 too, and
+  // got this test's SIGTERM).
+  const std::string env = absl::StrCat("DROVER_TEST_MARK=drain-", getpid());
+  CommandResult submitted =
+      cluster.Drover({"submit", ":::", "x", "--", "env", env, "sh", "-c",
+                      absl::StrCat("if [ -e ", marker, " ]; then exec sleep 600; fi; echo {}")});
   ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
   const std::string job = Lines(submitted.out).at(0);
-  const std::string env = absl::StrCat("DROVER_JOB_ID=", job);
   ASSERT_TRUE(WaitUntil([&] { return !ProcessesWithEnv(env).empty(); }));
   std::filesystem::remove(marker);
   doomed.Signal(SIGTERM);

@@ -77,17 +77,26 @@ TEST_F(SchedulingTest, TasksNeedingSeveralCpusAllStartWhenTheSlotsAreThere) {
   EXPECT_EQ(Lines(r.out), std::vector<std::string>(2, "together"));
 }
 
-// Item 0 takes no time, so the job's chunks look short and "busy" (1 slot)
-// takes all the others in reserve; they take 0.4 s each. A kernel (not a
-// command) keeps the quick item quick on a loaded or sanitized build, where
-// starting a process can take longer than the 20 ms a reserve is sized for.
+// The first items take no time, so the job's chunks look short and "busy"
+// (1 slot) takes all the others in reserve; they take 0.5 s each. Several
+// quick items, not one: a reserve is sized by the mean run time so far, and a
+// single quick item slowed by a loaded, sanitized machine (a few ms) left it
+// too small (CI run of stop 26). A kernel, not a command, keeps quick items
+// quick. Twelve slow items keep "busy" holding eight or more for about 2.5 s,
+// longer than a poll of `drover workers` under ASan.
+constexpr int kQuickItems = 8;
+constexpr int kSlowItems = 12;
 std::vector<std::string> QuickThenSlow() {
-  std::vector<std::string> args = {"submit", "--kernel", "sleep_ms", "--chunk", "1", ":::", "0"};
-  for (int i = 1; i < 10; ++i) args.push_back("400");
+  std::vector<std::string> args = {"submit", "--kernel", "sleep_ms", "--chunk", "1", ":::"};
+  for (int i = 0; i < kQuickItems; ++i) args.push_back("0");
+  for (int i = 0; i < kSlowItems; ++i) args.push_back("500");
   return args;
 }
-const std::vector<std::string> kQuickThenSlowResults = {"0",   "400", "400", "400", "400",
-                                                        "400", "400", "400", "400", "400"};
+std::vector<std::string> QuickThenSlowResults() {
+  std::vector<std::string> results(kQuickItems, "0");
+  results.resize(kQuickItems + kSlowItems, "500");
+  return results;
+}
 
 TEST_F(SchedulingTest, AnIdleWorkerStealsUnstartedChunksAndEveryResultArrivesOnce) {
   cluster_.AddWorker(1, {"--name", "busy"});
@@ -102,11 +111,11 @@ TEST_F(SchedulingTest, AnIdleWorkerStealsUnstartedChunksAndEveryResultArrivesOnc
   EXPECT_EQ(waited.exit_code, 0) << waited.err;
 
   std::vector<std::string> workers = ResultField(job, "worker");
-  ASSERT_EQ(workers.size(), 10u);
+  ASSERT_EQ(workers.size(), static_cast<size_t>(kQuickItems + kSlowItems));
   EXPECT_GT(std::count(workers.begin(), workers.end(), "idle"), 0)
       << "every chunk was held by 'busy' when 'idle' joined: it can only have run stolen ones";
-  EXPECT_EQ(Lines(cluster_.Drover({"results", job}).out), kQuickThenSlowResults);  // each once, in order
-  EXPECT_NE(cluster_.Drover({"status", job}).out.find("10/10 done, 0 failed"), std::string::npos);
+  EXPECT_EQ(Lines(cluster_.Drover({"results", job}).out), QuickThenSlowResults());  // each once, in order
+  EXPECT_NE(cluster_.Drover({"status", job}).out.find("20/20 done, 0 failed"), std::string::npos);
 }
 
 TEST_F(SchedulingTest, AWorkerKilledAroundAStealLosesNothing) {
@@ -121,7 +130,7 @@ TEST_F(SchedulingTest, AWorkerKilledAroundAStealLosesNothing) {
   busy.Signal(SIGKILL);
   CommandResult waited = cluster_.Drover({"wait", job});
   EXPECT_EQ(waited.exit_code, 0) << waited.err;
-  EXPECT_EQ(Lines(cluster_.Drover({"results", job}).out), kQuickThenSlowResults);
+  EXPECT_EQ(Lines(cluster_.Drover({"results", job}).out), QuickThenSlowResults());
 }
 
 TEST_F(SchedulingTest, TwoJobsShareTheWorkers) {
