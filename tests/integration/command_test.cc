@@ -10,7 +10,6 @@
 
 #include <gtest/gtest.h>
 
-#include "absl/random/random.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -20,8 +19,6 @@
 
 namespace drover::testing {
 namespace {
-
-std::string Marker() { return absl::StrCat("DROVER_TEST_MARK=", absl::Uniform<uint64_t>(absl::BitGen())); }
 
 class CommandTest : public ::testing::Test {
  protected:
@@ -316,7 +313,7 @@ TEST_F(CommandTest, CpusLimitHowManyTasksRunAtOnce) {
 }
 
 TEST_F(CommandTest, CancelKillsRunningTasks) {
-  std::string mark = Marker();
+  std::string mark = UniqueTestMark();
   CommandResult submitted = cluster_.Drover({"submit", "--env", mark, "--range", "0:4", "--", "sleep", "60"});
   std::string job = Lines(submitted.out).at(0);
   ASSERT_TRUE(WaitUntil([&] { return ProcessesWithEnv(mark).size() == 2; }));  // two slots busy
@@ -328,7 +325,7 @@ TEST(CommandCrash, AKilledWorkerLeavesNoTaskBehind) {
   TestCluster cluster({"--worker-timeout", "1", "--heartbeat", "0.2"});
   ChildProcess& worker = cluster.AddWorker(2);
   ASSERT_TRUE(cluster.WaitForWorkers(1));
-  std::string mark = Marker();
+  std::string mark = UniqueTestMark();
   // Each task also starts a grandchild in the background.
   cluster.Drover({"submit", "--env", mark, "--range", "0:2", "--", "sh", "-c", "sleep 60 & sleep 60"});
   ASSERT_TRUE(WaitUntil([&] { return ProcessesWithEnv(mark).size() >= 4; }));

@@ -18,6 +18,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -372,6 +373,10 @@ std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines = absl::StrSplit(text, '\n');
   if (!lines.empty() && lines.back().empty()) lines.pop_back();
   return lines;
+}
+
+std::string UniqueTestMark() {
+  return absl::StrCat("DROVER_TEST_MARK=", absl::Uniform<uint64_t>(absl::BitGen()));
 }
 
 int ChunksHeldBy(TestCluster& cluster, const std::string& name) {

@@ -134,6 +134,9 @@ int ThreadsNamed(pid_t pid, const std::string& name);
 
 // Pids of live processes whose environment contains `entry` (e.g. "MARK=123").
 std::vector<pid_t> ProcessesWithEnv(const std::string& entry);
+// "DROVER_TEST_MARK=<random>": an environment entry that marks the processes
+// of one test only (tests run beside each other, and beside the Slurm test).
+std::string UniqueTestMark();
 
 // Chunks held by the worker named `name`, from `drover --json workers` (0 if absent).
 int ChunksHeldBy(TestCluster& cluster, const std::string& name);

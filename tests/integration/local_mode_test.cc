@@ -9,16 +9,12 @@
 
 #include <gtest/gtest.h>
 
-#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "tests/integration/harness.h"
 
 namespace drover::testing {
 namespace {
-
-// An environment entry that marks every process of one test run.
-std::string Marker() { return absl::StrCat("DROVER_TEST_MARK=", absl::Uniform<uint64_t>(absl::BitGen())); }
 
 // The workers' task reapers exit as soon as their worker is gone: allow them a moment.
 bool NoneLeft(const std::string& mark) {
@@ -48,7 +44,7 @@ std::string Cmdline(pid_t pid) {
 }
 
 TEST(LocalMode, TheClassicPoolMapExample) {
-  std::string mark = Marker();
+  std::string mark = UniqueTestMark();
   CommandResult r = RunProgram({BinPath("drover"), "run", "--local", "-j", "4", "--kernel", "sum_squares",
                                 "10000000", "10000000", "10000000", "10000000"},
                                "", {mark});
@@ -60,7 +56,7 @@ TEST(LocalMode, TheClassicPoolMapExample) {
 }
 
 TEST(LocalMode, AMillionNoopTasksInChunks) {
-  std::string mark = Marker();
+  std::string mark = UniqueTestMark();
   CommandResult r = RunProgram({BinPath("drover"), "run", "--local", "-j", "2", "--kernel", "noop",
                                 "--range", "0:1000000", "--chunk", "1000", "--reduce", "count"},
                                "", {mark});
@@ -70,7 +66,7 @@ TEST(LocalMode, AMillionNoopTasksInChunks) {
 }
 
 TEST(LocalMode, CtrlCStopsEverything) {
-  std::string mark = Marker();
+  std::string mark = UniqueTestMark();
   std::vector<std::string> argv = {BinPath("drover"), "run", "--local", "-j", "2", "--kernel", "sleep_ms"};
   for (int i = 0; i < 200; ++i) argv.push_back("100");
   ChildProcess drover(argv, {mark});
@@ -86,7 +82,7 @@ TEST(LocalMode, CtrlCStopsEverything) {
 }
 
 TEST(LocalMode, AWorkerCrashIsSurvivedAndCleanedUp) {
-  std::string mark = Marker();
+  std::string mark = UniqueTestMark();
   std::vector<std::string> argv = {BinPath("drover"), "run", "--local", "-j", "2", "--kernel", "sleep_ms"};
   for (int i = 0; i < 40; ++i) argv.push_back("50");
   ChildProcess drover(argv, {mark});

@@ -55,7 +55,7 @@ TEST(Drain, TasksStoppedWithTheirWorkerRunElsewhereAndDoNotFail) {
   // answers. It carries a mark of this test: its job id alone is no mark (the
   // Slurm test's tasks, running beside this test, belonged to a job 1 too, and
   // got this test's SIGTERM).
-  const std::string env = absl::StrCat("DROVER_TEST_MARK=drain-", getpid());
+  const std::string env = UniqueTestMark();
   CommandResult submitted =
       cluster.Drover({"submit", ":::", "x", "--", "env", env, "sh", "-c",
                       absl::StrCat("if [ -e ", marker, " ]; then exec sleep 600; fi; echo {}")});
