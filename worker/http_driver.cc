@@ -28,6 +28,7 @@
 #include "common/items.h"
 #include "common/log.h"
 #include "common/status_ranges.h"
+#include "worker/start_spacing.h"
 
 namespace drover {
 
@@ -279,6 +280,7 @@ void HttpDriver::Run() {
   curl_multi_setopt(multi, CURLMOPT_TIMERDATA, &curl_deadline);
   std::multimap<absl::Time, HttpTransfer*> waiting;  // to start, by when
   absl::flat_hash_set<HttpTransfer*> running;
+  StartSpacing spacing;  // paced jobs' first attempts, as they start
   int still_running = 0;
   // Takes the transfers curl has finished: recorded, or waiting to try again.
   auto take_done = [&] {
@@ -339,11 +341,17 @@ void HttpDriver::Run() {
     }
     if (stopping) break;
     absl::Time now = absl::Now();
+    std::vector<HttpTransfer*> held_back;  // paced starts too close to the job's previous one
     while (!waiting.empty() && waiting.begin()->first <= now) {
       HttpTransfer* t = waiting.begin()->second;
       waiting.erase(waiting.begin());
       if (!t->setup->accept_error.empty()) {
         Record(t, t->setup->accept_error);
+        continue;
+      }
+      const double rate = t->chunk->chunk().grpc().rate();
+      if (t->attempts == 0 && rate > 0 && !spacing.MayStart(t->chunk->chunk().job_id(), rate, now, &t->start_at)) {
+        held_back.push_back(t);
         continue;
       }
       if (t->easy == nullptr) Configure(t, t->chunk->chunk(), TakeIdleHandle());
@@ -357,6 +365,7 @@ void HttpDriver::Run() {
       curl_multi_add_handle(multi, t->easy);  // sets a timer of 0: it starts below
       running.insert(t);
     }
+    for (HttpTransfer* t : held_back) waiting.emplace(t->start_at, t);
     now = absl::Now();
     if (curl_deadline <= now) {
       curl_deadline = absl::InfiniteFuture();

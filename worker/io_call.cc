@@ -125,6 +125,7 @@ void IoCall::StartAttempt() {
 void IoCall::StartAt(absl::Time when) {
   absl::MutexLock lock(&mu_);
   step_ = Step::kWait;
+  paced_ = true;
   waiting_ = true;
   alarm_.Set(host_->queue(), absl::ToChronoTime(cancelled_ ? absl::Now() : when), this);
 }
@@ -166,6 +167,13 @@ void IoCall::Proceed(bool ok) {
       AttemptEnded();
       return;
     case Step::kWait:
+      if (paced_ && ok) {
+        absl::Time wait_until;
+        if (!host_->MayStartPaced(job_id(), chunk_->chunk().grpc().rate(), absl::Now(), &wait_until)) {
+          return StartAt(wait_until);
+        }
+      }
+      paced_ = false;
       StartAttempt();  // a cancelled alarm (ok false) finds cancelled_ set
       return;
     case Step::kDone:

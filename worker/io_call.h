@@ -41,6 +41,9 @@ class IoCallHost {
   virtual void CallEnded(IoCall* call) = 0;
   // The call's item was the last of its chunk: the chunk is finished.
   virtual void ChunkFinished(const std::shared_ptr<IoChunk>& chunk) = 0;
+  // A paced start (StartAt) of a call of `job_id` at `rate` is due at `now`:
+  // true if it may go; false if it waits until `*wait_until` (StartSpacing).
+  virtual bool MayStartPaced(uint64_t job_id, double rate, absl::Time now, absl::Time* wait_until) = 0;
 };
 
 // Events arrive on engine threads one at a time (a call never has two
@@ -57,7 +60,8 @@ class IoCall : public Tagged {
   uint64_t job_id() const { return chunk_->chunk().job_id(); }
   // Starts the next attempt (or ends the call if it was cancelled).
   void StartAttempt();
-  // StartAttempt() at `when` (pacing a job with --rate).
+  // StartAttempt() at `when` (pacing a job with --rate), or later if the
+  // host says the job's previous start was too recent.
   void StartAt(absl::Time when);
   // Runs on an engine thread for each event of this call.
   void Proceed(bool ok) override;
@@ -98,6 +102,7 @@ class IoCall : public Tagged {
   std::unique_ptr<grpc::ClientContext> context_ ABSL_GUARDED_BY(mu_);
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool waiting_ ABSL_GUARDED_BY(mu_) = false;  // on alarm_
+  bool paced_ = false;  // the wait on alarm_ is a paced first start, not a retry's backoff
 };
 
 }  // namespace drover

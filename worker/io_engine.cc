@@ -27,6 +27,7 @@
 #include "worker/io_chunk.h"
 #include "worker/job_flags.h"
 #include "worker/io_targets.h"
+#include "worker/start_spacing.h"
 
 namespace drover {
 
@@ -61,6 +62,10 @@ class IoEngine::Impl : public IoCallHost {
   grpc::CompletionQueue* queue() override { return &queue_; }
   void CallEnded(IoCall* call) override;
   void ChunkFinished(const std::shared_ptr<IoChunk>& chunk) override;
+  bool MayStartPaced(uint64_t job_id, double rate, absl::Time now, absl::Time* wait_until) override {
+    absl::MutexLock lock(&mu_);
+    return spacing_.MayStart(job_id, rate, now, wait_until);
+  }
 
  private:
   void Poll();
@@ -94,6 +99,7 @@ class IoEngine::Impl : public IoCallHost {
   absl::flat_hash_map<uint64_t, absl::flat_hash_set<IoCall*>> live_ ABSL_GUARDED_BY(mu_);  // by job
   // Jobs with --rate: when the job's next call may start on this worker.
   absl::flat_hash_map<uint64_t, absl::Time> next_start_ ABSL_GUARDED_BY(mu_);
+  StartSpacing spacing_ ABSL_GUARDED_BY(mu_);  // gRPC jobs' paced starts as they go
   JobFlags cancelled_ ABSL_GUARDED_BY(mu_);
   int64_t live_count_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<v1::ChunkResult> finished_ ABSL_GUARDED_BY(mu_);

@@ -187,8 +187,10 @@ TEST_F(IoTest, ARateIsMetOverAllWorkersWithCallsSpacedEvenly) {
   // under test here, not a speed): within 5% of 100/s.
   EXPECT_NEAR((JsonInt(stats, "calls") - 1) / seconds, 100, 5) << stats;
   // Spaced, not in bursts of a chunk (16 calls): 5 calls in 50 ms is even.
-  // Under AddressSanitizer on a busy machine a worker stalled for tens of ms
-  // and caught up with 12 (the overall rate held), still short of a chunk.
+  // A worker that stalls makes up at most 4/3 of its share (StartSpacing): 4
+  // of its calls in 50 ms. Before that, a worker stalled by a busy machine
+  // caught up with a burst (10 in 50 ms at ctest -j4, 12 under ASan). Under
+  // ASan the echo server stalls too, and bunches calls as it reads them.
   EXPECT_LE(JsonInt(stats, "maxCallsInWindow"), kAddressSanitizer ? 15 : 9) << stats;
 }
 
