@@ -83,7 +83,7 @@ void Scheduler::OnWorkerMessage(const std::string& peer, v1::WorkerMessage messa
       OnReady(worker, message.mutable_ready(), now);
       break;
     case v1::WorkerMessage::kGoodbye:
-      LoseWorker(peer, absl::StrCat("said goodbye (", message.goodbye().reason(), ")"), now);
+      LoseWorker(peer, absl::StrCat("said goodbye (", message.goodbye().reason(), ")"), now, /*said_goodbye=*/true);
       break;
     case v1::WorkerMessage::kHeartbeat:
       if (message.heartbeat().has_load()) worker.load = message.heartbeat().load();

@@ -231,7 +231,9 @@ class Scheduler {
   // False (and the worker lost) when Assigns sent to it never arrived.
   bool AssignsArrivedOrLose(WorkerRecord& worker, uint64_t chunks_received, absl::Time now);
   v1::WorkerInfo Info(const WorkerRecord& worker) const;
-  void LoseWorker(const std::string& peer, absl::string_view why, absl::Time now);
+  // Forgets the worker and requeues what it held. Logged as a warning, except
+  // a worker that said goodbye holding nothing (it left; nothing was lost).
+  void LoseWorker(const std::string& peer, absl::string_view why, absl::Time now, bool said_goodbye = false);
   void CancelOnWorkers(uint64_t job_id);
   // Drops a finished job from every table (after its forgetting is durable).
   void DropJob(uint64_t job_id);

@@ -140,12 +140,16 @@ absl::StatusOr<v1::WorkerInfo> Scheduler::DrainWorker(const std::string& worker_
   return Info(worker);
 }
 
-void Scheduler::LoseWorker(const std::string& peer, absl::string_view why, absl::Time now) {
+void Scheduler::LoseWorker(const std::string& peer, absl::string_view why, absl::Time now, bool said_goodbye) {
   auto it = workers_.find(peer);
   if (it == workers_.end()) return;
   WorkerRecord& worker = it->second;
-  LogWarning(absl::StrCat("worker ", worker.id, " lost: ", why, "; ",
-                          worker.held.size(), " chunk(s) go back to the queue"));
+  if (said_goodbye && worker.held.empty()) {
+    LogInfo(absl::StrCat("worker ", worker.id, " left: ", why));  // a drain's end, or a stop with nothing held
+  } else {
+    LogWarning(absl::StrCat("worker ", worker.id, " lost: ", why, "; ", worker.held.size(),
+                            " chunk(s) go back to the queue"));
+  }
   std::vector<std::pair<Job*, v1::ChunkResult>> given_up;
   for (const auto& [key, held] : worker.held) {
     Job* job = FindJob(key.first);

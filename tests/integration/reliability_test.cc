@@ -34,7 +34,7 @@ TEST(Drain, SigtermFinishesWhatTheWorkerHoldsThenExits) {
   std::optional<int> status = worker.Wait();
   ASSERT_TRUE(status.has_value());
   EXPECT_EQ(WEXITSTATUS(*status), 0) << worker.Log();
-  EXPECT_NE(cluster.coordinator().Log().find("said goodbye (drained); 0 chunk(s) go back"), std::string::npos)
+  EXPECT_NE(cluster.coordinator().Log().find("left: said goodbye (drained)"), std::string::npos)
       << cluster.coordinator().Log();
   cluster.AddWorker(2);  // the rest of the job goes to a new worker
   EXPECT_EQ(cluster.Drover({"wait", "--quiet", job}).exit_code, 0);
@@ -87,7 +87,7 @@ TEST(Drain, TheCliDrainsAWorkerById) {
   std::optional<int> status = worker.Wait();
   ASSERT_TRUE(status.has_value());
   EXPECT_EQ(WEXITSTATUS(*status), 0);
-  EXPECT_NE(cluster.coordinator().Log().find("said goodbye (drained); 0 chunk(s) go back"), std::string::npos);
+  EXPECT_NE(cluster.coordinator().Log().find("left: said goodbye (drained)"), std::string::npos);
   EXPECT_EQ(cluster.Drover({"workers", "drain", "no-such-worker"}).exit_code, 2);
 }
 
