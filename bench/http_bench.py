@@ -1,6 +1,9 @@
 """HTTP benchmark: 10,000 GETs against a real nginx on loopback (Debian's, from a
-generated config: 10,000 files of 10 KB, and an endpoint that answers after
-20 ms through its echo module), made in the same run by:
+generated config: 10,000 files of 10 KB, and two endpoints that answer after
+20 ms through its echo module: /latency answers "ok" in chunked encoding, as the
+echo module writes it (headers, the chunk and the last chunk: up to three TCP
+segments), /latency-one a small file with a Content-Length, in one write, as a
+typical API server answers), made in the same run by:
 
 - Python aiohttp, asyncio.gather with a semaphore at 256 (one session);
 - Python requests.get(url, timeout=5) in a ThreadPoolExecutor(256), as the
@@ -97,6 +100,8 @@ class Nginx:
         os.makedirs(os.path.join(self.dir, "www", "f"))
         os.makedirs(os.path.join(self.dir, "tmp"))
         body = os.urandom(10 * 1024)
+        with open(os.path.join(self.dir, "www", "ok.txt"), "w") as f:
+            f.write("ok\n")
         for i in range(files):
             with open(os.path.join(self.dir, "www", "f", f"{i}.bin"), "wb") as f:
                 f.write(body)
@@ -115,6 +120,7 @@ http {{
     listen 127.0.0.1:{self.port} backlog=4096;
     root {d}/www;
     location = /latency {{ echo_sleep {LATENCY_MS / 1000}; echo ok; }}
+    location = /latency-one {{ echo_sleep {LATENCY_MS / 1000}; echo_exec /ok.txt; }}
     location = /stub {{ stub_status; }}
   }}
 }}
@@ -204,10 +210,16 @@ def main():
         waits = os.path.join(work, "latency.txt")
         with open(waits, "w") as f:
             f.writelines(nginx.url(f"/latency?{i}") + "\n" for i in range(args.requests))
+        waits_one = os.path.join(work, "latency-one.txt")
+        with open(waits_one, "w") as f:
+            f.writelines(nginx.url(f"/latency-one?{i}") + "\n" for i in range(args.requests))
         print(f"({os.cpu_count()} cores; nginx, the runners and drover's processes share them)\n")
         table("Static files of 10 KB", files, args.requests, args.repeat)
-        table(f"An endpoint that answers after {LATENCY_MS} ms", waits, args.requests, args.repeat,
-              ideal=args.requests * LATENCY_MS / 1000 / CONCURRENCY)
+        ideal = args.requests * LATENCY_MS / 1000 / CONCURRENCY
+        table(f"An endpoint that answers after {LATENCY_MS} ms, chunked", waits, args.requests, args.repeat,
+              ideal=ideal)
+        table(f"An endpoint that answers after {LATENCY_MS} ms, in one write", waits_one, args.requests,
+              args.repeat, ideal=ideal)
     finally:
         nginx.close()
         shutil.rmtree(work, ignore_errors=True)

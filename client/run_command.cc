@@ -156,15 +156,17 @@ int RunLocal(v1::JobSpec spec, const CommonOptions& common, const RunOptions& ru
   if (!cluster.ok()) return Fail(cluster.status());
 
   int code;
-  auto client = ConnectTo((*cluster)->client_target(), (*cluster)->token());
-  if (!client.ok()) {
-    code = Fail(client.status());
-  } else {
-    client_for_monitor = client->get();
-    absl::Status ready = (*client)->WaitForWorkers(workers, absl::Seconds(30));
-    code = ready.ok() ? SubmitAndStream(**client, std::move(spec), common, run, sinks) : Fail(ready);
-    client_for_monitor = nullptr;
-  }
+  {
+    auto client = ConnectTo((*cluster)->client_target(), (*cluster)->token());
+    if (!client.ok()) {
+      code = Fail(client.status());
+    } else {
+      client_for_monitor = client->get();
+      absl::Status ready = (*client)->WaitForWorkers(workers, absl::Seconds(30));
+      code = ready.ok() ? SubmitAndStream(**client, std::move(spec), common, run, sinks) : Fail(ready);
+      client_for_monitor = nullptr;
+    }
+  }  // The connection closes here: a stopping gRPC server waits for its clients to go (up to 2 s).
   bool trouble = coordinator_lost || workers_lost > 0 || code == kExitError;
   if (trouble) std::fprintf(stderr, "drover: logs of the local cluster are kept in %s\n", (*cluster)->log_dir().c_str());
   (*cluster)->Stop(/*keep_logs=*/trouble);
