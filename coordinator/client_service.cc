@@ -21,6 +21,7 @@ namespace {
 
 constexpr uint64_t kMaxItemsPerBatch = 65536;
 constexpr absl::Duration kWatchMinInterval = absl::Milliseconds(100);
+constexpr absl::Duration kResultsMinInterval = absl::Milliseconds(10);
 // A submit waits at most this long for others to leave room in the budget.
 constexpr absl::Duration kSubmitWait = absl::Seconds(60);
 // A streamed job's spec (no items) may take at most this to parse.
@@ -307,6 +308,7 @@ grpc::Status ClientService::StreamResults(grpc::ServerContext* context,
       give_up();
       return grpc::Status::CANCELLED;
     }
+    if (batch.chunks_size() > 0 && !end) absl::SleepFor(kResultsMinInterval);  // fewer, larger batches
     if (end) {
       // A reader must not take a cancelled job's results for all of them.
       auto cancelled = loop_->Call<bool>([&](Scheduler& s) {

@@ -3,7 +3,7 @@
 // cost a turn, however many requests are in flight). Transfers wait in a
 // time-ordered queue to start (paced by --rate, or backing off before a
 // retry), run in the multi handle, and end by recording their item; their
-// easy handles are reset and kept for the next ones.
+// easy handles are kept, still configured for their job, for the next ones.
 #include "worker/http_driver.h"
 
 #include <curl/curl.h>
@@ -39,14 +39,21 @@ constexpr int kMaxPollMs = 200;
 // Easy handles kept for reuse once their transfer ends.
 constexpr size_t kMaxIdleHandles = 512;
 
-// How the requests of one chunk are made (shared by its transfers).
+// How the requests of a job's chunks are made (shared by their transfers, and
+// by the easy handles configured with it).
 struct HttpChunkSetup {
+  uint64_t job_id = 0;
+  std::string spec;  // the serialized GrpcSpec it was made from
   std::string method;
   std::string url;  // empty: each item is a URL
   curl_slist* headers = nullptr;
   StatusRanges accept;                      // statuses that succeed
   std::string accept_error;                 // set when accept_status does not parse
   bool discard_body = false;                // count the body's bytes, keep none
+  int64_t timeout_ms = 0;                   // 0: none
+  int64_t connect_timeout_ms = 0;           // 0: curl's default
+  uint32_t max_redirects = 0;               // 0: redirects are not followed
+  std::string ca_pem;                       // empty: the system's CAs
   ~HttpChunkSetup() { curl_slist_free_all(headers); }
 };
 
@@ -90,9 +97,15 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   return bytes;
 }
 
-std::shared_ptr<const HttpChunkSetup> SetupFor(const v1::Chunk& chunk) {
+std::shared_ptr<const HttpChunkSetup> MakeSetup(const v1::Chunk& chunk, std::string spec) {
   const v1::HttpRequest& http = chunk.grpc().http();
   auto setup = std::make_shared<HttpChunkSetup>();
+  setup->job_id = chunk.job_id();
+  setup->spec = std::move(spec);
+  setup->timeout_ms = chunk.grpc().deadline_ms();
+  setup->connect_timeout_ms = http.connect_timeout_ms();
+  setup->max_redirects = http.max_redirects();
+  setup->ca_pem = chunk.grpc().ca_pem();
   setup->url = http.url();
   setup->discard_body = http.discard_body();
   setup->method = !http.method().empty() ? http.method() : http.url().empty() ? "GET" : "POST";
@@ -114,15 +127,10 @@ std::shared_ptr<const HttpChunkSetup> SetupFor(const v1::Chunk& chunk) {
   return setup;
 }
 
-// Sets up `easy` (new, or reset) for a transfer's first attempt.
-void Configure(HttpTransfer* t, const v1::Chunk& chunk, CURL* easy) {
-  const v1::GrpcSpec& spec = chunk.grpc();
-  const HttpChunkSetup& setup = *t->setup;
-  CURL* e = t->easy = easy;
-  curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+// Sets up `easy` (new, or reset) for the requests of `setup`.
+void ConfigureForSetup(CURL* e, const HttpChunkSetup& setup) {
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_URL, setup.url.empty() ? t->item.c_str() : setup.url.c_str());
+  if (!setup.url.empty()) curl_easy_setopt(e, CURLOPT_URL, setup.url.c_str());
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");  // never file:// or the like from an item
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_USERAGENT, "drover");
@@ -131,27 +139,36 @@ void Configure(HttpTransfer* t, const v1::Chunk& chunk, CURL* easy) {
   } else if (setup.method != "GET" || !setup.url.empty()) {
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, setup.method.c_str());
   }
-  if (!setup.url.empty()) {
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->item.size()));
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->item.data());  // t->item lives as long as the handle
-  }
   if (setup.headers != nullptr) curl_easy_setopt(e, CURLOPT_HTTPHEADER, setup.headers);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, OnBody);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-  if (spec.deadline_ms() > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(spec.deadline_ms()));
-  if (spec.http().connect_timeout_ms() > 0) {
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(spec.http().connect_timeout_ms()));
+  if (setup.timeout_ms > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(setup.timeout_ms));
+  if (setup.connect_timeout_ms > 0) {
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(setup.connect_timeout_ms));
   }
-  if (spec.http().max_redirects() > 0) {
+  if (setup.max_redirects > 0) {
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(e, CURLOPT_MAXREDIRS, static_cast<long>(spec.http().max_redirects()));
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, static_cast<long>(setup.max_redirects));
   }
-  if (!spec.ca_pem().empty()) {
-    curl_blob blob{const_cast<char*>(spec.ca_pem().data()), spec.ca_pem().size(), CURL_BLOB_COPY};
+  if (!setup.ca_pem.empty()) {
+    curl_blob blob{const_cast<char*>(setup.ca_pem.data()), setup.ca_pem.size(), CURL_BLOB_COPY};
     curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
   }
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
   curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);  // wait to multiplex on an HTTP/2 connection being made
+}
+
+// Points `e`, configured for t's setup, at the transfer itself.
+void ConfigureForTransfer(HttpTransfer* t, CURL* e) {
+  t->easy = e;
+  curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+  if (t->setup->url.empty()) {
+    curl_easy_setopt(e, CURLOPT_URL, t->item.c_str());
+  } else {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->item.size()));
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->item.data());  // t->item lives as long as the transfer
+  }
 }
 
 // Failures worth another attempt: no connection, or one that broke.
@@ -177,7 +194,7 @@ HttpDriver::HttpDriver(ChunkFinished chunk_finished)
 
 HttpDriver::~HttpDriver() {
   Shutdown();
-  for (void* easy : idle_handles_) curl_easy_cleanup(static_cast<CURL*>(easy));
+  for (const auto& [easy, setup] : idle_handles_) curl_easy_cleanup(static_cast<CURL*>(easy));
   curl_multi_cleanup(static_cast<CURLM*>(multi_));
   close(wake_fd_);
   close(epoll_fd_);
@@ -190,6 +207,7 @@ void HttpDriver::Wake() {
 
 void HttpDriver::Start(std::shared_ptr<IoChunk> chunk, const std::vector<absl::Time>& starts) {
   std::shared_ptr<const HttpChunkSetup> setup = SetupFor(chunk->chunk());
+  if (setup == nullptr) return;  // shutting down
   ChunkItems items(chunk->chunk());
   const absl::Time now = absl::Now();
   std::vector<HttpTransfer*> made;
@@ -209,6 +227,18 @@ void HttpDriver::Start(std::shared_ptr<IoChunk> chunk, const std::vector<absl::T
     incoming_.insert(incoming_.end(), made.begin(), made.end());
   }
   Wake();
+}
+
+std::shared_ptr<const HttpChunkSetup> HttpDriver::SetupFor(const v1::Chunk& chunk) {
+  std::string spec = chunk.grpc().SerializeAsString();
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return nullptr;
+  // A job's chunks come with the same spec: one setup for all of them lets
+  // its easy handles be reused as they are configured.
+  if (last_setup_ == nullptr || last_setup_->job_id != chunk.job_id() || last_setup_->spec != spec) {
+    last_setup_ = MakeSetup(chunk, std::move(spec));
+  }
+  return last_setup_;
 }
 
 void HttpDriver::CancelJob(uint64_t job_id) {
@@ -244,18 +274,28 @@ void HttpDriver::Shutdown() {
 
 namespace {
 
+// The sockets curl has asked to watch, and the epoll set they are in.
+struct SocketWatch {
+  int epoll_fd;
+  absl::flat_hash_set<int> watched;  // registered with events; others have none
+};
+
 // libcurl's CURLMOPT_SOCKETFUNCTION: watch `socket` for what curl waits on.
-int OnSocket(CURL*, curl_socket_t socket, int what, void* epoll_fd, void*) {
-  const int epoll = *static_cast<int*>(epoll_fd);
-  if (what == CURL_POLL_REMOVE) {
-    epoll_ctl(epoll, EPOLL_CTL_DEL, socket, nullptr);
-    return 0;
-  }
+// A socket curl stops watching (a kept-alive connection between requests)
+// stays registered with no events, so its next request costs one epoll_ctl,
+// not two; epoll forgets it when curl closes it.
+int OnSocket(CURL*, curl_socket_t socket, int what, void* data, void*) {
+  auto* watch = static_cast<SocketWatch*>(data);
   epoll_event event{};
   event.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
   event.data.fd = socket;
-  if (epoll_ctl(epoll, EPOLL_CTL_MOD, socket, &event) != 0 && errno == ENOENT) {
-    epoll_ctl(epoll, EPOLL_CTL_ADD, socket, &event);
+  if (what == CURL_POLL_REMOVE) {
+    watch->watched.erase(socket);
+  } else {
+    watch->watched.insert(socket);
+  }
+  if (epoll_ctl(watch->epoll_fd, EPOLL_CTL_MOD, socket, &event) != 0 && errno == ENOENT && event.events != 0) {
+    epoll_ctl(watch->epoll_fd, EPOLL_CTL_ADD, socket, &event);
   }
   return 0;
 }
@@ -272,10 +312,10 @@ int OnTimer(CURLM*, long timeout_ms, void* deadline) {
 void HttpDriver::Run() {
   pthread_setname_np(pthread_self(), "drover-http");
   CURLM* multi = static_cast<CURLM*>(multi_);
-  int epoll_fd = epoll_fd_;
+  SocketWatch watch{epoll_fd_, {}};
   absl::Time curl_deadline = absl::InfiniteFuture();
   curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, OnSocket);
-  curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, &epoll_fd);
+  curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, &watch);
   curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, OnTimer);
   curl_multi_setopt(multi, CURLMOPT_TIMERDATA, &curl_deadline);
   std::multimap<absl::Time, HttpTransfer*> waiting;  // to start, by when
@@ -354,7 +394,7 @@ void HttpDriver::Run() {
         held_back.push_back(t);
         continue;
       }
-      if (t->easy == nullptr) Configure(t, t->chunk->chunk(), TakeIdleHandle());
+      if (t->easy == nullptr) ConfigureForTransfer(t, TakeIdleHandle(t->setup));
       t->body.clear();
       t->body_bytes = 0;
       t->too_large = false;
@@ -384,6 +424,12 @@ void HttpDriver::Run() {
         (void)!read(wake_fd_, &count, sizeof(count));
         continue;
       }
+      if (!watch.watched.contains(fd)) {
+        // An error or hang-up (always reported) on a socket curl is not
+        // watching: curl learns of it when it next uses the connection.
+        epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+        continue;
+      }
       const uint32_t what = events[i].events;
       const int flags = ((what & EPOLLIN) ? CURL_CSELECT_IN : 0) | ((what & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
                         ((what & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
@@ -393,10 +439,25 @@ void HttpDriver::Run() {
   }
 }
 
-void* HttpDriver::TakeIdleHandle() {
-  if (idle_handles_.empty()) return curl_easy_init();
-  void* easy = idle_handles_.back();
-  idle_handles_.pop_back();
+void* HttpDriver::TakeIdleHandle(const std::shared_ptr<const HttpChunkSetup>& setup) {
+  // A handle configured for this setup is ready as it is; look among the most
+  // recently kept (with one job at a time, the last one).
+  constexpr size_t kLookBack = 8;
+  for (size_t i = idle_handles_.size(); i > 0 && i + kLookBack > idle_handles_.size(); --i) {
+    if (idle_handles_[i - 1].second != setup) continue;
+    void* easy = idle_handles_[i - 1].first;
+    idle_handles_.erase(idle_handles_.begin() + static_cast<ptrdiff_t>(i - 1));
+    return easy;
+  }
+  CURL* easy;
+  if (idle_handles_.empty()) {
+    easy = curl_easy_init();
+  } else {
+    easy = static_cast<CURL*>(idle_handles_.back().first);
+    idle_handles_.pop_back();
+    curl_easy_reset(easy);
+  }
+  ConfigureForSetup(easy, *setup);
   return easy;
 }
 
@@ -448,8 +509,9 @@ void HttpDriver::Record(HttpTransfer* t, std::string error) {
     task.set_started_unix_us(absl::ToUnixMicros(t->first_start));
   }
   if (t->easy != nullptr && idle_handles_.size() < kMaxIdleHandles) {
-    curl_easy_reset(t->easy);
-    idle_handles_.push_back(std::exchange(t->easy, nullptr));
+    curl_easy_setopt(t->easy, CURLOPT_PRIVATE, nullptr);  // t is deleted below
+    curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, nullptr);
+    idle_handles_.emplace_back(std::exchange(t->easy, nullptr), t->setup);
   }
   task.set_item(std::move(t->item));  // no handle refers to it (a POST's body) now
   std::shared_ptr<IoChunk> chunk = std::move(t->chunk);

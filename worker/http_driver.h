@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -19,6 +20,7 @@
 
 namespace drover {
 
+struct HttpChunkSetup;
 struct HttpTransfer;
 
 // Thread-safe: Start, CancelJob, CancelAll and in_flight may be called from
@@ -52,15 +54,21 @@ class HttpDriver {
   // Records the transfer's outcome in its chunk and deletes it (its easy
   // handle is kept for another).
   void Record(HttpTransfer* transfer, std::string error);
-  // An easy handle to configure: a kept one, or a new one. Driver thread only.
-  void* TakeIdleHandle();
+  // The setup of the chunk's requests: the job's previous one when the spec
+  // is the same; null once the driver is stopping.
+  std::shared_ptr<const HttpChunkSetup> SetupFor(const v1::Chunk& chunk);
+  // An easy handle configured for `setup`: a kept one (as it is, or reset), or
+  // a new one. Driver thread only.
+  void* TakeIdleHandle(const std::shared_ptr<const HttpChunkSetup>& setup);
   void Wake();
 
   const ChunkFinished chunk_finished_;
   void* const multi_;    // CURLM*, used on the driver's thread only
   const int epoll_fd_;   // the sockets curl waits on, and wake_fd_
   const int wake_fd_;    // an eventfd: written by Wake() from any thread
-  std::vector<void*> idle_handles_;  // CURL*, driver thread only
+  // Kept easy handles (CURL*), each with the setup it is configured for;
+  // driver thread only.
+  std::vector<std::pair<void*, std::shared_ptr<const HttpChunkSetup>>> idle_handles_;
 
   mutable absl::Mutex mu_;
   std::vector<HttpTransfer*> incoming_ ABSL_GUARDED_BY(mu_);
@@ -68,6 +76,7 @@ class HttpDriver {
   bool cancel_all_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  std::shared_ptr<const HttpChunkSetup> last_setup_ ABSL_GUARDED_BY(mu_);
 
   std::thread thread_;
 };

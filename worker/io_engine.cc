@@ -40,8 +40,9 @@ class IoEngine::Impl : public IoCallHost {
     for (int i = 0; i < std::max(1, threads); ++i) threads_.emplace_back([this] { Poll(); });
   }
 
-  // Queues the chunks for an engine thread, which starts their calls (so
-  // gRPC's work stays on the engine threads, not the caller's).
+  // Queues gRPC chunks for an engine thread, which starts their calls (so
+  // gRPC's work stays on the engine threads, not the caller's); hands HTTP
+  // chunks to the HTTP driver.
   void Push(std::vector<v1::Chunk> chunks);
   void CancelJob(uint64_t job_id);
   void DropAll();
@@ -71,6 +72,7 @@ class IoEngine::Impl : public IoCallHost {
   void Poll();
   // On an engine thread: starts the calls of the chunks Push() queued.
   void StartQueued();
+  // Starts a gRPC chunk's calls.
   void Start(v1::Chunk&& chunk_message, JobFlags::Flag flag);
   // With --rate: when each of `count` calls of the job may start (empty:
   // now), evenly spaced at this worker's share, after the job's calls so far.
@@ -120,15 +122,34 @@ void IoEngine::Impl::Poll() {
 }
 
 void IoEngine::Impl::Push(std::vector<v1::Chunk> chunks) {
-  absl::MutexLock lock(&mu_);
-  if (shut_down_) return;
-  for (v1::Chunk& chunk : chunks) {
-    JobFlags::Flag flag = cancelled_.For(chunk.job_id());
-    queued_.emplace_back(std::move(chunk), std::move(flag));
+  // HTTP chunks go straight to the driver, which has its own thread: no hop
+  // through the completion queue (and gRPC's timer thread) per chunk.
+  std::vector<std::pair<std::shared_ptr<IoChunk>, std::vector<absl::Time>>> http_chunks;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) return;
+    for (v1::Chunk& chunk : chunks) {
+      JobFlags::Flag flag = cancelled_.For(chunk.job_id());
+      if (!chunk.grpc().has_http()) {
+        queued_.emplace_back(std::move(chunk), std::move(flag));
+        continue;
+      }
+      auto io_chunk = std::make_shared<IoChunk>(std::move(chunk), std::move(flag));
+      std::vector<absl::Time> starts;
+      if (io_chunk->item_count() > 0 && !io_chunk->cancelled()) starts = PacedStarts(*io_chunk, io_chunk->item_count());
+      http_chunks.emplace_back(std::move(io_chunk), std::move(starts));
+    }
+    if (!queued_.empty() && !kick_pending_) {
+      kick_pending_ = true;
+      kick_alarm_.Set(&queue_, gpr_now(GPR_CLOCK_MONOTONIC), &kick_);
+    }
   }
-  if (!kick_pending_) {
-    kick_pending_ = true;
-    kick_alarm_.Set(&queue_, gpr_now(GPR_CLOCK_MONOTONIC), &kick_);
+  for (auto& [chunk, starts] : http_chunks) {
+    if (chunk->item_count() == 0 || chunk->cancelled()) {
+      ChunkFinished(chunk);  // a cancelled job's chunk is dropped
+    } else {
+      http_.Start(chunk, starts);
+    }
   }
 }
 
@@ -166,21 +187,6 @@ std::vector<absl::Time> IoEngine::Impl::PacedStarts(const IoChunk& chunk, size_t
 }
 
 void IoEngine::Impl::Start(v1::Chunk&& chunk_message, JobFlags::Flag flag) {
-  if (chunk_message.grpc().has_http()) {
-    auto chunk = std::make_shared<IoChunk>(std::move(chunk_message), std::move(flag));
-    std::vector<absl::Time> starts;
-    {
-      absl::MutexLock lock(&mu_);
-      if (shut_down_) return;
-      if (chunk->item_count() > 0 && !chunk->cancelled()) starts = PacedStarts(*chunk, chunk->item_count());
-    }
-    if (chunk->item_count() == 0 || chunk->cancelled()) {
-      ChunkFinished(chunk);  // a cancelled job's chunk is dropped
-    } else {
-      http_.Start(chunk, starts);
-    }
-    return;
-  }
   std::shared_ptr<const CallTarget> target = targets_.For(chunk_message);
   {
     absl::MutexLock lock(&mu_);

@@ -283,6 +283,13 @@ TEST_F(HttpTest, WithUrlEachItemIsARequestBodyAndHeadersGoWithIt) {
     if (absl::StartsWith(line, "POST /echo 200") && absl::EndsWith(line, "\"yes\"")) ++posts;
   }
   EXPECT_EQ(posts, 3);
+  // The worker keeps its easy handles configured for a job: the next job's
+  // requests carry none of this one's method, body or headers.
+  CommandResult next = Run({}, {nginx_.Url("/small.txt?after-post")});
+  ASSERT_EQ(next.exit_code, 0) << next.err;
+  const std::string last = nginx_.AccessLog().back();
+  EXPECT_TRUE(absl::StartsWith(last, "GET /small.txt 200 ")) << last;
+  EXPECT_FALSE(absl::EndsWith(last, "\"yes\"")) << last;
 }
 
 TEST_F(HttpTest, OutputDirFilesAreTheBodiesByteForByte) {
