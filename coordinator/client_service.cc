@@ -15,12 +15,18 @@
 #include "common/items.h"
 #include "common/job_state.h"
 #include "common/log.h"
+#include "coordinator/job.h"
 
 namespace drover {
 namespace {
 
 constexpr uint64_t kMaxItemsPerBatch = 65536;
 constexpr absl::Duration kWatchMinInterval = absl::Milliseconds(100);
+// A results stream that took everything ready in a batch of fewer chunks than
+// this waits kResultsMinInterval before its next one: results that come a
+// chunk at a time (I/O jobs) go out in fewer, larger batches, each a loop
+// call, a gRPC write and a client wake-up less.
+constexpr int kSmallBatchChunks = 32;
 constexpr absl::Duration kResultsMinInterval = absl::Milliseconds(10);
 // A submit waits at most this long for others to leave room in the budget.
 constexpr absl::Duration kSubmitWait = absl::Seconds(60);
@@ -298,6 +304,14 @@ grpc::Status ClientService::StreamResults(grpc::ServerContext* context,
       return kStopping;
     }
     if (!pulled->ok()) return ToGrpc(*pulled);
+    // A small batch that took every result ready (short of the batch's limits).
+    uint64_t items = 0, bytes = 0;
+    for (const v1::ChunkOutputs& c : batch.chunks()) {
+      items += std::max<uint32_t>(c.item_count(), 1);
+      bytes += c.outputs().size();
+    }
+    const bool trickling = batch.chunks_size() < kSmallBatchChunks && items < kMaxItemsPerBatch &&
+                           bytes < Job::kMaxBatchBytes;
     if (request->failed_only()) {
       auto chunks = batch.mutable_chunks();
       chunks->erase(std::remove_if(chunks->begin(), chunks->end(),
@@ -308,7 +322,7 @@ grpc::Status ClientService::StreamResults(grpc::ServerContext* context,
       give_up();
       return grpc::Status::CANCELLED;
     }
-    if (batch.chunks_size() > 0 && !end) absl::SleepFor(kResultsMinInterval);  // fewer, larger batches
+    if (batch.chunks_size() > 0 && trickling && !end) absl::SleepFor(kResultsMinInterval);  // rate limit
     if (end) {
       // A reader must not take a cancelled job's results for all of them.
       auto cancelled = loop_->Call<bool>([&](Scheduler& s) {
