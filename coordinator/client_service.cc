@@ -23,9 +23,9 @@ namespace {
 constexpr uint64_t kMaxItemsPerBatch = 65536;
 constexpr absl::Duration kWatchMinInterval = absl::Milliseconds(100);
 // A results stream that took everything ready in a batch of fewer chunks than
-// this waits kResultsMinInterval before its next one: results that come a
-// chunk at a time (I/O jobs) go out in fewer, larger batches, each a loop
-// call, a gRPC write and a client wake-up less.
+// this waits kResultsMinInterval (or until a job ends) before its next one:
+// results that come a chunk at a time (I/O jobs) go out in fewer, larger
+// batches, each a loop call, a gRPC write and a client wake-up less.
 constexpr int kSmallBatchChunks = 32;
 constexpr absl::Duration kResultsMinInterval = absl::Milliseconds(10);
 // A submit waits at most this long for others to leave room in the budget.
@@ -294,6 +294,7 @@ grpc::Status ClientService::StreamResults(grpc::ServerContext* context,
       return grpc::Status::CANCELLED;
     }
     uint64_t seen = loop_->change_count();
+    const uint64_t ended_before = loop_->jobs_ended_count();
     v1::ResultBatch batch;
     bool end = false;
     auto pulled = loop_->Call<absl::Status>([&](Scheduler& s) {
@@ -322,7 +323,9 @@ grpc::Status ClientService::StreamResults(grpc::ServerContext* context,
       give_up();
       return grpc::Status::CANCELLED;
     }
-    if (batch.chunks_size() > 0 && trickling && !end) absl::SleepFor(kResultsMinInterval);  // rate limit
+    // Rate limit, not synchronisation: the wait ends when any job ends, so the
+    // last results of this one are never held back.
+    if (batch.chunks_size() > 0 && trickling && !end) loop_->WaitForJobEnd(ended_before, kResultsMinInterval);
     if (end) {
       // A reader must not take a cancelled job's results for all of them.
       auto cancelled = loop_->Call<bool>([&](Scheduler& s) {

@@ -52,7 +52,7 @@ CoordinatorLoop::~CoordinatorLoop() = default;
 
 void CoordinatorLoop::Restore(const std::vector<v1::JournalRecord>& records) {
   scheduler_.Restore(records, absl::Now());
-  Publish(scheduler_.change_count());
+  Publish(scheduler_.change_count(), scheduler_.jobs_ended_count());
 }
 
 void CoordinatorLoop::RequireCurve(const std::string& secret_key, std::set<std::string> authorized_keys) {
@@ -142,20 +142,34 @@ uint64_t CoordinatorLoop::change_count() {
 }
 
 uint64_t CoordinatorLoop::WaitForChange(uint64_t seen, absl::Duration timeout) {
+  return AwaitCountChange(&change_count_, seen, timeout);
+}
+
+uint64_t CoordinatorLoop::jobs_ended_count() {
+  absl::MutexLock lock(&changes_mu_);
+  return jobs_ended_count_;
+}
+
+uint64_t CoordinatorLoop::WaitForJobEnd(uint64_t seen, absl::Duration timeout) {
+  return AwaitCountChange(&jobs_ended_count_, seen, timeout);
+}
+
+uint64_t CoordinatorLoop::AwaitCountChange(const uint64_t* count, uint64_t seen, absl::Duration timeout) {
   absl::MutexLock lock(&changes_mu_);
   struct Waiter {
     const uint64_t* count;
     uint64_t seen;
     const bool* stopped;
-  } waiter{&change_count_, seen, &stopped_};
+  } waiter{count, seen, &stopped_};
   auto changed = [](Waiter* w) { return *w->count != w->seen || *w->stopped; };
   changes_mu_.AwaitWithTimeout(absl::Condition(+changed, &waiter), timeout);
-  return change_count_;
+  return *count;
 }
 
-void CoordinatorLoop::Publish(uint64_t change_count) {
+void CoordinatorLoop::Publish(uint64_t change_count, uint64_t jobs_ended_count) {
   absl::MutexLock lock(&changes_mu_);
   change_count_ = change_count;
+  jobs_ended_count_ = jobs_ended_count;
 }
 
 void CoordinatorLoop::RunPosted() {
@@ -246,7 +260,7 @@ void CoordinatorLoop::Run() {
     }
     scheduler_.Dispatch(now);
     scheduler_.SyncJournal();  // results become visible to clients only once durable
-    Publish(scheduler_.change_count());
+    Publish(scheduler_.change_count(), scheduler_.jobs_ended_count());
     // A long turn delays heartbeats to every worker: say so (the bench reads it).
     if (const absl::Duration turn = absl::Now() - turn_start; turn > kSlowTurn) {
       LogRateLimited(LogLevel::kWarning, "slow-turn",
@@ -261,7 +275,7 @@ void CoordinatorLoop::Run() {
   }
   RunPosted();
   scheduler_.SyncJournal();
-  Publish(scheduler_.change_count() + 1);  // wakes every waiter
+  Publish(scheduler_.change_count() + 1, scheduler_.jobs_ended_count() + 1);  // wakes every waiter
 }
 
 }  // namespace drover

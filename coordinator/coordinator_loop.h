@@ -70,6 +70,10 @@ class CoordinatorLoop {
   // called, or for at most `timeout`. Returns the current count.
   uint64_t WaitForChange(uint64_t seen, absl::Duration timeout);
   uint64_t change_count();
+  // Blocks until the scheduler's jobs_ended_count differs from `seen`, Stop()
+  // is called, or for at most `timeout`. Returns the current count.
+  uint64_t WaitForJobEnd(uint64_t seen, absl::Duration timeout);
+  uint64_t jobs_ended_count();
 
  private:
   class ZmqOutbox;
@@ -78,7 +82,9 @@ class CoordinatorLoop {
   void ReceiveFromWorkers(absl::Time now);
   static std::string CurveKeyOf(zmq::message_t& frame);
   void AnswerZap();
-  void Publish(uint64_t change_count);
+  void Publish(uint64_t change_count, uint64_t jobs_ended_count);
+  // WaitForChange and WaitForJobEnd: `count` is one of the counters below.
+  uint64_t AwaitCountChange(const uint64_t* count, uint64_t seen, absl::Duration timeout);
 
   zmq::context_t context_{1};
   zmq::socket_t router_;
@@ -95,6 +101,7 @@ class CoordinatorLoop {
 
   absl::Mutex changes_mu_;
   uint64_t change_count_ ABSL_GUARDED_BY(changes_mu_) = 0;
+  uint64_t jobs_ended_count_ ABSL_GUARDED_BY(changes_mu_) = 0;
   bool stopped_ ABSL_GUARDED_BY(changes_mu_) = false;  // wakes WaitForChange
 };
 

@@ -183,6 +183,7 @@ bool Scheduler::RecordResult(Job* job, v1::ChunkResult&& result, absl::Time now)
   ++change_count_;
   UpdateReady(job);
   if (job->finished()) {
+    ++jobs_ended_count_;
     runnable_.erase(job->id());
     LogInfo(absl::StrCat("job ", job->id(), " finished: ", v1::JobState_Name(job->ToProto().state())));
   }
@@ -350,6 +351,7 @@ absl::StatusOr<v1::JobStatus> Scheduler::Cancel(uint64_t job_id, absl::Time now)
   CancelOnWorkers(job_id);
   LogInfo(absl::StrCat("job ", job_id, " cancelled"));
   ++change_count_;
+  ++jobs_ended_count_;
   dispatch_needed_ = true;  // the freed slots go to other jobs
   return job->ToProto();
 }

@@ -135,6 +135,8 @@ class Scheduler {
 
   // Grows whenever any job's status or results change.
   uint64_t change_count() const { return change_count_; }
+  // Grows whenever a job ends (its last result, a failure, a cancel).
+  uint64_t jobs_ended_count() const { return jobs_ended_count_; }
   // Chunks workers gave back unstarted because another worker had a free slot.
   uint64_t chunks_stolen() const { return chunks_stolen_; }
   // Totals since this coordinator started (for --metrics); read on the loop thread.
@@ -295,6 +297,7 @@ class Scheduler {
   absl::Time last_tick_ = absl::InfinitePast();
   bool dispatch_needed_ = false;
   uint64_t change_count_ = 0;
+  uint64_t jobs_ended_count_ = 0;
 };
 
 }  // namespace drover

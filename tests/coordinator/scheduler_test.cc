@@ -289,6 +289,30 @@ TEST_F(SchedulerTest, CancelTellsTheWorkersHoldingItsChunks) {
   EXPECT_EQ(scheduler_.Cancel(99, now_).status().code(), absl::StatusCode::kNotFound);
 }
 
+// Results streams wait on this count to never hold back a job's last results.
+TEST_F(SchedulerTest, TheEndedCountGrowsWhenAJobEndsByItsLastResultOrACancel) {
+  Register("a", 1);
+  const uint64_t finishing = SubmitRange(4, 2);
+  const uint64_t cancelled = SubmitRange(4, 2);
+  EXPECT_EQ(scheduler_.jobs_ended_count(), 0u);
+  Credit("a", 1);
+  scheduler_.Dispatch(now_);
+  v1::CoordinatorMessage first = outbox_.Take("a");
+  ASSERT_EQ(first.assign().chunks(0).job_id(), finishing);
+  Complete("a", first.assign());
+  EXPECT_EQ(scheduler_.jobs_ended_count(), 0u);  // a result, not the job's last
+  Credit("a", 1);
+  scheduler_.Dispatch(now_);
+  v1::CoordinatorMessage second = outbox_.Take("a");
+  ASSERT_EQ(second.assign().chunks(0).job_id(), finishing);
+  Complete("a", second.assign());
+  EXPECT_EQ(scheduler_.jobs_ended_count(), 1u);
+  ASSERT_TRUE(scheduler_.Cancel(cancelled, now_).ok());
+  EXPECT_EQ(scheduler_.jobs_ended_count(), 2u);
+  EXPECT_FALSE(scheduler_.Cancel(cancelled, now_).ok());  // ended already: counted once
+  EXPECT_EQ(scheduler_.jobs_ended_count(), 2u);
+}
+
 TEST_F(SchedulerTest, WrongProtocolVersionIsRefused) {
   scheduler_.OnWrongVersion("old", "peer speaks drover protocol version 7");
   v1::CoordinatorMessage refusal = outbox_.Take("old");
