@@ -91,6 +91,16 @@ def _raise_failure(output, message):
     raise TaskError(message)
 
 
+def _each_result(tasks):
+    """The results of the tasks, one at a time; closing it closes `tasks`
+    (which cancels the jobs still running)."""
+    try:
+        for task_results in tasks:
+            yield from task_results
+    finally:
+        tasks.close()
+
+
 class AsyncResult:
     """What apply_async and map_async return, as multiprocessing's."""
 
@@ -174,12 +184,13 @@ class Pool:
         failure. `chunksize`: calls sent as one task (default: as
         multiprocessing.Pool, four tasks per slot); drover sizes the chunks of
         tasks itself. `progress(done)` is called as results come."""
-        return list(self._run(func, list(iterable), chunksize, ordered=True, progress=progress))
+        values = iterable if hasattr(iterable, "__len__") else list(iterable)  # as multiprocessing: no copy
+        return self._run(func, values, chunksize, ordered=True, progress=progress, as_list=True)
 
     def starmap(self, func, iterable, chunksize=None, *, progress=None):
         """[func(*args) for args in iterable]."""
-        return list(self._run(func, [tuple(a) for a in iterable], chunksize, ordered=True, progress=progress,
-                              star=True))
+        return self._run(func, [tuple(a) for a in iterable], chunksize, ordered=True, progress=progress,
+                         star=True, as_list=True)
 
     def imap(self, func, iterable, chunksize=None):
         """func(x) for each x, in order, as they come; the input is read as
@@ -326,9 +337,21 @@ class Pool:
                 return
             yield batch
 
-    def _run(self, func, values, chunksize, ordered, kwargs=None, progress=None, star=False):
-        """Yields func's results; each batch of the input is a job, the next
-        submitted before the results of the one before are read."""
+    def _run(self, func, values, chunksize, ordered, kwargs=None, progress=None, star=False, as_list=False):
+        """func's results: an iterator, or a list when `as_list` (made a task's
+        results at a time, not a call's)."""
+        tasks = self._run_tasks(func, values, chunksize, ordered, kwargs, progress, star)
+        if as_list:
+            results = []
+            for task_results in tasks:
+                results.extend(task_results)
+            return results
+        return _each_result(tasks)
+
+    def _run_tasks(self, func, values, chunksize, ordered, kwargs, progress, star):
+        """Yields the list of func's results of each task; each batch of the
+        input is a job, the next submitted before the results of the one
+        before are read."""
         self._check_open()
         _pickle_module_by_value(func)
         try:
@@ -354,7 +377,7 @@ class Pool:
                             if error is not None:
                                 _raise_failure(output, error)
                             values = cloudpickle.loads(output)
-                            yield from values
+                            yield values
                             done += len(values)
                             if progress is not None:
                                 progress(done)
