@@ -15,7 +15,7 @@ namespace drover {
 // 2^53, so they are exact in any JSON reader), and an enum is its short
 // lowercase name (JOB_STATE_SUCCEEDED -> "succeeded"). Fields come in their
 // declared order; every scalar field is printed, set or not; an unset message
-// field or oneof member is left out.
+// field, oneof member or `optional` field is left out.
 std::string PlainJson(const google::protobuf::Message& message);
 
 }  // namespace drover

@@ -25,6 +25,14 @@ TEST(PlainJson, SixtyFourBitIntegersArePlainNumbersAndEnumsShortLowercaseNames) 
   EXPECT_EQ(json.find("\"reduction\""), std::string::npos) << json;      // unset messages are not
 }
 
+// workers_able is `optional`: a job listing leaves it out rather than say 0.
+TEST(PlainJson, AnOptionalFieldIsPrintedOnlyWhenSetEvenToZero) {
+  v1::JobStatus status;
+  EXPECT_EQ(PlainJson(status).find("workersAble"), std::string::npos) << PlainJson(status);
+  status.set_workers_able(0);
+  EXPECT_NE(PlainJson(status).find("\"workersAble\":0"), std::string::npos) << PlainJson(status);
+}
+
 TEST(PlainJson, FieldsComeInTheirDeclaredOrderAndBytesAsBase64) {
   v1::TaskRecord record;
   record.set_index(7);
