@@ -60,7 +60,8 @@ bool ReadSome(int fd, std::string* out, uint64_t cap, bool* truncated) {
 // registers its group with the reaper *before* execve, so no task can run
 // unknown to it: a worker killed at any instant leaves nothing behind. The
 // child makes only async-signal-safe calls, with every signal blocked until
-// just before execve (as posix_spawn does). Errors: kFailedPrecondition for a
+// just before execve (as posix_spawn does), and keeps no descriptor but 0-2.
+// Errors: kFailedPrecondition for a
 // cwd that cannot be entered, else the exec error's text.
 absl::StatusOr<pid_t> Spawn(const std::string& program, char* const* argv, char* const* envp,
                             const std::string& cwd, int out, int err, ProcessGroups* groups) {
@@ -81,6 +82,9 @@ absl::StatusOr<pid_t> Spawn(const std::string& program, char* const* argv, char*
     dup2(null_fd, STDIN_FILENO);
     dup2(out, STDOUT_FILENO);
     dup2(err, STDERR_FILENO);
+    // Nothing else of the worker's reaches the task, whether or not it was
+    // made close-on-exec (libcurl's sockets and socketpair are not).
+    close_range(3, ~0u, 0);
     struct sigaction default_action {};
     default_action.sa_handler = SIG_DFL;
     for (int s : {SIGINT, SIGTERM, SIGPIPE, SIGHUP, SIGQUIT}) sigaction(s, &default_action, nullptr);

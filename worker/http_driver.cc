@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -77,6 +78,13 @@ struct HttpTransfer {
   }
 };
 
+// The sockets curl has asked to watch, and the epoll set they are in (driver
+// thread only).
+struct SocketWatch {
+  int epoll_fd;
+  absl::flat_hash_set<int> watched;  // registered with events; others have none
+};
+
 namespace {
 
 CURLM* NewMulti() {
@@ -127,9 +135,48 @@ std::shared_ptr<const HttpChunkSetup> MakeSetup(const v1::Chunk& chunk, std::str
   return setup;
 }
 
+// libcurl's CURLMOPT_SOCKETFUNCTION: watch `socket` for what curl waits on.
+// A socket curl stops watching (a kept-alive connection between requests)
+// stays registered with no events, so its next request costs one epoll_ctl,
+// not two; it leaves the epoll set when curl closes it (OnCloseSocket).
+int OnSocket(CURL*, curl_socket_t socket, int what, void* data, void*) {
+  auto* watch = static_cast<SocketWatch*>(data);
+  epoll_event event{};
+  event.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+  event.data.fd = socket;
+  if (what == CURL_POLL_REMOVE) {
+    watch->watched.erase(socket);
+  } else {
+    watch->watched.insert(socket);
+  }
+  if (epoll_ctl(watch->epoll_fd, EPOLL_CTL_MOD, socket, &event) != 0 && errno == ENOENT && event.events != 0) {
+    epoll_ctl(watch->epoll_fd, EPOLL_CTL_ADD, socket, &event);
+  }
+  return 0;
+}
+
+// CURLOPT_OPENSOCKETFUNCTION: curl's sockets are close-on-exec (libcurl 7.88
+// makes them without), so tasks the worker starts never inherit one.
+curl_socket_t OnOpenSocket(void*, curlsocktype, curl_sockaddr* address) {
+  const int fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
+// CURLOPT_CLOSESOCKETFUNCTION: the socket leaves the epoll set before it is
+// closed (a registration lives as long as any copy of the socket does).
+int OnCloseSocket(void* data, curl_socket_t socket) {
+  auto* watch = static_cast<SocketWatch*>(data);
+  watch->watched.erase(socket);
+  epoll_ctl(watch->epoll_fd, EPOLL_CTL_DEL, socket, nullptr);
+  return close(socket);
+}
+
 // Sets up `easy` (new, or reset) for the requests of `setup`.
-void ConfigureForSetup(CURL* e, const HttpChunkSetup& setup) {
+void ConfigureForSetup(CURL* e, const HttpChunkSetup& setup, SocketWatch* watch) {
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, OnOpenSocket);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, OnCloseSocket);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, watch);
   if (!setup.url.empty()) curl_easy_setopt(e, CURLOPT_URL, setup.url.c_str());
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");  // never file:// or the like from an item
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -184,7 +231,8 @@ HttpDriver::HttpDriver(ChunkFinished chunk_finished)
     : chunk_finished_(std::move(chunk_finished)),
       multi_(NewMulti()),
       epoll_fd_(epoll_create1(EPOLL_CLOEXEC)),
-      wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+      wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      watch_(std::make_unique<SocketWatch>(SocketWatch{epoll_fd_, {}})) {
   epoll_event wake{};
   wake.events = EPOLLIN;
   wake.data.fd = wake_fd_;
@@ -274,32 +322,6 @@ void HttpDriver::Shutdown() {
 
 namespace {
 
-// The sockets curl has asked to watch, and the epoll set they are in.
-struct SocketWatch {
-  int epoll_fd;
-  absl::flat_hash_set<int> watched;  // registered with events; others have none
-};
-
-// libcurl's CURLMOPT_SOCKETFUNCTION: watch `socket` for what curl waits on.
-// A socket curl stops watching (a kept-alive connection between requests)
-// stays registered with no events, so its next request costs one epoll_ctl,
-// not two; epoll forgets it when curl closes it.
-int OnSocket(CURL*, curl_socket_t socket, int what, void* data, void*) {
-  auto* watch = static_cast<SocketWatch*>(data);
-  epoll_event event{};
-  event.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
-  event.data.fd = socket;
-  if (what == CURL_POLL_REMOVE) {
-    watch->watched.erase(socket);
-  } else {
-    watch->watched.insert(socket);
-  }
-  if (epoll_ctl(watch->epoll_fd, EPOLL_CTL_MOD, socket, &event) != 0 && errno == ENOENT && event.events != 0) {
-    epoll_ctl(watch->epoll_fd, EPOLL_CTL_ADD, socket, &event);
-  }
-  return 0;
-}
-
 // libcurl's CURLMOPT_TIMERFUNCTION: when to tell it that time has passed.
 int OnTimer(CURLM*, long timeout_ms, void* deadline) {
   *static_cast<absl::Time*>(deadline) =
@@ -312,10 +334,9 @@ int OnTimer(CURLM*, long timeout_ms, void* deadline) {
 void HttpDriver::Run() {
   pthread_setname_np(pthread_self(), "drover-http");
   CURLM* multi = static_cast<CURLM*>(multi_);
-  SocketWatch watch{epoll_fd_, {}};
   absl::Time curl_deadline = absl::InfiniteFuture();
   curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, OnSocket);
-  curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, &watch);
+  curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, watch_.get());
   curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, OnTimer);
   curl_multi_setopt(multi, CURLMOPT_TIMERDATA, &curl_deadline);
   std::multimap<absl::Time, HttpTransfer*> waiting;  // to start, by when
@@ -424,7 +445,7 @@ void HttpDriver::Run() {
         (void)!read(wake_fd_, &count, sizeof(count));
         continue;
       }
-      if (!watch.watched.contains(fd)) {
+      if (!watch_->watched.contains(fd)) {
         // An error or hang-up (always reported) on a socket curl is not
         // watching: curl learns of it when it next uses the connection.
         epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
@@ -437,6 +458,9 @@ void HttpDriver::Run() {
     }
     take_done();
   }
+  // The multi handle outlives this frame (the destructor cleans it up).
+  curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, nullptr);
+  curl_multi_setopt(multi, CURLMOPT_TIMERDATA, nullptr);
 }
 
 void* HttpDriver::TakeIdleHandle(const std::shared_ptr<const HttpChunkSetup>& setup) {
@@ -457,7 +481,7 @@ void* HttpDriver::TakeIdleHandle(const std::shared_ptr<const HttpChunkSetup>& se
     idle_handles_.pop_back();
     curl_easy_reset(easy);
   }
-  ConfigureForSetup(easy, *setup);
+  ConfigureForSetup(easy, *setup, watch_.get());
   return easy;
 }
 

@@ -22,6 +22,7 @@ namespace drover {
 
 struct HttpChunkSetup;
 struct HttpTransfer;
+struct SocketWatch;
 
 // Thread-safe: Start, CancelJob, CancelAll and in_flight may be called from
 // any thread; requests run on the driver's own thread, which also calls
@@ -66,6 +67,9 @@ class HttpDriver {
   void* const multi_;    // CURLM*, used on the driver's thread only
   const int epoll_fd_;   // the sockets curl waits on, and wake_fd_
   const int wake_fd_;    // an eventfd: written by Wake() from any thread
+  // curl's sockets in the epoll set; driver thread (and the destructor's
+  // curl_multi_cleanup, which closes the kept connections).
+  const std::unique_ptr<SocketWatch> watch_;
   // Kept easy handles (CURL*), each with the setup it is configured for;
   // driver thread only.
   std::vector<std::pair<void*, std::shared_ptr<const HttpChunkSetup>>> idle_handles_;

@@ -59,7 +59,7 @@ bool WriteAll(int fd, const char* data, size_t size) {
 // the child registers with the reaper before execve (as command_runner.cc
 // does, with every signal blocked across vfork and only async-signal-safe
 // calls in the child): requests on its fd 0, replies on its fd 3, stdout and
-// stderr the worker's. Returns the pid (-1: errno says why); `*exec_errno` is
+// stderr the worker's, and no other descriptor. Returns the pid (-1: errno says why); `*exec_errno` is
 // set when execve failed.
 pid_t Spawn(const char* path, char* const* argv, int reaper, int requests, int replies,
             volatile int* exec_errno) {
@@ -80,6 +80,7 @@ pid_t Spawn(const char* path, char* const* argv, int reaper, int requests, int r
     dup2(out, 3);
     close(in);
     close(out);
+    close_range(4, ~0u, 0);  // nothing else of the worker's (see command_runner.cc)
     struct sigaction default_action {};
     default_action.sa_handler = SIG_DFL;
     for (int s : {SIGINT, SIGTERM, SIGPIPE, SIGHUP, SIGQUIT}) sigaction(s, &default_action, nullptr);

@@ -373,6 +373,20 @@ TEST_F(HttpTest, PlainHttpKeepsConnectionsAlive) {
   EXPECT_LE(connections.size(), 20u) << "200 requests at --concurrency 4 should reuse their connections";
 }
 
+// libcurl 7.88 makes its sockets without close-on-exec: the connections it
+// keeps alive must not leak into the tasks the same worker starts.
+TEST_F(HttpTest, ATaskInheritsNoConnectionOrOtherDescriptorFromItsWorker) {
+  AddWorker();
+  std::vector<std::string> urls;
+  for (int i = 0; i < 20; ++i) urls.push_back(nginx_.Url(absl::StrCat("/small.txt?", i)));
+  CommandResult fetched = Run({"--concurrency", "4"}, urls);
+  ASSERT_EQ(fetched.exit_code, 0) << fetched.err;
+  ASSERT_GE(nginx_.ActiveConnections(), 2) << "the worker's connections should be kept alive";
+  CommandResult listed = cluster_.Drover({"run", ":::", "x", "--", "sh", "-c", "ls /proc/$$/fd"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(listed.out, "0\n1\n2\n");
+}
+
 TEST_F(HttpTest, TwoThousandRequestsAreInFlightAtOnceOnAFixedNumberOfThreads) {
   AddWorker(1, {"--io-capacity", "4096"});
   const pid_t worker = cluster_.worker(0).pid();
