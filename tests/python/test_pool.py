@@ -120,6 +120,25 @@ def test_leaving_the_iterator_cancels_what_is_left(pool):
     assert job.done_items < 200
 
 
+def _rss_kib():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+def test_streams_left_early_leave_nothing_behind_in_the_client(pool):
+    # (grpc's SingleThreadedUnaryStream kept ~18 kB per abandoned stream.)
+    def leave_early(times):
+        for _ in range(times):
+            results = pool.imap(square, range(100))
+            assert next(results) == 0
+            results.close()
+
+    leave_early(50)  # what the first ones allocate for good
+    before = _rss_kib()
+    leave_early(300)
+    assert _rss_kib() - before < 2048, "the client grew by more than 2 MiB over 300 streams left early"
+
+
 def test_a_python_call_and_a_kernel_job_run_side_by_side(pool):
     python = pool.apply_async(slow, ("python",))
     kernel = pool.run([f"0:{n}" for n in range(1000, 1010)], kernel="count_primes")
