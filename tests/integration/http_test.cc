@@ -194,6 +194,12 @@ class HttpTest : public ::testing::Test {
     args.insert(args.end(), items.begin(), items.end());
     return cluster_.Drover(args);
   }
+  // GETs of /small.txt?0 .. ?count-1 at `concurrency` in flight.
+  CommandResult FetchSmallFile(int count, int concurrency) {
+    std::vector<std::string> urls;
+    for (int i = 0; i < count; ++i) urls.push_back(nginx_.Url(absl::StrCat("/small.txt?", i)));
+    return Run({"--concurrency", absl::StrCat(concurrency)}, urls);
+  }
 
   Nginx nginx_;
   TestCluster cluster_;
@@ -361,9 +367,7 @@ TEST_F(HttpTest, TlsTrustsTheGivenCaOnlyAndMultiplexesOverHttp2) {
 
 TEST_F(HttpTest, PlainHttpKeepsConnectionsAlive) {
   AddWorker();
-  std::vector<std::string> urls;
-  for (int i = 0; i < 200; ++i) urls.push_back(nginx_.Url(absl::StrCat("/small.txt?", i)));
-  CommandResult run = Run({"--concurrency", "4"}, urls);
+  CommandResult run = FetchSmallFile(200, 4);
   ASSERT_EQ(run.exit_code, 0) << run.err;
   std::set<std::string> connections;
   for (const std::string& line : nginx_.AccessLog()) {
@@ -377,9 +381,7 @@ TEST_F(HttpTest, PlainHttpKeepsConnectionsAlive) {
 // keeps alive must not leak into the tasks the same worker starts.
 TEST_F(HttpTest, ATaskInheritsNoConnectionOrOtherDescriptorFromItsWorker) {
   AddWorker();
-  std::vector<std::string> urls;
-  for (int i = 0; i < 20; ++i) urls.push_back(nginx_.Url(absl::StrCat("/small.txt?", i)));
-  CommandResult fetched = Run({"--concurrency", "4"}, urls);
+  CommandResult fetched = FetchSmallFile(20, 4);
   ASSERT_EQ(fetched.exit_code, 0) << fetched.err;
   ASSERT_GE(nginx_.ActiveConnections(), 2) << "the worker's connections should be kept alive";
   CommandResult listed = cluster_.Drover({"run", ":::", "x", "--", "sh", "-c", "ls /proc/$$/fd"});
