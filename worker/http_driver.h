@@ -80,6 +80,8 @@ class HttpDriver {
   bool cancel_all_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  // The latest chunk's setup, shared by the next chunks of its job (one job's
+  // at a time: two HTTP jobs at once alternate it and reset handles more).
   std::shared_ptr<const HttpChunkSetup> last_setup_ ABSL_GUARDED_BY(mu_);
 
   std::thread thread_;
